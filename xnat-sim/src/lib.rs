@@ -1,0 +1,1 @@
+//! xnat-sim: an XNAT REST emulator.
