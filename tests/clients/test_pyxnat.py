@@ -41,11 +41,10 @@ def tree(central, tmp_path_factory):
 
 def test_lists_projects_subjects_and_experiments(central, tree):
     assert PROJECT in central.select.projects().get()
-    labels = sorted(central.select.project(PROJECT).subjects().get("label"))
-    assert labels == ["sub01", "sub02"]
-    ids = central.select.project(PROJECT).subjects().get("id")
-    assert all(i.startswith("XNAT_S") for i in ids), ids
-    sessions = central.select.project(PROJECT).subject("sub01").experiments().get("label")
+    subjects = list(central.select.project(PROJECT).subjects())
+    assert sorted(s.label() for s in subjects) == ["sub01", "sub02"]
+    assert all(s.id().startswith("XNAT_S") for s in subjects), [s.id() for s in subjects]
+    sessions = [e.label() for e in central.select.project(PROJECT).subject("sub01").experiments()]
     assert sessions == ["sub01_MR1"]
     assert central.select.project(PROJECT).subject("sub01").experiment("sub01_MR1").datatype() == "xnat:mrSessionData"
 

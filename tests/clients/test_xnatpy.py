@@ -25,6 +25,7 @@ def tree(session):
     project = session.projects[PROJECT]
     subject = session.classes.SubjectData(parent=project, label="subA")
     experiment = session.classes.MrSessionData(parent=subject, label="subA_MR1")
+    # xnatpy puts the scan type in the URL when it creates a scan, so XNAT gives the scan that ID.
     scan = session.classes.MrScanData(parent=experiment, id_="1", type="T1w", series_description="MPRAGE")
     scan.create_resource("NIFTI")
     return project
@@ -39,14 +40,14 @@ def test_walks_the_tree(session, tree):
     assert [s.label for s in project.subjects.values()] == ["subA"]
     experiment = project.subjects["subA"].experiments["subA_MR1"]
     assert experiment.__xsi_type__ == "xnat:mrSessionData"
-    scan = experiment.scans["1"]
+    scan = experiment.scans["T1w"]
     assert scan.type == "T1w"
     assert scan.series_description == "MPRAGE"
-    assert list(scan.resources.keys()) == ["NIFTI"] or "NIFTI" in [r.label for r in scan.resources.values()]
+    assert [r.label for r in scan.resources.values()] == ["NIFTI"]
 
 
 def test_upload_then_download_a_file(session, tree, nifti_file, tmp_path):
-    resource = session.projects[PROJECT].subjects["subA"].experiments["subA_MR1"].scans["1"].resources["NIFTI"]
+    resource = session.projects[PROJECT].subjects["subA"].experiments["subA_MR1"].scans["T1w"].resources["NIFTI"]
     resource.upload(str(nifti_file), "anat/t1.nii.gz")
     resource.clearcache()
     assert "anat/t1.nii.gz" in [f.path for f in resource.files.values()]
@@ -57,17 +58,17 @@ def test_upload_then_download_a_file(session, tree, nifti_file, tmp_path):
 
 def test_download_dir_of_an_experiment_is_a_zip_with_xnat_layout(session, tree, nifti_file, tmp_path):
     experiment = session.projects[PROJECT].subjects["subA"].experiments["subA_MR1"]
-    resource = experiment.scans["1"].resources["NIFTI"]
+    resource = experiment.scans["T1w"].resources["NIFTI"]
     resource.upload(str(nifti_file), "zipped.nii.gz")
     experiment.download_dir(str(tmp_path), verbose=False)
-    unpacked = tmp_path / "subA_MR1" / "scans" / "1-T1w" / "resources" / "NIFTI" / "files" / "zipped.nii.gz"
+    unpacked = tmp_path / "subA_MR1" / "scans" / "T1w-T1w" / "resources" / "NIFTI" / "files" / "zipped.nii.gz"
     assert unpacked.is_file(), sorted(str(p) for p in tmp_path.rglob("*"))
     assert md5(unpacked) == md5(nifti_file)
 
     zip_path = tmp_path / "session.zip"
     experiment.download(str(zip_path), verbose=False)
     with zipfile.ZipFile(zip_path) as archive:
-        assert "subA_MR1/scans/1-T1w/resources/NIFTI/files/zipped.nii.gz" in archive.namelist()
+        assert "subA_MR1/scans/T1w-T1w/resources/NIFTI/files/zipped.nii.gz" in archive.namelist()
 
 
 def test_creates_and_deletes_objects(session, tree):
@@ -84,7 +85,7 @@ def test_creates_and_deletes_objects(session, tree):
 
 
 def test_deletes_a_file(session, tree, nifti_file):
-    resource = session.projects[PROJECT].subjects["subA"].experiments["subA_MR1"].scans["1"].resources["NIFTI"]
+    resource = session.projects[PROJECT].subjects["subA"].experiments["subA_MR1"].scans["T1w"].resources["NIFTI"]
     resource.upload(str(nifti_file), "temporary.nii.gz")
     resource.clearcache()
     resource.files["temporary.nii.gz"].delete()
