@@ -68,7 +68,7 @@ pub fn parse(rest: &str) -> Option<ArchivePath> {
             }
             "files" => {
                 let tail = raw[i + 1..].join("/");
-                let folder = tail.ends_with('/');
+                let folder = tail.ends_with('/') || (tail.is_empty() && raw.len() > i + 1);
                 let path = decode(tail.trim_end_matches('/'));
                 return (!steps.is_empty()).then_some(ArchivePath {
                     steps,

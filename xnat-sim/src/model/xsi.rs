@@ -117,17 +117,22 @@ pub fn matches_filter(t: &str, filter: &str) -> bool {
     }
 }
 
-/// Every type the search-elements endpoint reports, with its singular name.
+/// The types the search-elements endpoint reports: exactly those the served
+/// XSD defines, so xnatpy finds a class for each.
 pub fn all_elements() -> Vec<(&'static str, &'static str)> {
-    let mut v: Vec<(&str, &str)> = vec![
+    vec![
         ("xnat:projectData", "Project"),
         ("xnat:subjectData", "Subject"),
-    ];
-    v.extend(SESSIONS.iter().map(|(n, e, _)| (*n, *e)));
-    v.extend(SCANS.iter().map(|(n, e)| (*n, *e)));
-    v.extend(ASSESSORS.iter().map(|(n, e)| (*n, *e)));
-    v.push(("xnat:resourceCatalog", "Resource"));
-    v
+        ("xnat:mrSessionData", "MRSession"),
+        ("xnat:ctSessionData", "CTSession"),
+        ("xnat:petSessionData", "PETSession"),
+        ("xnat:mrScanData", "MRScan"),
+        ("xnat:ctScanData", "CTScan"),
+        ("xnat:petScanData", "PETScan"),
+        ("xnat:qcAssessmentData", "QCAssessment"),
+        ("xnat:imageAssessorData", "ImageAssessor"),
+        ("xnat:resourceCatalog", "Resource"),
+    ]
 }
 
 #[cfg(test)]
