@@ -71,8 +71,8 @@ struct ServeArgs {
     /// How long a stall lasts (default: forever).
     #[arg(long)]
     stall_ms: Option<u64>,
-    /// Report file listing Size off by DELTA bytes (default -1).
-    #[arg(long, num_args = 0..=1, default_missing_value = "-1", allow_hyphen_values = true)]
+    /// Report file listing Size off by DELTA bytes: --stale-size or --stale-size=DELTA (default -1).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "-1", allow_hyphen_values = true)]
     stale_size: Option<i64>,
     /// Idle session timeout in seconds.
     #[arg(long, default_value_t = 900)]
