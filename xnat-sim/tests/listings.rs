@@ -345,7 +345,7 @@ fn single_objects_in_json_xml_and_html() {
     assert!(
         xml.starts_with("<?xml") && xml.contains("<xnat:MRSession") && xml.contains("label=\"E1\"")
     );
-    let (_, html) = a.text(&format!("{E1}"));
+    let (_, html) = a.text(E1);
     assert!(html.starts_with("<!DOCTYPE html>"));
     let (_, catalog) = a.text(&format!("{E1}/scans/1/resources/DICOM?format=json"));
     assert!(catalog.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<cat:Catalog"));
