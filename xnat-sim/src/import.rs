@@ -65,6 +65,10 @@ fn files_below(
 
 /// Imports `src` into `store`; returns the number of files catalogued.
 pub fn import(store: &Store, src: &Path, options: &ImportOptions) -> io::Result<usize> {
+    store.batch(|| import_tree(store, src, options))
+}
+
+fn import_tree(store: &Store, src: &Path, options: &ImportOptions) -> io::Result<usize> {
     let mut count = 0;
     for (pid, pdir) in dirs(src)? {
         store.write(|a| {

@@ -115,6 +115,10 @@ pub fn add_file(store: &Store, resource: u64, path: &str, mut data: impl Read) -
 /// Builds the archive into `store`. Project IDs are `SIM01`, `SIM02`, …;
 /// an existing project of that ID is an error.
 pub fn populate(store: &Store, shape: &Shape) -> io::Result<Summary> {
+    store.batch(|| build(store, shape))
+}
+
+fn build(store: &Store, shape: &Shape) -> io::Result<Summary> {
     let mut rng = ChaCha8Rng::seed_from_u64(shape.seed);
     let mut summary = Summary::default();
     for p in 0..shape.projects {

@@ -23,6 +23,8 @@ pub struct Store {
     /// Generation of the newest snapshot taken, and of the one on disk.
     generation: AtomicU64,
     saved: Mutex<u64>,
+    /// While > 0 (inside `batch`), changes are not saved one by one.
+    batching: AtomicU64,
 }
 
 impl Store {
@@ -36,6 +38,7 @@ impl Store {
             archive: RwLock::new(archive),
             generation: AtomicU64::new(0),
             saved: Mutex::new(0),
+            batching: AtomicU64::new(0),
         })
     }
 
@@ -48,20 +51,43 @@ impl Store {
         f(&self.archive.read().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Changes the archive under the exclusive lock, then saves it.
+    /// Changes the archive under the exclusive lock, then saves it
+    /// (unless inside [`Store::batch`], which saves once at its end).
     pub fn write<R>(&self, f: impl FnOnce(&mut Archive) -> R) -> io::Result<R> {
-        let (result, snapshot, gen) = {
+        let result = {
             let mut a = self.archive.write().unwrap_or_else(|e| e.into_inner());
             let r = f(&mut a);
-            let gen = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
-            (r, serde_json::to_vec(&*a).map_err(io::Error::other)?, gen)
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            r
+        };
+        if self.batching.load(Ordering::SeqCst) == 0 {
+            self.save()?;
+        }
+        Ok(result)
+    }
+
+    /// Runs many changes (populate, import) and saves once at the end.
+    pub fn batch<R>(&self, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
+        self.batching.fetch_add(1, Ordering::SeqCst);
+        let result = f();
+        self.batching.fetch_sub(1, Ordering::SeqCst);
+        self.save()?;
+        result
+    }
+
+    /// Writes the archive if it changed since the last save.
+    pub fn save(&self) -> io::Result<()> {
+        let (snapshot, gen) = {
+            let a = self.archive.read().unwrap_or_else(|e| e.into_inner());
+            let gen = self.generation.load(Ordering::SeqCst);
+            (serde_json::to_vec(&*a).map_err(io::Error::other)?, gen)
         };
         let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
         if gen > *saved {
             persist::save(&self.root, &snapshot)?;
             *saved = gen;
         }
-        Ok(result)
+        Ok(())
     }
 
     pub fn blob_path(&self, blob: u64) -> PathBuf {

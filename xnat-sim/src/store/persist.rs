@@ -1,4 +1,6 @@
-//! Loading and atomically saving `archive.json` (temp file + rename).
+//! Loading and atomically saving `archive.json` (temp file + rename, so a
+//! reader or a crash never sees half a file; no fsync: the sim does not
+//! promise durability across power loss).
 
 use crate::model::Archive;
 use std::io::{self, Write};
@@ -17,7 +19,6 @@ pub fn load(path: &Path) -> io::Result<Option<Archive>> {
 pub fn save(root: &Path, json: &[u8]) -> io::Result<()> {
     let mut tmp = tempfile::NamedTempFile::new_in(root.join("tmp"))?;
     tmp.write_all(json)?;
-    tmp.as_file().sync_data()?;
     tmp.persist(root.join("archive.json"))
         .map_err(|e| e.error)?;
     Ok(())
