@@ -134,8 +134,11 @@ impl AuthState {
     pub fn new_session(&self, user: &str) -> String {
         let id = random_hex(16);
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        let timeout = self.config.session_timeout;
-        sessions.retain(|_, s| s.last_seen.elapsed() < timeout);
+        if sessions.len() % 1024 == 1023 {
+            // Basic auth starts a session per request (as XNAT does): prune now and then
+            let timeout = self.config.session_timeout;
+            sessions.retain(|_, s| s.last_seen.elapsed() < timeout);
+        }
         sessions.insert(
             id.clone(),
             Session {
