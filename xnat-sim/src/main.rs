@@ -1,1 +1,229 @@
-fn main() {}
+//! The `xnat-sim` command: `serve`, `populate` and `import`. Flags are parsed
+//! here; everything else lives in the library.
+
+use clap::{Args, Parser, Subcommand};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use xnat_sim::{Faults, ImportOptions, Shape, SimConfig, SimServer};
+
+#[derive(Parser)]
+#[command(
+    name = "xnat-sim",
+    version,
+    about = "An XNAT REST emulator for testing"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve an archive over HTTP until SIGINT/SIGTERM.
+    Serve(ServeArgs),
+    /// Add a synthetic archive of a given shape (deterministic from --seed).
+    Populate(PopulateArgs),
+    /// Import a directory laid out as project/subject/experiment/scan/resource/files.
+    Import(ImportArgs),
+}
+
+fn pair(s: &str) -> Result<(String, String), String> {
+    s.split_once(':')
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .ok_or_else(|| format!("expected A:B, got {s}"))
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[arg(long)]
+    root: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// NAME:PASSWORD (repeatable); created or updated at start.
+    #[arg(long = "user", value_parser = pair)]
+    users: Vec<(String, String)>,
+    /// A user (from --user or the archive) who sees every project.
+    #[arg(long = "admin")]
+    admins: Vec<String>,
+    /// USER:PROJECT membership (repeatable).
+    #[arg(long = "member", value_parser = pair)]
+    members: Vec<(String, String)>,
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Bytes per second per request/response body.
+    #[arg(long)]
+    bandwidth: Option<u64>,
+    /// Honour Range requests (real XNAT ignores them).
+    #[arg(long)]
+    range: bool,
+    #[arg(long, default_value_t = 0.0)]
+    fail_rate: f64,
+    #[arg(long, default_value_t = 503)]
+    fail_status: u16,
+    #[arg(long)]
+    fail_nth: Option<u64>,
+    #[arg(long)]
+    reset_after_bytes: Option<u64>,
+    #[arg(long)]
+    stall_after_bytes: Option<u64>,
+    /// How long a stall lasts (default: forever).
+    #[arg(long)]
+    stall_ms: Option<u64>,
+    /// Report file listing Size off by DELTA bytes: --stale-size or --stale-size=DELTA (default -1).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "-1", allow_hyphen_values = true)]
+    stale_size: Option<i64>,
+    /// Idle session timeout in seconds.
+    #[arg(long, default_value_t = 900)]
+    session_timeout: u64,
+    #[arg(long)]
+    lockout_after: Option<u32>,
+    #[arg(long, default_value_t = 3600)]
+    lockout_secs: u64,
+    /// Append one line per request: METHOD path?query STATUS BYTES.
+    #[arg(long)]
+    request_log: Option<PathBuf>,
+    /// What /data/version reports.
+    #[arg(long, default_value = "1.8.10")]
+    xnat_version: String,
+}
+
+#[derive(Args)]
+struct PopulateArgs {
+    #[arg(long)]
+    root: PathBuf,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value_t = 1)]
+    projects: usize,
+    /// Subjects per project.
+    #[arg(long, default_value_t = 2)]
+    subjects: usize,
+    /// Sessions per subject.
+    #[arg(long, default_value_t = 1)]
+    sessions: usize,
+    /// Scans per session.
+    #[arg(long, default_value_t = 3)]
+    scans: usize,
+    /// Resource labels on each scan (NIFTI and DICOM get realistic files).
+    #[arg(long, value_delimiter = ',', default_value = "NIFTI,DICOM")]
+    resources: Vec<String>,
+    /// Files per resource.
+    #[arg(long, default_value_t = 2)]
+    files: usize,
+    #[arg(long, default_value_t = 512 * 1024)]
+    file_size: u64,
+    /// QC assessors per session.
+    #[arg(long, default_value_t = 0)]
+    assessors: usize,
+    /// Add one file of this many bytes (resource BIG of the first scan).
+    #[arg(long)]
+    big_file: Option<u64>,
+    /// Users made members of the generated projects (repeatable).
+    #[arg(long = "member")]
+    members: Vec<String>,
+    /// NAME:PASSWORD users to create (repeatable).
+    #[arg(long = "user", value_parser = pair)]
+    users: Vec<(String, String)>,
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    #[arg(long)]
+    root: PathBuf,
+    src: PathBuf,
+    /// User made owner of the imported projects.
+    #[arg(long)]
+    owner: Option<String>,
+    #[arg(long, default_value = "xnat:mrSessionData")]
+    session_type: String,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve(a) => serve(a),
+        Command::Populate(a) => {
+            let store = xnat_sim::Store::open(&a.root)?;
+            store.write(|ar| {
+                for (u, p) in &a.users {
+                    ar.add_user(u, p, false);
+                }
+            })?;
+            let shape = Shape {
+                seed: a.seed,
+                projects: a.projects,
+                subjects: a.subjects,
+                sessions: a.sessions,
+                scans: a.scans,
+                resources: a.resources,
+                files: a.files,
+                file_size: a.file_size,
+                assessors: a.assessors,
+                big_file: a.big_file,
+                members: a.members,
+            };
+            let s = xnat_sim::populate(&store, &shape)?;
+            println!(
+                "populated {} project(s), {} files, {} bytes",
+                s.projects.len(),
+                s.files,
+                s.bytes
+            );
+            if let Some(uri) = s.big_file_uri {
+                println!("big file: {uri}");
+            }
+            Ok(())
+        }
+        Command::Import(a) => {
+            let store = xnat_sim::Store::open(&a.root)?;
+            let options = ImportOptions {
+                owner: a.owner,
+                session_type: a.session_type,
+            };
+            let n = xnat_sim::import(&store, &a.src, &options)?;
+            println!("imported {n} files");
+            Ok(())
+        }
+    }
+}
+
+fn serve(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let config = SimConfig {
+        root: a.root,
+        listen: a.listen,
+        users: a.users,
+        admins: a.admins,
+        members: a.members,
+        faults: Faults {
+            latency_ms: a.latency_ms,
+            bandwidth: a.bandwidth,
+            range: a.range,
+            fail_rate: a.fail_rate,
+            fail_status: a.fail_status,
+            fail_nth: a.fail_nth,
+            reset_after_bytes: a.reset_after_bytes,
+            stall_after_bytes: a.stall_after_bytes,
+            stall_ms: a.stall_ms,
+            stale_size: a.stale_size,
+        },
+        session_timeout: Duration::from_secs(a.session_timeout),
+        lockout_after: a.lockout_after,
+        lockout_for: Duration::from_secs(a.lockout_secs),
+        request_log: a.request_log,
+        version: a.xnat_version,
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let server = SimServer::start(config).await?;
+        let mut out = std::io::stdout();
+        writeln!(out, "xnat-sim listening on {}", server.url())?;
+        out.flush()?;
+        server.run_until_signal().await?;
+        Ok(())
+    })
+}

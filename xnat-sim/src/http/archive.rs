@@ -1,0 +1,198 @@
+//! The archive dispatcher: strips the `/data`, `/data/archive` or `/REST`
+//! prefix, resolves the path, and hands the request to the listing, object,
+//! file, upload, create or delete code by method and target.
+
+use super::error::{status_page, XnatError};
+use super::files::{self, FilesRequest};
+use super::path::{self, Coll};
+use super::resolve::{missing_message, owner_of, resolve, Node, Resolved};
+use super::upload::{self, UploadTarget};
+use super::{create, delete, download, listings, object, zip_download};
+use super::{tagged, AppState, CurrentUser, Params, RequestKind};
+use crate::listing::{render, ListingQuery};
+use axum::extract::{Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+const PREFIXES: &[&str] = &["/data/archive/", "/data/", "/REST/archive/", "/REST/"];
+
+fn archive_rest(path: &str) -> Option<&str> {
+    PREFIXES.iter().find_map(|p| path.strip_prefix(p))
+}
+
+pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
+    let not_found = || {
+        status_page(
+            StatusCode::NOT_FOUND,
+            "The requested resource was not found",
+        )
+    };
+    let uri_path = req.uri().path().to_string();
+    let Some(parsed) = archive_rest(&uri_path).and_then(path::parse) else {
+        return not_found();
+    };
+    let Some(user) = req.extensions().get::<CurrentUser>().cloned() else {
+        return not_found();
+    };
+    let params = Params::parse(req.uri().query());
+    let resolved = match state.store.read(|a| resolve(a, &user, &parsed)) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let method = req.method().clone();
+    match method {
+        Method::GET | Method::HEAD => read(&state, &user, resolved, &params, req).await,
+        Method::PUT | Method::POST => write(state, user, resolved, params, req).await,
+        Method::DELETE => remove(&state, &user, resolved, &params),
+        _ => status_page(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
+    }
+}
+
+async fn read(
+    state: &AppState,
+    user: &CurrentUser,
+    resolved: Resolved,
+    params: &Params,
+    req: Request,
+) -> Response {
+    let format = params.format();
+    match resolved {
+        Resolved::Collection { parent, coll } => {
+            let q = ListingQuery::from_pairs(&params.0);
+            let table = state
+                .store
+                .read(|a| listings::collection(a, user, &parent, coll, &q));
+            match table {
+                Ok(t) => listing_response(q.shape(t), format.as_deref()),
+                Err(e) => e.into_response(),
+            }
+        }
+        Resolved::Object(node) => {
+            let out = state
+                .store
+                .read(|a| object::render(a, &node, format.as_deref()));
+            match out {
+                Ok((body, ct)) => tagged(
+                    RequestKind::Other,
+                    ([(header::CONTENT_TYPE, ct)], body).into_response(),
+                ),
+                Err(e) => e.into_response(),
+            }
+        }
+        Resolved::Files { parent, sel } => {
+            let entries = state
+                .store
+                .read(|a| files::select(a, &parent, &sel, params));
+            if format.as_deref() == Some("zip") {
+                let deflate = params.get("compression") == Some("deflate");
+                return tagged(
+                    RequestKind::Download,
+                    match zip_download::serve(state.store.clone(), entries, deflate).await {
+                        Ok(r) => r,
+                        Err(e) => e.into_response(),
+                    },
+                );
+            }
+            match files::request_shape(&sel) {
+                FilesRequest::Single => match entries.first() {
+                    Some(entry) => {
+                        let blob = state.store.blob_path(entry.file.blob);
+                        let resp = download::serve(&blob, entry, req.method(), req.headers());
+                        tagged(
+                            RequestKind::Download,
+                            resp.unwrap_or_else(|e| e.into_response()),
+                        )
+                    }
+                    None => XnatError::not_found(format!("File not found: {}", sel.path))
+                        .into_response(),
+                },
+                FilesRequest::Many => {
+                    let q = ListingQuery::from_pairs(&params.0);
+                    let mut resp =
+                        listing_response(q.shape(files::listing(&entries)), format.as_deref());
+                    resp.extensions_mut().insert(super::FileListing);
+                    resp
+                }
+            }
+        }
+        Resolved::Missing { coll, key, .. } => {
+            XnatError::not_found(missing_message(coll, &key)).into_response()
+        }
+    }
+}
+
+fn listing_response(shaped: crate::listing::Shaped, format: Option<&str>) -> Response {
+    let (body, ct) = render(&shaped, format);
+    tagged(
+        RequestKind::Listing,
+        ([(header::CONTENT_TYPE, ct)], body).into_response(),
+    )
+}
+
+async fn write(
+    state: AppState,
+    user: CurrentUser,
+    resolved: Resolved,
+    params: Params,
+    req: Request,
+) -> Response {
+    match resolved {
+        Resolved::Files {
+            parent: Node::Resource(rid),
+            sel,
+        } => upload::handle(state, UploadTarget::Resource(rid), sel, params, req).await,
+        Resolved::Files { .. } => XnatError::bad_request(
+            "Files can only be uploaded into a resource: …/resources/R/files/NAME",
+        )
+        .into_response(),
+        Resolved::Missing {
+            parent,
+            coll: coll @ (Coll::Resources | Coll::InResources),
+            key,
+            rest,
+            files: Some(sel),
+        } if rest.is_empty() => {
+            let owner = state.store.read(|a| owner_of(a, &parent, coll));
+            match owner {
+                Some(owner) => {
+                    let target = UploadTarget::NewResource { owner, label: key };
+                    upload::handle(state, target, sel, params, req).await
+                }
+                None => XnatError::not_found("Invalid resource path").into_response(),
+            }
+        }
+        Resolved::Missing {
+            files: Some(_),
+            coll,
+            key,
+            ..
+        } => XnatError::not_found(missing_message(coll, &key)).into_response(),
+        Resolved::Missing {
+            parent,
+            coll,
+            key,
+            rest,
+            files: None,
+        } => create::create(&state, &user, parent, coll, key, rest, &params),
+        Resolved::Object(node) => create::update(&state, node, &params),
+        Resolved::Collection { .. } => tagged(
+            RequestKind::Create,
+            status_page(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
+        ),
+    }
+}
+
+fn remove(state: &AppState, user: &CurrentUser, resolved: Resolved, params: &Params) -> Response {
+    match resolved {
+        Resolved::Object(node) => delete::object(state, user, node, params),
+        Resolved::Files { parent, sel } => delete::files(state, parent, sel, params),
+        Resolved::Missing { coll, key, .. } => tagged(
+            RequestKind::Delete,
+            XnatError::not_found(missing_message(coll, &key)).into_response(),
+        ),
+        Resolved::Collection { .. } => tagged(
+            RequestKind::Delete,
+            status_page(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
+        ),
+    }
+}

@@ -1,0 +1,379 @@
+//! File uploads (`PUT` ≡ `POST` on `…/resources/R/files/<path>`), as XNAT's
+//! FileList does it (reference §2.5): raw body with `inbody=true` or a
+//! supported Content-Type, multipart otherwise; 406/400/500 for the bodies
+//! XNAT refuses; `{"duplicates":[…]}` instead of replacing without
+//! `overwrite=true`; old versions kept in history; missing resources created;
+//! `extract=true` unpacks zips. Bytes are streamed to disk with their MD5.
+
+use super::error::{XnatError, XnatResult};
+use super::path::FilesSel;
+use super::{tagged, AppState, Params, RequestKind};
+use crate::model::{now_ms, CatalogFile, ResourceOwner};
+use crate::store::{Store, WrittenBlob};
+use axum::extract::{FromRequest, Multipart, Request};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use std::sync::Arc;
+
+/// Where uploaded files go.
+#[derive(Debug, Clone)]
+pub enum UploadTarget {
+    Resource(u64),
+    /// A resource label that does not exist yet: created on upload.
+    NewResource {
+        owner: ResourceOwner,
+        label: String,
+    },
+}
+
+/// Per-file catalog metadata from the query (or multipart form fields).
+#[derive(Debug, Clone, Default)]
+struct FileMeta {
+    format: String,
+    content: String,
+    tags: Vec<String>,
+    overwrite: bool,
+    extract: bool,
+}
+
+impl FileMeta {
+    fn from_params(p: &Params) -> FileMeta {
+        FileMeta {
+            format: p.get("format").unwrap_or("").to_string(),
+            content: p.get("content").unwrap_or("").to_string(),
+            tags: p
+                .all("tags")
+                .iter()
+                .filter(|t| !t.is_empty())
+                .map(|t| t.to_string())
+                .collect(),
+            overwrite: p.flag("overwrite"),
+            extract: p.flag("extract"),
+        }
+    }
+}
+
+fn mime(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+}
+
+/// Content types XNAT accepts as a raw upload body.
+fn is_upload_type(m: &str) -> bool {
+    matches!(
+        m,
+        "application/octet-stream"
+            | "application/zip"
+            | "application/x-zip-compressed"
+            | "application/x-gzip"
+            | "application/gzip"
+            | "application/x-tar"
+            | "text/plain"
+    ) || m.starts_with("image/")
+}
+
+fn check_name(path: &str) -> XnatResult<()> {
+    if path.ends_with("_catalog.xml") {
+        return Err(XnatError::bad_request(format!(
+            "XNAT cannot catalog a file named {path}: names ending in _catalog.xml are reserved for catalogs"
+        )));
+    }
+    Ok(())
+}
+
+pub async fn handle(
+    state: AppState,
+    target: UploadTarget,
+    sel: FilesSel,
+    params: Params,
+    req: Request,
+) -> Response {
+    let result = upload(state, target, sel, params, req).await;
+    tagged(
+        RequestKind::Upload,
+        match result {
+            Ok(dups) if dups.is_empty() => {
+                (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], "").into_response()
+            }
+            Ok(dups) => (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/html")],
+                serde_json::json!({ "duplicates": dups }).to_string(),
+            )
+                .into_response(),
+            Err(e) => e.into_response(),
+        },
+    )
+}
+
+/// Returns the duplicate paths left unchanged.
+async fn upload(
+    state: AppState,
+    target: UploadTarget,
+    sel: FilesSel,
+    params: Params,
+    req: Request,
+) -> XnatResult<Vec<String>> {
+    let m = mime(req.headers());
+    let inbody = params.flag("inbody");
+    let multipart = m.as_deref() == Some("multipart/form-data");
+    if multipart && inbody {
+        return Err(XnatError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "inbody=true cannot be combined with a multipart/form-data body",
+        ));
+    }
+    if multipart {
+        return upload_multipart(state, target, sel, params, req).await;
+    }
+    if !(inbody || m.as_deref().is_some_and(is_upload_type)) {
+        return Err(XnatError::bad_request(
+            "The request has no usable body: try to PUT with the query-string parameter inbody=true or use multipart/form-data encoding",
+        ));
+    }
+    let zip = matches!(m.as_deref(), Some("application/zip"));
+    let length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if length.unwrap_or(0) < 1 && !zip {
+        return Err(XnatError::internal(
+            "Upload failed: the request body is empty or of unknown length",
+        ));
+    }
+    if sel.path.is_empty() || sel.folder {
+        return Err(XnatError::bad_request(
+            "A file name is required after files/",
+        ));
+    }
+    check_name(&sel.path)?;
+    let meta = FileMeta::from_params(&params);
+    let written = spool(&state.store, req.into_body().into_data_stream()).await?;
+    store_upload(&state.store, &target, vec![(sel.path, written)], &meta).await
+}
+
+async fn upload_multipart(
+    state: AppState,
+    target: UploadTarget,
+    sel: FilesSel,
+    mut params: Params,
+    req: Request,
+) -> XnatResult<Vec<String>> {
+    let mut form = Multipart::from_request(req, &())
+        .await
+        .map_err(|e| XnatError::bad_request(e.body_text()))?;
+    let mut files: Vec<(String, WrittenBlob)> = Vec::new();
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| XnatError::bad_request(e.body_text()))?
+    {
+        let Some(file_name) = field.file_name().map(str::to_string) else {
+            let name = field.name().unwrap_or("").to_string();
+            let value = field
+                .text()
+                .await
+                .map_err(|e| XnatError::bad_request(e.body_text()))?;
+            params.0.push((name, value));
+            continue;
+        };
+        let dest = if sel.path.is_empty() {
+            file_name
+        } else if sel.folder {
+            format!("{}/{file_name}", sel.path)
+        } else if files.is_empty() {
+            sel.path.clone()
+        } else {
+            file_name
+        };
+        check_name(&dest)?;
+        files.push((dest, spool(&state.store, field).await?));
+    }
+    if files.is_empty() {
+        return Err(XnatError::bad_request("The multipart body holds no file"));
+    }
+    let meta = FileMeta::from_params(&params);
+    store_upload(&state.store, &target, files, &meta).await
+}
+
+/// Streams a body to a temp file in the store, computing size and MD5 on a blocking thread.
+async fn spool<S, E>(store: &Store, mut body: S) -> XnatResult<WrittenBlob>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut writer = store.blob_writer()?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    let task = tokio::task::spawn_blocking(move || {
+        while let Some(chunk) = rx.blocking_recv() {
+            writer.write(&chunk)?;
+        }
+        writer.finish()
+    });
+    let mut failed = None;
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(b) => {
+                if tx.send(b).await.is_err() {
+                    break;
+                }
+            }
+            Err(e) => {
+                failed = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let written = task
+        .await
+        .map_err(|e| XnatError::internal(e.to_string()))??;
+    match failed {
+        Some(e) => Err(XnatError::bad_request(format!("Upload interrupted: {e}"))),
+        None => Ok(written),
+    }
+}
+
+/// Unpacks zips when asked, then catalogues everything.
+async fn store_upload(
+    store: &Arc<Store>,
+    target: &UploadTarget,
+    files: Vec<(String, WrittenBlob)>,
+    meta: &FileMeta,
+) -> XnatResult<Vec<String>> {
+    let files = if meta.extract {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || extract_zips(&store, files))
+            .await
+            .map_err(|e| XnatError::internal(e.to_string()))??
+    } else {
+        files
+    };
+    let store = store.clone();
+    let target = target.clone();
+    let meta = meta.clone();
+    tokio::task::spawn_blocking(move || catalogue(&store, &target, files, &meta))
+        .await
+        .map_err(|e| XnatError::internal(e.to_string()))?
+}
+
+/// Replaces each `.zip` by its entries, placed in the zip's folder.
+fn extract_zips(
+    store: &Store,
+    files: Vec<(String, WrittenBlob)>,
+) -> XnatResult<Vec<(String, WrittenBlob)>> {
+    let mut out = Vec::new();
+    for (path, blob) in files {
+        if !path.to_ascii_lowercase().ends_with(".zip") {
+            out.push((path, blob));
+            continue;
+        }
+        let dir = path.rsplit_once('/').map(|(d, _)| format!("{d}/"));
+        let mut zip = zip::ZipArchive::new(blob.temp.reopen()?)
+            .map_err(|e| XnatError::bad_request(format!("Not a readable zip: {e}")))?;
+        for i in 0..zip.len() {
+            let mut entry = zip
+                .by_index(i)
+                .map_err(|e| XnatError::bad_request(e.to_string()))?;
+            if entry.is_dir() {
+                continue;
+            }
+            let name = entry.name().trim_start_matches('/').to_string();
+            let mut w = store.blob_writer()?;
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                let n = std::io::Read::read(&mut entry, &mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                w.write(&buf[..n])?;
+            }
+            out.push((
+                format!("{}{name}", dir.as_deref().unwrap_or("")),
+                w.finish()?,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn catalogue(
+    store: &Store,
+    target: &UploadTarget,
+    files: Vec<(String, WrittenBlob)>,
+    meta: &FileMeta,
+) -> XnatResult<Vec<String>> {
+    let result = store.write(|a| -> XnatResult<Vec<String>> {
+        let rid = match target {
+            UploadTarget::Resource(r) => *r,
+            UploadTarget::NewResource { owner, label } => match a.resource_of(owner, label) {
+                Some(r) => r.id,
+                None => {
+                    let id = a.add_resource(owner.clone(), label);
+                    if let Some(r) = a.resources.get_mut(&id) {
+                        r.format = meta.format.clone();
+                        r.content = meta.content.clone();
+                    }
+                    id
+                }
+            },
+        };
+        let Some(resource) = a.resources.get(&rid) else {
+            return Err(XnatError::not_found("Unable to find resource"));
+        };
+        let mut duplicates = Vec::new();
+        let mut accepted = Vec::new();
+        for (path, blob) in files {
+            if resource.file(&path).is_some() && !meta.overwrite {
+                duplicates.push(path);
+            } else {
+                accepted.push((path, blob));
+            }
+        }
+        for (path, blob) in accepted {
+            let number = a.next_blob();
+            let (size, digest) = (blob.size, blob.digest.clone());
+            store.commit_blob(blob, number)?;
+            a.put_file(
+                rid,
+                CatalogFile {
+                    path,
+                    size,
+                    digest,
+                    blob: number,
+                    format: meta.format.clone(),
+                    content: meta.content.clone(),
+                    tags: meta.tags.clone(),
+                    modified_ms: now_ms(),
+                },
+            );
+        }
+        Ok(duplicates)
+    })?;
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_types() {
+        assert!(is_upload_type("application/octet-stream"));
+        assert!(is_upload_type("image/png"));
+        assert!(!is_upload_type("application/json"));
+        assert!(check_name("x_catalog.xml").is_err());
+        assert!(check_name("catalog.xml").is_ok());
+    }
+}

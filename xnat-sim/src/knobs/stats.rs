@@ -1,0 +1,37 @@
+//! Request counters: by method, by kind, by status, bytes in and out, and
+//! downloads per path.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatsSnapshot {
+    pub requests: u64,
+    pub by_method: BTreeMap<String, u64>,
+    /// listing, download, upload, create, delete, auth, other
+    pub by_kind: BTreeMap<String, u64>,
+    pub by_status: BTreeMap<String, u64>,
+    pub bytes_served: u64,
+    pub bytes_received: u64,
+    /// File and zip downloads per request path.
+    pub downloads: BTreeMap<String, u64>,
+    pub injected_failures: u64,
+}
+
+#[derive(Default)]
+pub struct Stats(Mutex<StatsSnapshot>);
+
+impl Stats {
+    pub fn snapshot(&self) -> StatsSnapshot {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn reset(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = StatsSnapshot::default();
+    }
+
+    pub fn update(&self, f: impl FnOnce(&mut StatsSnapshot)) {
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}

@@ -1,0 +1,70 @@
+//! XNAT's listing tables: rows of string cells, shaped by the query
+//! (`columns=`, filters, `limit`/`offset`) and written as the JSON
+//! `ResultSet` envelope, CSV, XML or HTML (reference §2.2).
+
+mod glob;
+mod query;
+mod render;
+
+pub use glob::glob_match;
+pub use query::ListingQuery;
+pub use render::render;
+
+/// One row: every key the endpoint can report, in default-column order first.
+#[derive(Debug, Clone, Default)]
+pub struct Row(pub Vec<(String, String)>);
+
+impl Row {
+    pub fn new() -> Row {
+        Row(Vec::new())
+    }
+
+    pub fn with(mut self, key: &str, value: impl Into<String>) -> Row {
+        self.0.push((key.to_string(), value.into()));
+        self
+    }
+
+    pub fn push(&mut self, key: &str, value: impl Into<String>) {
+        self.0.push((key.to_string(), value.into()));
+    }
+
+    /// Cell by key, case-insensitively (xpath columns come in any case).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn set(&mut self, key: &str, value: String) {
+        if let Some(cell) = self.0.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(key)) {
+            cell.1 = value;
+        }
+    }
+}
+
+/// A listing before the query shapes it.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub title: &'static str,
+    /// The columns shown without `columns=`.
+    pub defaults: &'static [&'static str],
+    /// Columns always shown when `columns=` is given (ID and URI where the endpoint has them).
+    pub always: &'static [&'static str],
+    /// False for endpoints that build a fixed table (resources, files).
+    pub honours_columns: bool,
+    /// Files listings announce `Columns:[{"key":"URI","serverRoot":""}]` and no totalRecords.
+    pub file_listing: bool,
+    pub rows: Vec<Row>,
+}
+
+/// A listing after the query: the columns to print and the cells.
+#[derive(Debug, Clone)]
+pub struct Shaped {
+    pub title: &'static str,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    /// `totalRecords`, absent when paging or for file listings.
+    pub total_records: Option<usize>,
+    pub file_listing: bool,
+}
