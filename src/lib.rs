@@ -1,1 +1,3 @@
 pub mod fs;
+pub mod cli;
+pub mod daemon;
