@@ -21,7 +21,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Mount an XNAT server (the same as `mount.xnatfs`).
-    Mount(MountArgs),
+    Mount(Box<MountArgs>),
     /// Start a populated xnat-sim on loopback and mount it, to try xnatfs without a server.
     Demo(DemoArgs),
 }
