@@ -157,7 +157,8 @@ fn apply_option(opts: &mut MountOptions, option: &str) -> Result<(), String> {
         Some((k, v)) => (k, Some(v)),
         None => (option, None),
     };
-    let need = |what: &str| value.ok_or_else(|| format!("mount option {key} needs a value ({what})"));
+    let need =
+        |what: &str| value.ok_or_else(|| format!("mount option {key} needs a value ({what})"));
     match key {
         "" => {}
         "ro" => opts.read_only = true,
@@ -191,7 +192,11 @@ fn apply_option(opts: &mut MountOptions, option: &str) -> Result<(), String> {
         | "atime" | "noatime" | "relatime" | "norelatime" | "strictatime" | "diratime"
         | "nodiratime" | "sync" | "async" | "comment" => {}
         k if k.starts_with("x-") || k.starts_with("comment") => {}
-        other => return Err(format!("unknown mount option: {other} (see xnatfs mount --help)")),
+        other => {
+            return Err(format!(
+                "unknown mount option: {other} (see xnatfs mount --help)"
+            ))
+        }
     }
     Ok(())
 }
@@ -206,7 +211,12 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     let number: u64 = digits
         .parse()
         .map_err(|_| format!("{text:?} is not a size such as 10G, 500M or 4096"))?;
-    let shift = match unit.trim().to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+    let shift = match unit
+        .trim()
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
         "" => 0,
         "K" => 10,
         "M" => 20,

@@ -41,7 +41,9 @@ impl Ready {
 
     /// The mount failed: the parent prints `message` and exits non-zero.
     pub fn fail(mut self, message: &str) {
-        let _ = self.pipe.write_all(format!("error: {message}\n").as_bytes());
+        let _ = self
+            .pipe
+            .write_all(format!("error: {message}\n").as_bytes());
     }
 }
 

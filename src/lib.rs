@@ -1,3 +1,3 @@
-pub mod fs;
 pub mod cli;
 pub mod daemon;
+pub mod fs;
