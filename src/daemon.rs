@@ -6,6 +6,9 @@
 //! pipe and closes it; the parent waits for that word and exits 0 or 1 with the message. So a wrong
 //! password or an unreachable server is reported by the command the user typed, with a non-zero
 //! exit, and a successful return means the mount is usable.
+//!
+//! Credentials are resolved by the parent (which may prompt on the terminal) and handed to the
+//! child on its standard input, never in its arguments or environment, where `ps` could see them.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -23,6 +26,13 @@ pub struct Ready {
 }
 
 impl Ready {
+    /// What the parent wrote on our standard input (the resolved credentials), read to the end.
+    pub fn read_handoff() -> std::io::Result<String> {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text)?;
+        Ok(text)
+    }
+
     /// The pipe handed down by a parent in background mode, if this process is such a child.
     pub fn from_env() -> Option<Ready> {
         let fd: i32 = std::env::var(READY_FD_ENV).ok()?.parse().ok()?;
@@ -47,10 +57,11 @@ impl Ready {
     }
 }
 
-/// Re-run this program with `args` in the background and wait until it reports.
+/// Re-run this program with `args` in the background, hand it `handoff` on its standard input,
+/// and wait until it reports.
 ///
 /// Returns `Ok(())` once the child said `ok`, or the child's error message.
-pub fn run_in_background(args: &[OsString]) -> Result<(), String> {
+pub fn run_in_background(args: &[OsString], handoff: &str) -> Result<(), String> {
     let mut fds = [0i32; 2];
     // SAFETY: pipe2 writes two descriptors into the array we own.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -68,7 +79,7 @@ pub fn run_in_background(args: &[OsString]) -> Result<(), String> {
     command
         .args(args)
         .env(READY_FD_ENV, write_fd.to_string())
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     // SAFETY: only async-signal-safe calls between fork and exec: fcntl to let the write end
@@ -89,6 +100,10 @@ pub fn run_in_background(args: &[OsString]) -> Result<(), String> {
         .spawn()
         .map_err(|e| format!("cannot start the background process: {e}"))?;
     drop(writer);
+    if let Some(mut stdin) = child.stdin.take() {
+        // A child that died at once closes the pipe; its exit is reported below.
+        let _ = stdin.write_all(handoff.as_bytes());
+    }
 
     let mut word = String::new();
     let read = File::from(reader).read_to_string(&mut word);
