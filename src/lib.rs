@@ -1,0 +1,5 @@
+//! xnatfs: mount an XNAT imaging archive as a filesystem.
+//!
+//! The library holds everything the binary runs, so tests drive the same code users do.
+
+pub mod xnat;

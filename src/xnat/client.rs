@@ -1,0 +1,457 @@
+//! The HTTP client: one connection pool, one XNAT session, and the request loop that every
+//! call goes through (session cookie, re-login once on 401, retries with backoff).
+//!
+//! `XnatClient` is a cheap handle (an `Arc` inside) that can be cloned into every task.
+//! Login, session state and cookies live in `session.rs`; downloads and uploads in
+//! `transfer.rs`; the calls the filesystem makes in `api.rs`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, RANGE, RETRY_AFTER};
+use reqwest::{Method, Response, Url};
+use tokio::io::AsyncReadExt;
+use tokio_util::io::ReaderStream;
+
+use super::error::{server_message, Result, XnatError};
+use super::paths::ApiPath;
+use super::retry::{self, RetryPolicy, Verdict};
+use super::session::SessionCell;
+
+/// Everything needed to reach one XNAT server as one user.
+#[derive(Clone)]
+pub struct ClientConfig {
+    /// Base URL, e.g. `https://xnat.example.org` or `https://host/xnat` (path prefix kept).
+    pub server: String,
+    pub user: String,
+    pub password: String,
+    /// A PEM file with extra CA certificates (a site's private CA); the built-in roots stay.
+    pub ca_cert: Option<PathBuf>,
+    /// Time allowed to open a TCP/TLS connection.
+    pub connect_timeout: Duration,
+    /// Longest silence while waiting for an answer or a piece of a body.
+    pub read_timeout: Duration,
+    /// Retries of requests once connected.
+    pub retry: RetryPolicy,
+    /// Retries of the first login (connection errors and 5xx only), kept short so a wrong
+    /// URL or a stopped server is reported within seconds.
+    pub connect_retry: RetryPolicy,
+    /// Log in again before a request when the session has been idle for longer than the
+    /// server's `SESSION_EXPIRATION_TIME` says it lives, instead of waiting for a 401.
+    pub proactive_relogin: bool,
+}
+
+impl ClientConfig {
+    /// A configuration with the default timeouts and retry policies.
+    pub fn new(
+        server: impl Into<String>,
+        user: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        ClientConfig {
+            server: server.into(),
+            user: user.into(),
+            password: password.into(),
+            ca_cert: None,
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(120),
+            retry: RetryPolicy::default(),
+            connect_retry: RetryPolicy {
+                max_retries: 3,
+                max_elapsed: Duration::from_secs(5),
+                base_delay: Duration::from_millis(250),
+                max_delay: Duration::from_secs(2),
+            },
+            proactive_relogin: true,
+        }
+    }
+}
+
+impl fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("server", &self.server)
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("ca_cert", &self.ca_cert)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("read_timeout", &self.read_timeout)
+            .field("retry", &self.retry)
+            .field("connect_retry", &self.connect_retry)
+            .field("proactive_relogin", &self.proactive_relogin)
+            .finish()
+    }
+}
+
+/// Whether the server honours `Range` on file downloads, as seen so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeSupport {
+    /// No ranged request answered yet.
+    Unknown,
+    /// A ranged request was answered with 206.
+    Yes,
+    /// A ranged request was answered with the whole file (200).
+    No,
+}
+
+/// A handle on one logged-in XNAT session. Clone it freely.
+#[derive(Clone)]
+pub struct XnatClient {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) http: reqwest::Client,
+    /// Base URL without a trailing slash.
+    pub(crate) base: String,
+    pub(crate) user: String,
+    pub(crate) password: String,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) proactive_relogin: bool,
+    pub(crate) session: SessionCell,
+    range: AtomicU8,
+}
+
+impl fmt::Debug for XnatClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("XnatClient")
+            .field("server", &self.inner.base)
+            .field("user", &self.inner.user)
+            .finish()
+    }
+}
+
+/// What to send: built by the public calls, run by [`XnatClient::execute`].
+pub(crate) struct Call<'a> {
+    pub method: Method,
+    pub path: &'a ApiPath,
+    pub query: Vec<(String, String)>,
+    /// `Range: bytes=start-end` (end exclusive; `u64::MAX` for "to the end").
+    pub range: Option<(u64, u64)>,
+    /// A file to send as the raw body, re-opened for each attempt.
+    pub upload: Option<&'a Path>,
+}
+
+impl<'a> Call<'a> {
+    pub fn new(method: Method, path: &'a ApiPath, params: &[(&str, &str)]) -> Self {
+        Call {
+            method,
+            path,
+            query: params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            range: None,
+            upload: None,
+        }
+    }
+}
+
+/// A successful answer and how many attempts it took.
+pub(crate) struct Sent {
+    pub resp: Response,
+    pub url: String,
+    pub attempts: u32,
+}
+
+/// The base URL checked and without a trailing slash.
+pub(crate) fn normalise_base(server: &str) -> Result<String> {
+    let bad = |reason: &str| XnatError::BadServerUrl {
+        url: server.to_string(),
+        reason: reason.to_string(),
+    };
+    let url = Url::parse(server.trim()).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("the scheme must be http or https"));
+    }
+    if url.host_str().is_none() {
+        return Err(bad("it has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("credentials do not belong in the URL"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("it must not have a query or fragment"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+fn build_http(config: &ClientConfig) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(concat!("xnatfs/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(config.connect_timeout)
+        .read_timeout(config.read_timeout)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(32)
+        .tcp_keepalive(Duration::from_secs(60))
+        .redirect(reqwest::redirect::Policy::limited(5));
+    if let Some(path) = &config.ca_cert {
+        let context = format!("reading CA certificates from {}", path.display());
+        let pem = std::fs::read(path).map_err(|e| XnatError::io(&context, e))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            XnatError::io(
+                &context,
+                std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            )
+        })?;
+        if certs.is_empty() {
+            return Err(XnatError::io(
+                context,
+                std::io::Error::new(std::io::ErrorKind::InvalidData, "no PEM certificate found"),
+            ));
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build().map_err(|e| {
+        XnatError::io(
+            "setting up the HTTP client",
+            std::io::Error::other(e.to_string()),
+        )
+    })
+}
+
+/// The chain of causes of an error, without the top line (which repeats the URL).
+pub(crate) fn error_detail(e: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.contains(&text) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    if parts.is_empty() {
+        e.to_string()
+    } else {
+        parts.join(": ")
+    }
+}
+
+/// Read at most 64 KiB of an error answer and pull out XNAT's message.
+pub(crate) async fn error_message(mut resp: Response) -> String {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        body.extend_from_slice(&chunk);
+        if body.len() > 64 * 1024 {
+            break;
+        }
+    }
+    server_message(&String::from_utf8_lossy(&body))
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(retry::parse_retry_after)
+}
+
+impl XnatClient {
+    /// Build the HTTP client and log in once (`POST /data/JSESSION` with Basic auth).
+    ///
+    /// A wrong password fails with [`XnatError::BadCredentials`] after exactly one attempt;
+    /// an unreachable server with [`XnatError::Network`] after `connect_retry`.
+    pub async fn connect(config: ClientConfig) -> Result<Self> {
+        let base = normalise_base(&config.server)?;
+        let http = build_http(&config)?;
+        let client = XnatClient {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                user: config.user.clone(),
+                password: config.password.clone(),
+                retry: config.retry.clone(),
+                proactive_relogin: config.proactive_relogin,
+                session: SessionCell::new(),
+                range: AtomicU8::new(0),
+            }),
+        };
+        client.first_login(&config.connect_retry).await?;
+        Ok(client)
+    }
+
+    /// The server's base URL (no trailing slash).
+    pub fn server(&self) -> &str {
+        &self.inner.base
+    }
+
+    /// The user this client logged in as.
+    pub fn user(&self) -> &str {
+        &self.inner.user
+    }
+
+    /// What ranged downloads have shown so far.
+    pub fn range_support(&self) -> RangeSupport {
+        match self.inner.range.load(Ordering::Relaxed) {
+            1 => RangeSupport::Yes,
+            2 => RangeSupport::No,
+            _ => RangeSupport::Unknown,
+        }
+    }
+
+    pub(crate) fn note_range_support(&self, support: RangeSupport) {
+        let v = match support {
+            RangeSupport::Unknown => 0,
+            RangeSupport::Yes => 1,
+            RangeSupport::No => 2,
+        };
+        self.inner.range.store(v, Ordering::Relaxed);
+    }
+
+    /// The full URL of a path plus query parameters.
+    pub(crate) fn url(&self, path: &ApiPath, query: &[(String, String)]) -> Result<Url> {
+        path.check()?;
+        let mut url = Url::parse(&format!("{}{}", self.inner.base, path)).map_err(|e| {
+            XnatError::InvalidPath {
+                path: path.to_string(),
+                reason: e.to_string(),
+            }
+        })?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        Ok(url)
+    }
+
+    /// One attempt. The outer error is local (the upload file cannot be read) and is not
+    /// retried; the inner one is the network's.
+    async fn request(
+        &self,
+        call: &Call<'_>,
+        url: &Url,
+        cookie: &str,
+    ) -> Result<reqwest::Result<Response>> {
+        let mut req = self
+            .inner
+            .http
+            .request(call.method.clone(), url.clone())
+            .header(COOKIE, cookie);
+        if let Some((start, end)) = call.range {
+            let value = if end == u64::MAX || end <= start {
+                format!("bytes={start}-")
+            } else {
+                format!("bytes={start}-{}", end - 1)
+            };
+            req = req.header(RANGE, value);
+        }
+        if let Some(path) = call.upload {
+            let context = || format!("reading {} to upload it", path.display());
+            let file = tokio::fs::File::open(path)
+                .await
+                .map_err(|e| XnatError::io(context(), e))?;
+            let len = file
+                .metadata()
+                .await
+                .map_err(|e| XnatError::io(context(), e))?
+                .len();
+            // XNAT needs Content-Length on a raw body; `take` keeps the body to that length
+            // even if the file grew since.
+            req = req
+                .header(CONTENT_TYPE, "application/octet-stream")
+                .header(CONTENT_LENGTH, len)
+                .body(reqwest::Body::wrap_stream(ReaderStream::new(
+                    file.take(len),
+                )));
+        }
+        Ok(req.send().await)
+    }
+
+    /// Send a call: session cookie, one re-login on 401, retries on 5xx/429 and connection
+    /// errors within the retry policy. Only successful (1xx-3xx) answers come back.
+    pub(crate) async fn execute(&self, call: &Call<'_>) -> Result<Sent> {
+        let url = self.url(call.path, &call.query)?;
+        let url_text = url.to_string();
+        let method = call.method.as_str();
+        let policy = &self.inner.retry;
+        let started = Instant::now();
+        let mut retries = 0u32;
+        let mut relogged = false;
+        loop {
+            let (cookie, generation) = self.session_cookie().await?;
+            let attempts = retries + 1;
+            tracing::debug!(%method, url = %url_text, attempts, "request");
+            let failure = match self.request(call, &url, &cookie).await? {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    match retry::verdict(status) {
+                        Verdict::Success => {
+                            self.touch_session(generation);
+                            return Ok(Sent {
+                                resp,
+                                url: url_text,
+                                attempts,
+                            });
+                        }
+                        Verdict::Relogin if !relogged => {
+                            tracing::info!(%method, url = %url_text, "401: session expired, logging in again");
+                            relogged = true;
+                            self.relogin(generation).await?;
+                            continue;
+                        }
+                        Verdict::Relogin | Verdict::Fail => {
+                            let message = error_message(resp).await;
+                            let err = XnatError::from_status(method, &url_text, status, message);
+                            tracing::warn!("{err}");
+                            return Err(err);
+                        }
+                        Verdict::Retry => {
+                            let after = retry_after(resp.headers());
+                            let message = error_message(resp).await;
+                            let delay =
+                                policy.delay(retries, started.elapsed(), rand::random(), after);
+                            match delay {
+                                Some(d) => {
+                                    tracing::warn!(%method, url = %url_text, status, attempts, "server error, retrying in {d:?}");
+                                    tokio::time::sleep(d).await;
+                                    retries += 1;
+                                    continue;
+                                }
+                                None => XnatError::RetriesExhausted {
+                                    method: method.to_string(),
+                                    url: url_text,
+                                    attempts,
+                                    status,
+                                    message,
+                                },
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    let retryable = !e.is_redirect() && !e.is_builder();
+                    let delay = retryable
+                        .then(|| policy.delay(retries, started.elapsed(), rand::random(), None))
+                        .flatten();
+                    if let Some(d) = delay {
+                        tracing::warn!(%method, url = %url_text, attempts, error = %error_detail(&e), "request failed, retrying in {d:?}");
+                        tokio::time::sleep(d).await;
+                        retries += 1;
+                        continue;
+                    }
+                    if e.is_timeout() {
+                        XnatError::Timeout {
+                            method: method.to_string(),
+                            url: url_text,
+                            attempts,
+                        }
+                    } else {
+                        XnatError::Network {
+                            method: method.to_string(),
+                            url: url_text,
+                            attempts,
+                            detail: error_detail(&e),
+                        }
+                    }
+                }
+            };
+            tracing::warn!("{failure}");
+            return Err(failure);
+        }
+    }
+}
