@@ -2,4 +2,5 @@
 //!
 //! The library holds everything the binary runs, so tests drive the same code users do.
 
+pub mod config;
 pub mod xnat;
