@@ -24,3 +24,8 @@ pub use model::{
 pub use paths::ApiPath;
 pub use retry::RetryPolicy;
 pub use transfer::{BodyStream, Download, FileHead};
+
+#[cfg(test)]
+mod http_tests;
+#[cfg(test)]
+mod test_server;
