@@ -194,7 +194,7 @@ pub enum ConfigError {
     #[error("cannot parse netrc file {path}: {reason}")]
     BadNetrc { path: PathBuf, reason: String },
     #[error(
-        "no XNAT {what} for {server}, and stdin is not a terminal to ask on. Give it with {hint}"
+        "no XNAT {what} for {server}: give it with {hint} (xnatfs asks on the terminal only when stdin is one)"
     )]
     Missing {
         what: &'static str,
@@ -397,6 +397,13 @@ pub fn resolve(
                     what: "user",
                     source,
                 })?;
+            if u.is_empty() {
+                return Err(ConfigError::Missing {
+                    what: "user",
+                    server,
+                    hint: hint("user"),
+                });
+            }
             (u, Source::Prompt)
         }
         None => {

@@ -285,7 +285,7 @@ fn prompt_only_on_a_terminal() {
         matches!(err, ConfigError::Missing { what: "user", .. }),
         "{err}"
     );
-    assert!(err.to_string().contains("not a terminal"));
+    assert!(err.to_string().contains("terminal"), "{err}");
     let terminal = FakeTerminal::new("me", "pw");
     let c = resolve(&args, &e, &terminal).unwrap();
     assert_eq!((c.user.as_str(), c.password.as_str()), ("me", "pw"));

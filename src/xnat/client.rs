@@ -397,7 +397,12 @@ impl XnatClient {
                         Verdict::Relogin | Verdict::Fail => {
                             let message = error_message(resp).await;
                             let err = XnatError::from_status(method, &url_text, status, message);
-                            tracing::warn!("{err}");
+                            if status == 404 {
+                                // Lookups of names that do not exist are routine.
+                                tracing::debug!("{err}");
+                            } else {
+                                tracing::warn!("{err}");
+                            }
                             return Err(err);
                         }
                         Verdict::Retry => {

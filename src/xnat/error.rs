@@ -5,9 +5,11 @@
 //! from a base URL without credentials, and only the user name ever appears.
 
 use std::io;
+use std::sync::Arc;
 
-/// What went wrong talking to XNAT.
-#[derive(Debug, thiserror::Error)]
+/// What went wrong talking to XNAT. Cheap to clone, so one failed download can be handed
+/// to every reader waiting on it.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum XnatError {
     /// The server refused the user name and password. Never retried: XNAT locks accounts
     /// after a few failed logins.
@@ -86,7 +88,7 @@ pub enum XnatError {
     },
 
     /// The server could not be reached or the connection broke.
-    #[error("{method} {url}: cannot reach XNAT after {attempts} attempt(s): {detail}")]
+    #[error("{method} {url}: network error after {attempts} attempt(s): {detail}")]
     Network {
         method: String,
         url: String,
@@ -112,7 +114,7 @@ pub enum XnatError {
     Io {
         context: String,
         #[source]
-        source: io::Error,
+        source: Arc<io::Error>,
     },
 }
 
@@ -189,7 +191,7 @@ impl XnatError {
     pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
         XnatError::Io {
             context: context.into(),
-            source,
+            source: Arc::new(source),
         }
     }
 
