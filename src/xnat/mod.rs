@@ -12,10 +12,11 @@ pub mod model;
 pub mod paths;
 pub mod retry;
 mod session;
+mod setup;
 pub mod transfer;
 
 pub use api::{Created, XnatApi};
-pub use client::{ClientConfig, RangeSupport, XnatClient};
+pub use client::{RangeSupport, XnatClient};
 pub use error::{Result, XnatError};
 pub use listing::{Listing, Row};
 pub use model::{
@@ -23,6 +24,7 @@ pub use model::{
 };
 pub use paths::ApiPath;
 pub use retry::RetryPolicy;
+pub use setup::ClientConfig;
 pub use transfer::{BodyStream, Download, FileHead};
 
 #[cfg(test)]
