@@ -282,3 +282,7 @@ impl XnatApi for XnatClient {
         XnatClient::range_support(self)
     }
 }
+
+#[cfg(test)]
+#[path = "api_tests.rs"]
+mod tests;
