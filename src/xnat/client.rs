@@ -2,7 +2,8 @@
 //! call goes through (session cookie, re-login once on 401, retries with backoff).
 //!
 //! `XnatClient` is a cheap handle (an `Arc` inside) that can be cloned into every task.
-//! Login, session state and cookies live in `session.rs`; downloads and uploads in
+//! Setup lives in `setup.rs`; one attempt (request building, upload watchdog) in
+//! `attempt.rs`; login, session state and cookies in `session.rs`; downloads and uploads in
 //! `transfer.rs`; the calls the filesystem makes in `api.rs`.
 
 use std::fmt;
@@ -11,10 +12,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, RANGE, RETRY_AFTER};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Method, Response, Url};
-use tokio::io::AsyncReadExt;
-use tokio_util::io::ReaderStream;
 
 use super::error::{server_message, Result, XnatError};
 use super::paths::ApiPath;
@@ -41,6 +40,10 @@ pub struct XnatClient {
 
 pub(crate) struct Inner {
     pub(crate) http: reqwest::Client,
+    /// The same, without a read timeout (it would count the whole upload); uploads are
+    /// watched for progress instead (`attempt.rs`).
+    pub(crate) upload_http: reqwest::Client,
+    pub(crate) read_timeout: Duration,
     /// Base URL without a trailing slash.
     pub(crate) base: String,
     pub(crate) user: String,
@@ -137,10 +140,13 @@ impl XnatClient {
     /// an unreachable server with [`XnatError::Network`] after `connect_retry`.
     pub async fn connect(config: ClientConfig) -> Result<Self> {
         let base = normalise_base(&config.server)?;
-        let http = build_http(&config)?;
+        let http = build_http(&config, true)?;
+        let upload_http = build_http(&config, false)?;
         let client = XnatClient {
             inner: Arc::new(Inner {
                 http,
+                upload_http,
+                read_timeout: config.read_timeout,
                 base,
                 user: config.user.clone(),
                 password: config.password.clone(),
@@ -197,49 +203,6 @@ impl XnatClient {
         Ok(url)
     }
 
-    /// One attempt. The outer error is local (the upload file cannot be read) and is not
-    /// retried; the inner one is the network's.
-    async fn request(
-        &self,
-        call: &Call<'_>,
-        url: &Url,
-        cookie: &str,
-    ) -> Result<reqwest::Result<Response>> {
-        let mut req = self
-            .inner
-            .http
-            .request(call.method.clone(), url.clone())
-            .header(COOKIE, cookie);
-        if let Some((start, end)) = call.range {
-            let value = if end == u64::MAX || end <= start {
-                format!("bytes={start}-")
-            } else {
-                format!("bytes={start}-{}", end - 1)
-            };
-            req = req.header(RANGE, value);
-        }
-        if let Some(path) = call.upload {
-            let context = || format!("reading {} to upload it", path.display());
-            let file = tokio::fs::File::open(path)
-                .await
-                .map_err(|e| XnatError::io(context(), e))?;
-            let len = file
-                .metadata()
-                .await
-                .map_err(|e| XnatError::io(context(), e))?
-                .len();
-            // XNAT needs Content-Length on a raw body; `take` keeps the body to that length
-            // even if the file grew since.
-            req = req
-                .header(CONTENT_TYPE, "application/octet-stream")
-                .header(CONTENT_LENGTH, len)
-                .body(reqwest::Body::wrap_stream(ReaderStream::new(
-                    file.take(len),
-                )));
-        }
-        Ok(req.send().await)
-    }
-
     /// Send a call: session cookie, one re-login on 401, retries on 5xx/429 and connection
     /// errors within the retry policy. Only successful (1xx-3xx) answers come back.
     pub(crate) async fn execute(&self, call: &Call<'_>) -> Result<Sent> {
@@ -254,7 +217,7 @@ impl XnatClient {
             let (cookie, generation) = self.session_cookie().await?;
             let attempts = retries + 1;
             tracing::debug!(%method, url = %url_text, attempts, "request");
-            let failure = match self.request(call, &url, &cookie).await? {
+            let failure = match self.attempt(call, &url, &cookie).await? {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     match retry::verdict(status) {
@@ -307,30 +270,17 @@ impl XnatClient {
                     }
                 }
                 Err(e) => {
-                    let retryable = !e.is_redirect() && !e.is_builder();
-                    let delay = retryable
+                    let delay = e
+                        .retryable
                         .then(|| policy.delay(retries, started.elapsed(), rand::random(), None))
                         .flatten();
                     if let Some(d) = delay {
-                        tracing::warn!(%method, url = %url_text, attempts, error = %error_detail(&e), "request failed, retrying in {d:?}");
+                        tracing::warn!(%method, url = %url_text, attempts, error = %e.detail, "request failed, retrying in {d:?}");
                         tokio::time::sleep(d).await;
                         retries += 1;
                         continue;
                     }
-                    if e.is_timeout() {
-                        XnatError::Timeout {
-                            method: method.to_string(),
-                            url: url_text,
-                            attempts,
-                        }
-                    } else {
-                        XnatError::Network {
-                            method: method.to_string(),
-                            url: url_text,
-                            attempts,
-                            detail: error_detail(&e),
-                        }
-                    }
+                    e.into_error(method, url_text, attempts)
                 }
             };
             tracing::warn!("{failure}");

@@ -5,6 +5,7 @@
 //! only in `listing` and `model`, and every failure is an `XnatError` that knows its errno.
 
 pub mod api;
+mod attempt;
 pub mod client;
 pub mod error;
 pub mod listing;

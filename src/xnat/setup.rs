@@ -97,15 +97,18 @@ pub(crate) fn normalise_base(server: &str) -> Result<String> {
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
-pub(crate) fn build_http(config: &ClientConfig) -> Result<reqwest::Client> {
+/// The HTTP client; `read_timeout` false for the one that sends uploads.
+pub(crate) fn build_http(config: &ClientConfig, read_timeout: bool) -> Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("xnatfs/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(config.connect_timeout)
-        .read_timeout(config.read_timeout)
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(32)
         .tcp_keepalive(Duration::from_secs(60))
         .redirect(reqwest::redirect::Policy::limited(5));
+    if read_timeout {
+        builder = builder.read_timeout(config.read_timeout);
+    }
     if let Some(path) = &config.ca_cert {
         let context = format!("reading CA certificates from {}", path.display());
         let pem = std::fs::read(path).map_err(|e| XnatError::io(&context, e))?;
@@ -164,9 +167,9 @@ mod tests {
         std::fs::write(&pem, "not a certificate").unwrap();
         let mut c = ClientConfig::new("https://h", "u", "p");
         c.ca_cert = Some(pem);
-        assert!(matches!(build_http(&c), Err(XnatError::Io { .. })));
+        assert!(matches!(build_http(&c, true), Err(XnatError::Io { .. })));
         c.ca_cert = Some(dir.path().join("missing.pem"));
-        assert_eq!(build_http(&c).unwrap_err().errno(), libc::ENOENT);
+        assert_eq!(build_http(&c, true).unwrap_err().errno(), libc::ENOENT);
     }
 
     #[test]
