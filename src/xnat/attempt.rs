@@ -4,7 +4,9 @@
 //! Uploads go through a client without reqwest's read timeout, because that timer runs
 //! from the start of the request and would cut every upload longer than it. A watchdog
 //! stands in: the attempt fails when no body bytes were taken for `read_timeout`, or when
-//! the answer does not come within `read_timeout` after the last byte.
+//! no answer came `read_timeout` plus one second per MiB after the last byte was taken.
+//! That extra allowance is for the tail still in socket buffers (which drains unseen) and
+//! for XNAT's own work on a big file (catalog update, checksum).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -95,13 +97,14 @@ impl XnatClient {
             .await
             .map_err(|e| XnatError::io(context(), e))?
             .len();
-        let started = Instant::now();
-        let progress = Arc::new(AtomicU64::new(0));
+        let progress = Arc::new(Progress::new());
         let mark = progress.clone();
         // XNAT needs Content-Length on a raw body; `take` keeps the body to that length even
         // if the file grew since.
-        let body = ReaderStream::new(file.take(len)).inspect(move |_| {
-            mark.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        let body = ReaderStream::new(file.take(len)).inspect(move |chunk| {
+            if let Ok(bytes) = chunk {
+                mark.taken(bytes.len() as u64);
+            }
         });
         let send = self
             .inner
@@ -112,15 +115,53 @@ impl XnatClient {
             .header(CONTENT_LENGTH, len)
             .body(reqwest::Body::wrap_stream(body))
             .send();
-        Ok(watch(send, &progress, started, self.inner.read_timeout).await)
+        Ok(watch(send, &progress, len, self.inner.read_timeout).await)
     }
 }
 
-/// Run `send`, failing it when `progress` (ms after `started`) stays still for `limit`.
+/// How far an upload body has got: bytes taken by the connection, and when last.
+pub(crate) struct Progress {
+    started: Instant,
+    last_ms: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Progress {
+            started: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+        }
+    }
+
+    fn taken(&self, n: u64) {
+        self.bytes.fetch_add(n, Ordering::Relaxed);
+        let now = self.started.elapsed().as_millis() as u64;
+        self.last_ms.store(now, Ordering::Relaxed);
+    }
+
+    fn idle(&self) -> Duration {
+        let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(last)
+    }
+}
+
+/// How long an upload may go without visible progress: `limit` while the body is being
+/// taken, plus a second per MiB once all of it was.
+pub(crate) fn allowed_idle(limit: Duration, len: u64, taken: u64) -> Duration {
+    if taken < len {
+        limit
+    } else {
+        limit + Duration::from_secs(len.div_ceil(1 << 20))
+    }
+}
+
+/// Run `send`, failing it when `progress` stays still for longer than [`allowed_idle`].
 async fn watch(
     send: impl std::future::Future<Output = reqwest::Result<Response>>,
-    progress: &AtomicU64,
-    started: Instant,
+    progress: &Progress,
+    len: u64,
     limit: Duration,
 ) -> Result<Response, SendError> {
     tokio::pin!(send);
@@ -129,14 +170,15 @@ async fn watch(
         tokio::select! {
             result = &mut send => return result.map_err(SendError::from),
             _ = tokio::time::sleep(tick) => {
-                let last = Duration::from_millis(progress.load(Ordering::Relaxed));
-                let idle = started.elapsed().saturating_sub(last);
-                if idle >= limit {
-                    return Err(SendError {
-                        timeout: true,
-                        retryable: true,
-                        detail: format!("upload made no progress for {idle:?}"),
-                    });
+                let idle = progress.idle();
+                let taken = progress.bytes.load(Ordering::Relaxed);
+                if idle >= allowed_idle(limit, len, taken) {
+                    let detail = if taken < len {
+                        format!("upload stalled at {taken} of {len} bytes for {idle:?}")
+                    } else {
+                        format!("no answer {idle:?} after sending {len} bytes")
+                    };
+                    return Err(SendError { timeout: true, retryable: true, detail });
                 }
             }
         }
@@ -155,32 +197,42 @@ mod tests {
         assert_eq!(range_header(5, 5), "bytes=5-");
     }
 
+    #[test]
+    fn idle_allowance_grows_with_size_once_sent() {
+        let limit = Duration::from_secs(120);
+        assert_eq!(allowed_idle(limit, 10 << 20, 5 << 20), limit);
+        assert_eq!(
+            allowed_idle(limit, 10 << 20, 10 << 20),
+            limit + Duration::from_secs(10)
+        );
+        assert_eq!(allowed_idle(limit, 1, 1), limit + Duration::from_secs(1));
+    }
+
     #[tokio::test]
     async fn watchdog_fails_a_stalled_send_and_spares_a_progressing_one() {
-        let progress = AtomicU64::new(0);
-        let started = Instant::now();
+        let progress = Progress::new();
         let stalled = futures::future::pending::<reqwest::Result<Response>>();
-        let err = watch(stalled, &progress, started, Duration::from_millis(50))
+        let err = watch(stalled, &progress, 100, Duration::from_millis(50))
             .await
             .unwrap_err();
         assert!(err.timeout && err.retryable, "{}", err.detail);
+        assert!(err.detail.contains("stalled at 0 of 100"), "{}", err.detail);
 
         // Progress every 20 ms for 200 ms keeps a 50 ms watchdog quiet; the send then
-        // fails on its own (an unroutable builder error stands in for the answer).
-        let progress = Arc::new(AtomicU64::new(0));
-        let started = Instant::now();
+        // fails on its own (a builder error stands in for the answer).
+        let progress = Arc::new(Progress::new());
         let p = progress.clone();
         let ticker = tokio::spawn(async move {
             for _ in 0..10 {
                 tokio::time::sleep(Duration::from_millis(20)).await;
-                p.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                p.taken(1);
             }
         });
         let slow = async {
             tokio::time::sleep(Duration::from_millis(200)).await;
             reqwest::Client::new().get("not a url").send().await
         };
-        let err = watch(slow, &progress, started, Duration::from_millis(50))
+        let err = watch(slow, &progress, 1 << 30, Duration::from_millis(50))
             .await
             .unwrap_err();
         assert!(!err.timeout, "{}", err.detail);
