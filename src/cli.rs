@@ -22,8 +22,6 @@ pub struct Cli {
 pub enum Command {
     /// Mount an XNAT server (the same as `mount.xnatfs`).
     Mount(Box<MountArgs>),
-    /// Start a populated xnat-sim on loopback and mount it, to try xnatfs without a server.
-    Demo(DemoArgs),
 }
 
 /// `mount.xnatfs [SERVER_URL] MOUNTPOINT [-o opt[,opt…]]`
@@ -75,12 +73,6 @@ pub struct MountArgs {
     /// Stay in the foreground instead of going to the background once mounted.
     #[arg(short = 'f', long)]
     pub foreground: bool,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct DemoArgs {
-    /// Where to mount the demo archive.
-    pub mountpoint: PathBuf,
 }
 
 const MOUNT_HELP: &str = "\
@@ -236,10 +228,8 @@ mod tests {
     fn mount(args: &[&str]) -> Result<MountOptions, String> {
         let cli = Cli::try_parse_from(["xnatfs", "mount"].iter().chain(args))
             .map_err(|e| e.to_string())?;
-        match cli.command {
-            Command::Mount(m) => m.resolve(),
-            Command::Demo(_) => unreachable!("parsed a mount"),
-        }
+        let Command::Mount(m) = cli.command;
+        m.resolve()
     }
 
     #[test]

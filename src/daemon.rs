@@ -76,7 +76,9 @@ pub fn run_in_background(args: &[OsString], handoff: &str) -> Result<(), String>
     let exe = std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
 
     let mut command = Command::new(exe);
+    // argv[0] `xnatfs`, whatever name started us: `args` already say `mount`.
     command
+        .arg0("xnatfs")
         .args(args)
         .env(READY_FD_ENV, write_fd.to_string())
         .stdin(Stdio::piped())

@@ -7,3 +7,5 @@ pub mod config;
 pub mod daemon;
 pub mod fs;
 pub mod xnat;
+pub mod fuse;
+pub mod mount;

@@ -61,6 +61,8 @@ pub struct InodeInfo {
 struct Table {
     by_ino: HashMap<Ino, Arc<Inode>>,
     by_node: HashMap<Node, Ino>,
+    /// The newest inode of each file download URI.
+    by_uri: HashMap<String, Ino>,
 }
 
 pub struct InodeTable {
@@ -118,8 +120,17 @@ impl InodeTable {
             digest: info.digest,
         });
         t.by_node.insert(node, ino);
+        if !inode.uri.is_empty() && !inode.is_dir() {
+            t.by_uri.insert(inode.uri.clone(), ino);
+        }
         t.by_ino.insert(ino, inode.clone());
         inode
+    }
+
+    /// The newest file inode downloaded from `uri`.
+    pub fn find_uri(&self, uri: &str) -> Option<Arc<Inode>> {
+        let t = self.table.lock().expect("inode table lock");
+        t.by_uri.get(uri).map(|ino| t.by_ino[ino].clone())
     }
 
     /// The inode of `node` if it was seen before.

@@ -6,6 +6,7 @@ pub mod inode;
 pub mod names;
 pub mod namespace;
 pub mod node;
+pub mod core;
 pub mod remote;
 
 #[cfg(test)]

@@ -134,12 +134,13 @@ impl<C: Catalog> Namespace<C> {
         })
     }
 
-    /// The size a download found, replacing the listed one.
-    pub fn correct_size(&self, ino: Ino, size: u64) {
-        if let Some(inode) = self.inodes.get(ino) {
-            if inode.size() != size {
-                tracing::info!(uri = %inode.uri, listed = inode.size(), actual = size, "size corrected by download");
-                inode.set_size(size);
+    /// The size a download of `uri` found, replacing the listed one ("sizes come from
+    /// listings and are corrected by the first download").
+    pub fn correct_file_size(&self, uri: &str, listed: u64, actual: u64) {
+        if let Some(inode) = self.inodes.find_uri(uri) {
+            if inode.size() != actual {
+                tracing::info!(uri, listed, actual, "size corrected by download");
+                inode.set_size(actual);
             }
         }
     }

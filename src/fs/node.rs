@@ -4,25 +4,6 @@
 //! the parent's listing. A file node also carries the version it was listed with, so a file whose
 //! server version changes becomes a new node and gets a new inode number.
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-
-/// Characters left as they are in a path segment; everything else is percent-encoded.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-/// One path segment, percent-encoded (labels and file names can hold anything).
-pub fn segment(raw: &str) -> String {
-    utf8_percent_encode(raw, SEGMENT).to_string()
-}
-
-/// A relative path inside a resource, each segment encoded, the `/` kept.
-pub fn rel_path(path: &str) -> String {
-    path.split('/').map(segment).collect::<Vec<_>>().join("/")
-}
-
 /// The object a set of resources hangs off.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Owner {
@@ -47,37 +28,33 @@ pub enum Owner {
 }
 
 impl Owner {
-    /// The REST path of the owner, under which `/resources/…` lives.
+    /// The REST path of the owner, under which `/resources/…` lives, as the server writes it
+    /// (not percent-encoded; the client encodes each segment when it sends a request).
     pub fn path(&self) -> String {
         match self {
-            Owner::Project { project } => format!("/data/projects/{}", segment(project)),
-            Owner::Subject { project, subject } => format!(
-                "/data/projects/{}/subjects/{}",
-                segment(project),
-                segment(subject)
-            ),
-            Owner::Experiment { experiment } => {
-                format!("/data/experiments/{}", segment(experiment))
+            Owner::Project { project } => format!("/data/projects/{}", project),
+            Owner::Subject { project, subject } => {
+                format!("/data/projects/{}/subjects/{}", project, subject)
             }
-            Owner::Scan { experiment, scan } => format!(
-                "/data/experiments/{}/scans/{}",
-                segment(experiment),
-                segment(scan)
-            ),
+            Owner::Experiment { experiment } => {
+                format!("/data/experiments/{}", experiment)
+            }
+            Owner::Scan { experiment, scan } => {
+                format!("/data/experiments/{}/scans/{}", experiment, scan)
+            }
             Owner::Assessor {
                 experiment,
                 assessor,
             } => format!(
                 "/data/experiments/{}/assessors/{}/out",
-                segment(experiment),
-                segment(assessor)
+                experiment, assessor
             ),
         }
     }
 
     /// The REST path of one of this owner's resources (by label or numeric id).
     pub fn resource_path(&self, resource: &str) -> String {
-        format!("{}/resources/{}", self.path(), segment(resource))
+        format!("{}/resources/{}", self.path(), resource)
     }
 }
 
@@ -156,11 +133,7 @@ impl Node {
             Node::Assessor {
                 experiment,
                 assessor,
-            } => format!(
-                "/data/experiments/{}/assessors/{}",
-                segment(experiment),
-                segment(assessor)
-            ),
+            } => format!("/data/experiments/{}/assessors/{}", experiment, assessor),
             Node::Scan {
                 experiment, scan, ..
             } => Owner::Scan {
@@ -173,17 +146,13 @@ impl Node {
                 owner,
                 resource,
                 path,
-            } => format!(
-                "{}/files/{}/",
-                owner.resource_path(resource),
-                rel_path(path)
-            ),
+            } => format!("{}/files/{}/", owner.resource_path(resource), path),
             Node::File {
                 owner,
                 resource,
                 path,
                 ..
-            } => format!("{}/files/{}", owner.resource_path(resource), rel_path(path)),
+            } => format!("{}/files/{}", owner.resource_path(resource), path),
         })
     }
 }
@@ -212,7 +181,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_encode_each_segment() {
+    fn paths_are_raw_server_paths() {
         let owner = Owner::Scan {
             experiment: "XNAT_E00001".into(),
             scan: "1".into(),
@@ -225,7 +194,7 @@ mod tests {
         };
         assert_eq!(
             file.path().unwrap(),
-            "/data/experiments/XNAT_E00001/scans/1/resources/NIFTI/files/sub%20dir/a%23b%3F.nii.gz"
+            "/data/experiments/XNAT_E00001/scans/1/resources/NIFTI/files/sub dir/a#b?.nii.gz"
         );
     }
 

@@ -32,7 +32,9 @@ pub fn owner_path(owner: &Owner) -> ApiPath {
         Owner::Assessor {
             experiment,
             assessor,
-        } => paths::experiment(experiment).assessor(assessor).child("out"),
+        } => paths::experiment(experiment)
+            .assessor(assessor)
+            .child("out"),
     }
 }
 
@@ -120,8 +122,7 @@ impl Catalog for XnatClient {
                         scans.len() - 1
                     });
                 let scan = &mut scans[at];
-                if !row.resource_label.is_empty() && !scan.resources.contains(&row.resource_label)
-                {
+                if !row.resource_label.is_empty() && !scan.resources.contains(&row.resource_label) {
                     scan.resources.push(row.resource_label);
                 }
             }
@@ -163,10 +164,7 @@ impl Catalog for XnatClient {
         .boxed()
     }
 
-    fn scan_files<'a>(
-        &'a self,
-        experiment: &'a str,
-    ) -> BoxFuture<'a, FsResult<Vec<ScanFileRow>>> {
+    fn scan_files<'a>(&'a self, experiment: &'a str) -> BoxFuture<'a, FsResult<Vec<ScanFileRow>>> {
         async move {
             Ok(self
                 .session_scan_files(experiment)
