@@ -4,3 +4,5 @@
 //! shared download per file that fills it.
 
 pub mod cache;
+
+pub mod read;

@@ -25,6 +25,16 @@ pub use disk::DiskCache;
 pub use key::{BlockKey, FileKey};
 pub use memory::MemoryCache;
 
+/// Writes an MD5 digest as 32 hex digits.
+pub fn hex_digest(d: &[u8; 16]) -> String {
+    key::hex(d)
+}
+
+/// Parses a 32-hex-digit MD5 digest.
+pub fn unhex_digest(s: &str) -> Option<[u8; 16]> {
+    key::unhex::<16>(s)
+}
+
 use bytes::Bytes;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +44,8 @@ use writer::DiskWriter;
 pub const DEFAULT_BLOCK_SIZE: u64 = 1 << 20;
 pub const DEFAULT_MEMORY_BYTES: u64 = 64 << 20;
 pub const DEFAULT_WRITE_QUEUE_BLOCKS: usize = 32;
+/// The block index under which a file version's real size is kept (no file has 2^64 blocks).
+pub const SIZE_RECORD: u64 = u64::MAX;
 
 #[derive(Clone, Debug)]
 pub struct CacheConfig {
@@ -167,6 +179,19 @@ impl BlockCache {
             }
         }
         self.memory.insert(key, data);
+    }
+
+    /// Records a file version's real size (as a tiny block at index `SIZE_RECORD`), so a later
+    /// open knows where the file ends without a request. Never blocks.
+    pub fn put_size(&self, file: FileKey, size: u64) {
+        let key = BlockKey::new(file, SIZE_RECORD);
+        self.insert(key, Bytes::copy_from_slice(&size.to_le_bytes()));
+    }
+
+    /// The real size recorded by `put_size`, from either tier.
+    pub async fn get_size(&self, file: FileKey) -> Option<u64> {
+        let data = self.get(&BlockKey::new(file, SIZE_RECORD)).await?;
+        Some(u64::from_le_bytes(data.as_ref().try_into().ok()?))
     }
 
     /// Drops blocks `blocks` of a file version from both tiers. Blocking (unlinks files).
