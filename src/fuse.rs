@@ -12,15 +12,15 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use fuser::{
-    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
-    InitFlags, KernelConfig, LockOwner, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory,
-    ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyXattr, Request,
+    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
+    KernelConfig, LockOwner, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyDirectoryPlus,
+    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyXattr, Request,
 };
 use tokio::runtime::Handle;
 
+use crate::fs::core::Core;
 use crate::fs::error::FsError;
 use crate::fs::inode::Inode;
-use crate::fs::Core;
 
 /// Largest read the kernel is allowed to send in one request.
 const MAX_READAHEAD: u32 = 1 << 20;
@@ -60,9 +60,17 @@ impl XnatFuse {
 /// The attributes the kernel sees for an inode.
 fn attr_of(inode: &Inode, uid: u32, gid: u32, time: SystemTime, read_only: bool) -> FileAttr {
     let (kind, perm, nlink) = if inode.is_dir() {
-        (FileType::Directory, if read_only { 0o555 } else { 0o755 }, 2)
+        (
+            FileType::Directory,
+            if read_only { 0o555 } else { 0o755 },
+            2,
+        )
     } else {
-        (FileType::RegularFile, if read_only { 0o444 } else { 0o644 }, 1)
+        (
+            FileType::RegularFile,
+            if read_only { 0o444 } else { 0o644 },
+            1,
+        )
     };
     let size = if inode.is_dir() { 0 } else { inode.size() };
     FileAttr {
@@ -153,7 +161,11 @@ impl Filesystem for XnatFuse {
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         if flags.0 & libc::O_ACCMODE != libc::O_RDONLY {
-            let err = if self.core.read_only() { libc::EROFS } else { libc::EACCES };
+            let err = if self.core.read_only() {
+                libc::EROFS
+            } else {
+                libc::EACCES
+            };
             reply.error(Errno::from_i32(err));
             return;
         }
@@ -256,7 +268,9 @@ impl Filesystem for XnatFuse {
             let dots = [(".".to_string(), ino.0), ("..".to_string(), parent)];
             let all = dots.iter().chain(listing.entries.iter());
             for (i, (name, child)) in all.enumerate().skip(offset as usize) {
-                let Ok(inode) = ns.inode(*child) else { continue };
+                let Ok(inode) = ns.inode(*child) else {
+                    continue;
+                };
                 if reply.add(
                     INodeNo(*child),
                     (i + 1) as u64,

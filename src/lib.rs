@@ -6,6 +6,6 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod fs;
-pub mod xnat;
 pub mod fuse;
 pub mod mount;
+pub mod xnat;

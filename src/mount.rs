@@ -68,7 +68,8 @@ fn resolve_credentials(opts: &MountOptions) -> Result<Credentials, String> {
         user: opts.user.clone(),
         config_file: opts.config.clone(),
     };
-    config::resolve(&args, &Environment::from_process(), &TerminalPrompter).map_err(|e| e.to_string())
+    config::resolve(&args, &Environment::from_process(), &TerminalPrompter)
+        .map_err(|e| e.to_string())
 }
 
 fn check_mountpoint(path: &Path) -> Result<(), String> {

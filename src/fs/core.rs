@@ -30,7 +30,7 @@ pub struct CoreConfig {
 pub struct Core {
     namespace: Arc<Namespace<XnatClient>>,
     reads: ReadEngine,
-    open: Mutex<HashMap<u64, (Ino, ReadHandle)>>,
+    open: Mutex<HashMap<u64, (Ino, Arc<ReadHandle>)>>,
     next_fh: AtomicU64,
     read_only: bool,
 }
@@ -86,18 +86,16 @@ impl Core {
         self.open
             .lock()
             .expect("open files lock")
-            .insert(fh, (ino, handle));
+            .insert(fh, (ino, Arc::new(handle)));
         Ok(fh)
     }
 
     pub async fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Bytes> {
-        let handle = self
-            .open
-            .lock()
-            .expect("open files lock")
-            .get(&fh)
-            .map(|(_, h)| h.clone())
-            .ok_or_else(|| FsError::new(libc::EBADF, format!("no open file {fh}")))?;
+        let handle = {
+            let open = self.open.lock().expect("open files lock");
+            open.get(&fh).map(|(_, h)| h.clone())
+        }
+        .ok_or_else(|| FsError::new(libc::EBADF, format!("no open file {fh}")))?;
         handle.read(offset, size).await.map_err(|e| {
             tracing::warn!("read failed: {e}");
             FsError::new(e.errno(), e.to_string())
@@ -105,9 +103,7 @@ impl Core {
     }
 
     pub fn release(&self, fh: u64) {
-        let entry = self.open.lock().expect("open files lock").remove(&fh);
-        if let Some((_, handle)) = entry {
-            self.reads.release(handle);
-        }
+        // A read still in flight keeps its reference; the last one dropped releases the file.
+        drop(self.open.lock().expect("open files lock").remove(&fh));
     }
 }

@@ -1,11 +1,14 @@
 //! The catalog over the real REST client: XNAT's listings turned into the namespace's rows.
 
+use std::ops::Range;
+
 use futures::future::BoxFuture;
-use futures::FutureExt;
+use futures::{FutureExt, StreamExt, TryStreamExt};
 
 use super::catalog::*;
 use super::error::{FsError, FsResult};
 use super::node::Owner;
+use super::read::{FetchBody, FetchError, FetchErrorKind, Fetcher};
 use crate::xnat::paths::{self, ApiPath};
 use crate::xnat::{CatalogFile, XnatClient, XnatError};
 
@@ -199,6 +202,38 @@ impl Catalog for XnatClient {
                     xsi_type: a.xsi_type,
                 })
                 .collect())
+        }
+        .boxed()
+    }
+}
+
+fn fetch_error(err: XnatError) -> FetchError {
+    let kind = match err.errno() {
+        libc::ENOENT => FetchErrorKind::NotFound,
+        libc::EACCES => FetchErrorKind::PermissionDenied,
+        libc::ETIMEDOUT => FetchErrorKind::TimedOut,
+        _ => FetchErrorKind::Io,
+    };
+    FetchError::new(kind, err.to_string())
+}
+
+/// File bytes come through the client's streaming GET: `uri` is the raw server URI.
+impl Fetcher for XnatClient {
+    fn fetch(
+        &self,
+        uri: &str,
+        range: Option<Range<u64>>,
+    ) -> BoxFuture<'static, Result<FetchBody, FetchError>> {
+        let client = self.clone();
+        let path = ApiPath::from_uri(uri);
+        async move {
+            let download = client.download(&path, range).await.map_err(fetch_error)?;
+            Ok(FetchBody {
+                partial: download.partial,
+                offset: download.offset,
+                total_size: download.total_size,
+                body: download.body.map_err(fetch_error).boxed(),
+            })
         }
         .boxed()
     }
