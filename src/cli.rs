@@ -1,0 +1,280 @@
+//! The command line: `xnatfs mount …`, `mount.xnatfs …` (the mount(8) helper form) and friends.
+//!
+//! This module only parses and normalises flags into [`MountOptions`]; what a mount does lives in
+//! the library. `-o opt[,opt…]` accepts the same settings as the long flags, so an fstab line can
+//! say everything a command line can, and mount(8)'s generic options (`defaults`, `noauto`,
+//! `_netdev`, …) are accepted and ignored.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Mount an XNAT archive as a directory tree.
+#[derive(Debug, Parser)]
+#[command(name = "xnatfs", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Mount an XNAT server (the same as `mount.xnatfs`).
+    Mount(Box<MountArgs>),
+}
+
+/// `mount.xnatfs [SERVER_URL] MOUNTPOINT [-o opt[,opt…]]`
+#[derive(Debug, Clone, Args)]
+#[command(after_help = MOUNT_HELP)]
+pub struct MountArgs {
+    /// The XNAT server, e.g. https://xnat.example.org (else XNAT_HOST, or the --config file).
+    #[arg(value_name = "SERVER_URL")]
+    pub first: PathBuf,
+    /// Where to mount.
+    #[arg(value_name = "MOUNTPOINT")]
+    pub second: Option<PathBuf>,
+    /// Mount options, comma separated (see below).
+    #[arg(short = 'o', value_name = "OPTIONS", action = clap::ArgAction::Append)]
+    pub options: Vec<String>,
+    /// XNAT user name (else XNAT_USER, ~/.netrc, the --config file, or a prompt).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// A pyxnat-style JSON config file: {"server": …, "user": …, "password": …}.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Show only this project at the top of the tree.
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Refuse every change with EROFS (also `-o ro`).
+    #[arg(long, alias = "ro")]
+    pub read_only: bool,
+    /// Let other users see the mount (also `-o allow_other`; needs user_allow_other for non-root).
+    #[arg(long)]
+    pub allow_other: bool,
+    /// A PEM file with the private CA that signed the server's certificate.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// Where the disk block cache lives (default ~/.cache/xnatfs).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Largest size of the disk cache, e.g. 10G, 500M (default 10G).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub cache_size: Option<u64>,
+    /// How long listings are trusted, in seconds (default 60).
+    #[arg(long, value_name = "SECS")]
+    pub metadata_ttl: Option<u64>,
+    /// error, warn, info, debug or trace (default info).
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// Write the log here (default: standard error in the foreground, nowhere in the background).
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+    /// Stay in the foreground instead of going to the background once mounted.
+    #[arg(short = 'f', long)]
+    pub foreground: bool,
+}
+
+const MOUNT_HELP: &str = "\
+Mount options (-o): ro, rw, allow_other, project=P, username=U, config=FILE, ca_cert=FILE,
+cache_dir=DIR, cache_size=SIZE, metadata_ttl=SECS, log_level=LEVEL, log_file=FILE, foreground.
+mount(8)'s generic options (defaults, auto, noauto, user, users, _netdev, nofail, exec, noexec,
+suid, nosuid, dev, nodev, atime, noatime, relatime, x-*, comment=) are accepted and ignored.
+
+Credentials come from --user/username=, XNAT_USER/XNAT_PASS, ~/.netrc, --config, or a prompt;
+never from the command line. The server comes from SERVER_URL, XNAT_HOST or --config.
+
+fstab:
+  https://xnat.example.org  /home/alice/xnat  xnatfs  noauto,user,username=alice,project=MYPROJ  0 0";
+
+/// Everything a mount needs, after flags and `-o` options are merged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MountOptions {
+    pub server: Option<String>,
+    pub mountpoint: PathBuf,
+    pub user: Option<String>,
+    pub config: Option<PathBuf>,
+    pub project: Option<String>,
+    pub read_only: bool,
+    pub allow_other: bool,
+    pub ca_cert: Option<PathBuf>,
+    pub cache_dir: Option<PathBuf>,
+    pub cache_size: u64,
+    pub metadata_ttl: Duration,
+    pub log_level: String,
+    pub log_file: Option<PathBuf>,
+    pub foreground: bool,
+}
+
+/// Default largest disk cache: 10 GiB.
+pub const DEFAULT_CACHE_SIZE: u64 = 10 << 30;
+/// Default listing lifetime.
+pub const DEFAULT_METADATA_TTL: Duration = Duration::from_secs(60);
+
+impl MountArgs {
+    /// Merge positionals, flags and `-o` options into one set of mount options.
+    pub fn resolve(&self) -> Result<MountOptions, String> {
+        let (server, mountpoint) = match &self.second {
+            Some(mp) => (Some(self.first.to_string_lossy().into_owned()), mp.clone()),
+            None => (None, self.first.clone()),
+        };
+        let mut opts = MountOptions {
+            server,
+            mountpoint,
+            user: self.user.clone(),
+            config: self.config.clone(),
+            project: self.project.clone(),
+            read_only: self.read_only,
+            allow_other: self.allow_other,
+            ca_cert: self.ca_cert.clone(),
+            cache_dir: self.cache_dir.clone(),
+            cache_size: self.cache_size.unwrap_or(DEFAULT_CACHE_SIZE),
+            metadata_ttl: self
+                .metadata_ttl
+                .map(Duration::from_secs)
+                .unwrap_or(DEFAULT_METADATA_TTL),
+            log_level: self.log_level.clone().unwrap_or_else(|| "info".into()),
+            log_file: self.log_file.clone(),
+            foreground: self.foreground,
+        };
+        for option in self.options.iter().flat_map(|o| o.split(',')) {
+            apply_option(&mut opts, option.trim())?;
+        }
+        Ok(opts)
+    }
+}
+
+fn apply_option(opts: &mut MountOptions, option: &str) -> Result<(), String> {
+    let (key, value) = match option.split_once('=') {
+        Some((k, v)) => (k, Some(v)),
+        None => (option, None),
+    };
+    let need =
+        |what: &str| value.ok_or_else(|| format!("mount option {key} needs a value ({what})"));
+    match key {
+        "" => {}
+        "ro" => opts.read_only = true,
+        "rw" => opts.read_only = false,
+        "allow_other" => opts.allow_other = true,
+        "foreground" => opts.foreground = true,
+        "project" => opts.project = Some(need("a project ID")?.to_string()),
+        "username" => opts.user = Some(need("an XNAT user")?.to_string()),
+        "config" => opts.config = Some(need("a file")?.into()),
+        "ca_cert" => opts.ca_cert = Some(need("a file")?.into()),
+        "cache_dir" => opts.cache_dir = Some(need("a folder")?.into()),
+        "cache_size" => opts.cache_size = parse_size(need("a size such as 10G")?)?,
+        "metadata_ttl" => {
+            let secs = need("seconds")?;
+            let secs: u64 = secs
+                .parse()
+                .map_err(|_| format!("metadata_ttl={secs} is not a number of seconds"))?;
+            opts.metadata_ttl = Duration::from_secs(secs);
+        }
+        "log_level" => opts.log_level = need("a level")?.to_string(),
+        "log_file" => opts.log_file = Some(need("a file")?.into()),
+        "password" | "pass" => {
+            return Err(
+                "a password is never taken from the command line or mount options: use ~/.netrc, \
+                 XNAT_PASS, a --config file, or the prompt"
+                    .into(),
+            )
+        }
+        "defaults" | "auto" | "noauto" | "user" | "users" | "nouser" | "owner" | "group"
+        | "_netdev" | "nofail" | "exec" | "noexec" | "suid" | "nosuid" | "dev" | "nodev"
+        | "atime" | "noatime" | "relatime" | "norelatime" | "strictatime" | "diratime"
+        | "nodiratime" | "sync" | "async" | "comment" => {}
+        k if k.starts_with("x-") || k.starts_with("comment") => {}
+        other => {
+            return Err(format!(
+                "unknown mount option: {other} (see xnatfs mount --help)"
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// `10G`, `500M`, `64K` or plain bytes.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, ""),
+    };
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size such as 10G, 500M or 4096"))?;
+    let shift = match unit
+        .trim()
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err(format!("{text:?} has an unknown unit (use K, M, G or T)")),
+    };
+    number
+        .checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mount(args: &[&str]) -> Result<MountOptions, String> {
+        let cli = Cli::try_parse_from(["xnatfs", "mount"].iter().chain(args))
+            .map_err(|e| e.to_string())?;
+        let Command::Mount(m) = cli.command;
+        m.resolve()
+    }
+
+    #[test]
+    fn server_and_mountpoint_or_mountpoint_alone() {
+        let o = mount(&["https://x.org", "/mnt/x"]).unwrap();
+        assert_eq!(o.server.as_deref(), Some("https://x.org"));
+        assert_eq!(o.mountpoint, PathBuf::from("/mnt/x"));
+        let o = mount(&["/mnt/x"]).unwrap();
+        assert_eq!(o.server, None);
+        assert_eq!(o.mountpoint, PathBuf::from("/mnt/x"));
+    }
+
+    #[test]
+    fn dash_o_options_as_mount8_passes_them() {
+        let o = mount(&[
+            "https://x.org",
+            "/mnt/x",
+            "-o",
+            "rw,noauto,_netdev,project=P1,username=alice,cache_size=2G,metadata_ttl=5,ro",
+        ])
+        .unwrap();
+        assert!(o.read_only);
+        assert_eq!(o.project.as_deref(), Some("P1"));
+        assert_eq!(o.user.as_deref(), Some("alice"));
+        assert_eq!(o.cache_size, 2 << 30);
+        assert_eq!(o.metadata_ttl, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn passwords_and_unknown_options_are_refused() {
+        let err = mount(&["/mnt/x", "-o", "password=hunter2"]).unwrap_err();
+        assert!(err.contains("never taken"), "{err}");
+        assert!(!err.contains("hunter2"));
+        assert!(mount(&["/mnt/x", "-o", "frobnicate"])
+            .unwrap_err()
+            .contains("unknown mount option"));
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert_eq!(parse_size("64K").unwrap(), 64 << 10);
+        assert_eq!(parse_size("500MiB").unwrap(), 500 << 20);
+        assert_eq!(parse_size("10G").unwrap(), 10 << 30);
+        assert!(parse_size("ten").is_err());
+        assert!(parse_size("5Q").is_err());
+    }
+}

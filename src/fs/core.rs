@@ -1,0 +1,109 @@
+//! The filesystem core as the FUSE adapter sees it: the namespace plus open files.
+//!
+//! A read is a straight line: the adapter calls [`Core::read`], which finds the open file's
+//! shared download and asks it for the bytes; the download serves them from the block cache or
+//! waits until they arrive from the server.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::cache::BlockCache;
+use super::error::{FsError, FsResult};
+use super::inode::Ino;
+use super::namespace::Namespace;
+use super::node::Node;
+use super::read::{FileVersion, ReadConfig, ReadEngine, ReadHandle};
+use crate::xnat::XnatClient;
+
+/// What the core is built from.
+pub struct CoreConfig {
+    pub metadata_ttl: Duration,
+    pub project: Option<String>,
+    pub read_only: bool,
+    pub read: ReadConfig,
+}
+
+pub struct Core {
+    namespace: Arc<Namespace<XnatClient>>,
+    reads: ReadEngine,
+    open: Mutex<HashMap<u64, (Ino, Arc<ReadHandle>)>>,
+    next_fh: AtomicU64,
+    read_only: bool,
+}
+
+impl Core {
+    pub fn new(client: XnatClient, cache: Arc<BlockCache>, config: CoreConfig) -> Core {
+        let namespace = Arc::new(Namespace::new(
+            Arc::new(client.clone()),
+            config.metadata_ttl,
+            config.project,
+        ));
+        let sizes = namespace.clone();
+        let reads = ReadEngine::new(Arc::new(client), cache, config.read).with_size_observer(
+            Arc::new(move |uri: &str, listed: u64, actual: u64| {
+                sizes.correct_file_size(uri, listed, actual)
+            }),
+        );
+        Core {
+            namespace,
+            reads,
+            open: Mutex::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+            read_only: config.read_only,
+        }
+    }
+
+    pub fn namespace(&self) -> &Namespace<XnatClient> {
+        &self.namespace
+    }
+
+    pub fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    pub fn reads(&self) -> &ReadEngine {
+        &self.reads
+    }
+
+    /// Open a file for reading; the handle shares the file's one download with every other.
+    pub fn open(&self, ino: Ino) -> FsResult<u64> {
+        let inode = self.namespace.inode(ino)?;
+        let Node::File { version, .. } = &inode.node else {
+            return Err(FsError::is_dir());
+        };
+        let file = FileVersion {
+            uri: inode.uri.clone(),
+            size: inode.size(),
+            version: version.clone(),
+            digest: inode.digest.clone(),
+        };
+        let handle = self.reads.open(&file);
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        self.open
+            .lock()
+            .expect("open files lock")
+            .insert(fh, (ino, Arc::new(handle)));
+        Ok(fh)
+    }
+
+    pub async fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Bytes> {
+        let handle = {
+            let open = self.open.lock().expect("open files lock");
+            open.get(&fh).map(|(_, h)| h.clone())
+        }
+        .ok_or_else(|| FsError::new(libc::EBADF, format!("no open file {fh}")))?;
+        handle.read(offset, size).await.map_err(|e| {
+            tracing::warn!("read failed: {e}");
+            FsError::new(e.errno(), e.to_string())
+        })
+    }
+
+    pub fn release(&self, fh: u64) {
+        // A read still in flight keeps its reference; the last one dropped releases the file.
+        drop(self.open.lock().expect("open files lock").remove(&fh));
+    }
+}

@@ -1,0 +1,169 @@
+//! The inode table: one inode number per node, stable for the life of the mount.
+//!
+//! A node is found by its identity (accession IDs, resource label, path, and for files the
+//! version), so listing the same object twice gives the same inode, and a file whose server
+//! version changed gets a new one (the kernel then never serves stale pages for it). Inodes are
+//! kept for the life of the mount: an entry is a few hundred bytes, and XNAT trees are walked far
+//! more often than they grow.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::node::Node;
+
+pub type Ino = u64;
+
+/// The root directory's inode number, fixed by FUSE.
+pub const ROOT_INO: Ino = 1;
+
+/// What the filesystem knows of one inode.
+#[derive(Debug)]
+pub struct Inode {
+    pub ino: Ino,
+    pub node: Node,
+    /// The parent directory (the root is its own parent).
+    pub parent: Ino,
+    /// Size in bytes: from the listing, corrected by the first download.
+    size: AtomicU64,
+    /// Extended attributes `user.xnat.*`, in a stable order.
+    pub xattrs: Vec<(String, String)>,
+    /// Where a file's bytes are downloaded from (empty for directories).
+    pub uri: String,
+    /// A 32-hex MD5 digest the server gave for a file.
+    pub digest: Option<String>,
+}
+
+impl Inode {
+    pub fn size(&self) -> u64 {
+        self.size.load(Ordering::Relaxed)
+    }
+
+    pub fn set_size(&self, size: u64) {
+        self.size.store(size, Ordering::Relaxed);
+    }
+
+    pub fn is_dir(&self) -> bool {
+        self.node.is_dir()
+    }
+}
+
+/// The parts of a new inode that come from a listing.
+#[derive(Debug, Default)]
+pub struct InodeInfo {
+    pub size: u64,
+    pub xattrs: Vec<(String, String)>,
+    pub uri: String,
+    pub digest: Option<String>,
+}
+
+#[derive(Default)]
+struct Table {
+    by_ino: HashMap<Ino, Arc<Inode>>,
+    by_node: HashMap<Node, Ino>,
+    /// The newest inode of each file download URI.
+    by_uri: HashMap<String, Ino>,
+}
+
+pub struct InodeTable {
+    table: Mutex<Table>,
+    next: AtomicU64,
+}
+
+impl Default for InodeTable {
+    fn default() -> Self {
+        let table = InodeTable {
+            table: Mutex::new(Table::default()),
+            next: AtomicU64::new(ROOT_INO + 1),
+        };
+        let root = Arc::new(Inode {
+            ino: ROOT_INO,
+            node: Node::Root,
+            parent: ROOT_INO,
+            size: AtomicU64::new(0),
+            xattrs: Vec::new(),
+            uri: String::new(),
+            digest: None,
+        });
+        let mut t = table.table.lock().expect("inode table lock");
+        t.by_node.insert(Node::Root, ROOT_INO);
+        t.by_ino.insert(ROOT_INO, root);
+        drop(t);
+        table
+    }
+}
+
+impl InodeTable {
+    pub fn get(&self, ino: Ino) -> Option<Arc<Inode>> {
+        self.table
+            .lock()
+            .expect("inode table lock")
+            .by_ino
+            .get(&ino)
+            .cloned()
+    }
+
+    /// The inode of `node`, made from `info` if the node is new.
+    pub fn intern(&self, node: Node, parent: Ino, info: InodeInfo) -> Arc<Inode> {
+        let mut t = self.table.lock().expect("inode table lock");
+        if let Some(ino) = t.by_node.get(&node) {
+            return t.by_ino[ino].clone();
+        }
+        let ino = self.next.fetch_add(1, Ordering::Relaxed);
+        let inode = Arc::new(Inode {
+            ino,
+            node: node.clone(),
+            parent,
+            size: AtomicU64::new(info.size),
+            xattrs: info.xattrs,
+            uri: info.uri,
+            digest: info.digest,
+        });
+        t.by_node.insert(node, ino);
+        if !inode.uri.is_empty() && !inode.is_dir() {
+            t.by_uri.insert(inode.uri.clone(), ino);
+        }
+        t.by_ino.insert(ino, inode.clone());
+        inode
+    }
+
+    /// The newest file inode downloaded from `uri`.
+    pub fn find_uri(&self, uri: &str) -> Option<Arc<Inode>> {
+        let t = self.table.lock().expect("inode table lock");
+        t.by_uri.get(uri).map(|ino| t.by_ino[ino].clone())
+    }
+
+    /// The inode of `node` if it was seen before.
+    pub fn find(&self, node: &Node) -> Option<Arc<Inode>> {
+        let t = self.table.lock().expect("inode table lock");
+        t.by_node.get(node).map(|ino| t.by_ino[ino].clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::node::Owner;
+
+    fn file(version: &str) -> Node {
+        Node::File {
+            owner: Owner::Experiment {
+                experiment: "XNAT_E00001".into(),
+            },
+            resource: "NIFTI".into(),
+            path: "a.nii".into(),
+            version: version.into(),
+        }
+    }
+
+    #[test]
+    fn same_node_same_inode_new_version_new_inode() {
+        let table = InodeTable::default();
+        let a = table.intern(file("1"), ROOT_INO, InodeInfo::default());
+        let again = table.intern(file("1"), ROOT_INO, InodeInfo::default());
+        let changed = table.intern(file("2"), ROOT_INO, InodeInfo::default());
+        assert_eq!(a.ino, again.ino);
+        assert_ne!(a.ino, changed.ino);
+        assert_eq!(table.get(ROOT_INO).unwrap().node, Node::Root);
+    }
+}

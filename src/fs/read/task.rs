@@ -1,0 +1,359 @@
+//! One request in flight: it GETs a byte range, cuts the body into blocks, puts each block in
+//! the cache and tells the file's readers, chunk by chunk, what arrived.
+//!
+//! - If the server ignores the Range (a 200 with the whole body), the request becomes the file's
+//!   stream: it delivers every block from the start and pauses (stops reading the socket, so TCP
+//!   pushes back on the server) once it is a window past what any reader wants. Bytes before
+//!   where it was asked to start still pass through it, into the MD5 check, but blocks already
+//!   cached are not cached again.
+//! - A body that breaks is resumed once from the first byte not yet delivered (with Range; a
+//!   server that ignores it streams from 0 again and the bytes before are skipped). A second
+//!   break, or an error answer, fails the request and the reads waiting on it.
+//! - Per byte the work is one copy, from the network's chunks into the block (contiguous blocks
+//!   are what makes every later read a zero-copy slice); readers of a block still filling get
+//!   slices of the network's chunks.
+
+use super::digest::{DigestCheck, Hasher};
+use super::engine::Ctx;
+use super::error::ReadError;
+use super::fetcher::{FetchError, FetchErrorKind};
+use super::file::{FileState, Mode};
+use crate::fs::cache::BlockKey;
+use bytes::{Buf, Bytes, BytesMut};
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use std::ops::Range;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+pub(crate) async fn run(ctx: Arc<Ctx>, file: Arc<FileState>, id: u64, range: Range<u64>) {
+    let mut task = Task {
+        bs: file.block_size,
+        ctx,
+        file,
+        id,
+        next: range.start,
+        end: range.end,
+        whole_body: false,
+        buf: BytesMut::new(),
+        hasher: None,
+        held: None,
+    };
+    match task.run().await {
+        Ok(hasher) => {
+            task.file.finish_task(id);
+            if let Some(h) = hasher {
+                task.check_digest(h).await;
+            }
+        }
+        Err(e) => {
+            tracing::warn!(uri = %task.file.uri, error = %e, "download failed");
+            task.file.fail_task(id, e);
+        }
+    }
+}
+
+enum PumpError {
+    /// The body broke: worth one resume.
+    Broken(FetchError),
+    Fatal(ReadError),
+}
+
+struct Task {
+    ctx: Arc<Ctx>,
+    file: Arc<FileState>,
+    id: u64,
+    bs: u64,
+    /// The first byte not yet taken into `buf`.
+    next: u64,
+    end: u64,
+    /// The server ignored the Range: this is a whole-file stream.
+    whole_body: bool,
+    /// The block being filled: bytes from `next`'s block start (or resume point) to `next`.
+    buf: BytesMut,
+    hasher: Option<Hasher>,
+    /// Strict digest check: the latest complete block, released once the next one completes
+    /// or the digest matched.
+    held: Option<(u64, Bytes)>,
+}
+
+impl Task {
+    /// Runs the request (and its one resume). Returns the background hasher to consult.
+    async fn run(&mut self) -> Result<Option<Hasher>, ReadError> {
+        let mut resumed = false;
+        let mut whole_file = false;
+        loop {
+            let request = (!whole_file).then(|| self.next..self.request_end());
+            self.ctx.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let response = match self.ctx.fetcher.fetch(&self.file.uri, request).await {
+                Ok(r) => r,
+                Err(e) => match e.kind {
+                    // The listing's size was too large and the range starts past the end.
+                    FetchErrorKind::RangeNotSatisfiable { size } if !whole_file => {
+                        match size.or((self.next == 0).then_some(0)) {
+                            Some(size) if size <= self.next => {
+                                self.learn_size(size);
+                                return Ok(None);
+                            }
+                            // The size is unknown: ask for the whole file once.
+                            _ => {
+                                whole_file = true;
+                                continue;
+                            }
+                        }
+                    }
+                    _ => return Err(self.fetch_error(e)),
+                },
+            };
+            let result = match self.accept(&response, resumed) {
+                Ok(pos) => self.pump(response.body, pos).await,
+                Err(e) => Err(PumpError::Fatal(e)),
+            };
+            match result {
+                Ok(()) => return self.finish().await,
+                Err(PumpError::Broken(e)) if !resumed => {
+                    tracing::info!(uri = %self.file.uri, at = self.next, error = %e,
+                        "download broke; resuming once");
+                    self.ctx.stats.resumes.fetch_add(1, Ordering::Relaxed);
+                    resumed = true;
+                }
+                Err(PumpError::Broken(e)) => return Err(self.fetch_error(e)),
+                Err(PumpError::Fatal(e)) => return Err(e),
+            }
+        }
+    }
+
+    fn request_end(&self) -> u64 {
+        match (self.whole_body, self.file.real_size()) {
+            (true, Some(size)) => size,
+            (true, None) => u64::MAX,
+            (false, _) => self.end,
+        }
+    }
+
+    fn fetch_error(&self, source: FetchError) -> ReadError {
+        ReadError::Fetch {
+            uri: self.file.uri.clone(),
+            source,
+        }
+    }
+
+    /// Takes in a response's framing; returns the file offset of its first body byte.
+    fn accept(
+        &mut self,
+        response: &super::fetcher::FetchBody,
+        resumed: bool,
+    ) -> Result<u64, ReadError> {
+        if response.partial {
+            if response.offset > self.next {
+                return Err(self.fetch_error(FetchError::new(
+                    FetchErrorKind::Io,
+                    format!(
+                        "asked for bytes from {}, got a body from {}",
+                        self.next, response.offset
+                    ),
+                )));
+            }
+            self.file.set_mode(Mode::Ranges);
+            if let Some(total) = response.total_size {
+                self.learn_size(total);
+            }
+            return Ok(response.offset);
+        }
+        self.file.set_mode(Mode::Stream);
+        if !self.whole_body {
+            self.whole_body = true;
+            if !resumed {
+                // Deliver the file from its start: the bytes pass by anyway.
+                self.next = 0;
+                self.buf.clear();
+            }
+            self.end = u64::MAX;
+            let check = self.ctx.config.digest_check;
+            if self.next == 0 && self.file.md5.is_some() && check != DigestCheck::Off {
+                self.hasher = Some(Hasher::start(check == DigestCheck::Strict));
+            }
+        }
+        if let Some(total) = response.total_size {
+            self.learn_size(total);
+        }
+        self.file.retarget(self.id, self.next, self.end);
+        Ok(0)
+    }
+
+    fn learn_size(&mut self, size: u64) {
+        self.ctx.learn_size(&self.file, size);
+        let real = self.file.real_size().unwrap_or(size);
+        if !self.whole_body && self.end < real {
+            // Never cut a block short of the real end.
+            self.end = self.end.div_ceil(self.bs) * self.bs;
+        }
+        self.end = self.end.min(real);
+    }
+
+    async fn pump(
+        &mut self,
+        mut body: BoxStream<'static, Result<Bytes, FetchError>>,
+        mut pos: u64,
+    ) -> Result<(), PumpError> {
+        while self.next < self.end {
+            if self.whole_body {
+                self.wait_until_wanted().await;
+            }
+            let Some(chunk) = body.next().await else {
+                return self.end_of_body();
+            };
+            let chunk = chunk.map_err(PumpError::Broken)?;
+            let len = chunk.len() as u64;
+            self.ctx.stats.bytes.fetch_add(len, Ordering::Relaxed);
+            self.feed(pos, chunk).await?;
+            pos += len;
+        }
+        Ok(())
+    }
+
+    /// Pauses a stream that is far enough ahead of every reader.
+    async fn wait_until_wanted(&self) {
+        // A held block is only released by the next one, so hold one block more.
+        let slack = if self.held.is_some() { self.bs } else { 0 };
+        let mut want = self.file.want();
+        let next = self.next;
+        let _ = want.wait_for(|w| w.saturating_add(slack) > next).await;
+    }
+
+    /// The body ended before `end`: the end of the file, unless the size says otherwise.
+    fn end_of_body(&mut self) -> Result<(), PumpError> {
+        if let Some(size) = self.file.real_size() {
+            if self.next < size.min(self.end) {
+                return Err(PumpError::Broken(FetchError::new(
+                    FetchErrorKind::Io,
+                    format!("body ended at byte {} of {size}", self.next),
+                )));
+            }
+        }
+        self.learn_size(self.next);
+        Ok(())
+    }
+
+    async fn feed(&mut self, pos: u64, mut chunk: Bytes) -> Result<(), PumpError> {
+        let len = chunk.len() as u64;
+        if pos + len <= self.next {
+            return Ok(()); // before the resume point
+        }
+        if pos > self.next {
+            return Err(PumpError::Fatal(self.fetch_error(FetchError::new(
+                FetchErrorKind::Io,
+                format!("gap in body: at {pos}, expected {}", self.next),
+            ))));
+        }
+        chunk.advance((self.next - pos) as usize);
+        let publish = !self.hasher.as_ref().is_some_and(Hasher::is_strict);
+        while !chunk.is_empty() && self.next < self.end {
+            let block_end = (self.next / self.bs + 1) * self.bs;
+            let n = (block_end.min(self.end) - self.next).min(chunk.len() as u64) as usize;
+            let piece = chunk.split_to(n);
+            if self.buf.capacity() == 0 {
+                self.buf.reserve(self.bs as usize);
+            }
+            self.buf.extend_from_slice(&piece);
+            self.next += n as u64;
+            if publish {
+                self.file.publish_chunk(self.id, piece);
+            }
+            if self.next == block_end {
+                self.complete_block().await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn complete_block(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        let index = (self.next - 1) / self.bs;
+        let data = if (buf.len() as u64) < self.bs / 2 {
+            // A short last block: don't pin a whole block's allocation for it.
+            Bytes::copy_from_slice(&buf)
+        } else {
+            buf.freeze()
+        };
+        if let Some(h) = self.hasher.as_mut() {
+            h.push(data.clone()).await;
+            if h.is_strict() {
+                if let Some(prev) = self.held.replace((index, data)) {
+                    self.release(prev);
+                }
+                return;
+            }
+        }
+        self.release((index, data));
+    }
+
+    /// Caches a block and hands it to readers.
+    fn release(&self, (index, data): (u64, Bytes)) {
+        let key = BlockKey::new(self.file.key, index);
+        if !self.file.is_poisoned() && !self.ctx.cache.contains(&key) {
+            self.ctx.cache.insert(key, data.clone());
+        }
+        self.file.block_done(self.id, index, data);
+    }
+
+    /// The request delivered everything: completes the last (short) block and, for a strict
+    /// check, verifies the digest before releasing it.
+    async fn finish(&mut self) -> Result<Option<Hasher>, ReadError> {
+        if !self.buf.is_empty() {
+            self.complete_block().await;
+        }
+        let Some(hasher) = self.hasher.take() else {
+            return Ok(None);
+        };
+        if !hasher.is_strict() {
+            return Ok(Some(hasher));
+        }
+        if self.digest_matches(hasher).await {
+            if let Some(held) = self.held.take() {
+                self.release(held);
+            }
+            Ok(None)
+        } else {
+            let e = self.file.digest_error();
+            self.poison().await;
+            Err(e)
+        }
+    }
+
+    async fn check_digest(&self, hasher: Hasher) {
+        if !self.digest_matches(hasher).await {
+            self.poison().await;
+        }
+    }
+
+    /// False only when a completed check found a different digest.
+    async fn digest_matches(&self, hasher: Hasher) -> bool {
+        let (Some(expected), Some(actual)) = (self.file.md5, hasher.finish().await) else {
+            return true;
+        };
+        if expected != actual {
+            tracing::warn!(uri = %self.file.uri,
+                expected = %crate::fs::cache::hex_digest(&expected),
+                actual = %crate::fs::cache::hex_digest(&actual),
+                "download does not match the catalog's MD5 digest; its cached blocks are dropped");
+        }
+        expected == actual
+    }
+
+    /// Fails the version's reads from now on and drops its cached blocks (after the disk
+    /// writer's queue, which may still hold some of them).
+    async fn poison(&self) {
+        self.file.poison();
+        let blocks = self.file.size_bound(0).div_ceil(self.bs);
+        let cache = self.ctx.cache.clone();
+        let key = self.file.key;
+        let _ = tokio::task::spawn_blocking(move || {
+            cache.flush();
+            cache.remove_blocks(key, 0..blocks);
+        })
+        .await;
+        // Waiting readers wake to the error only now, with the blocks gone.
+        self.file.notify();
+    }
+}

@@ -1,0 +1,337 @@
+//! The FUSE adapter: a thin translation from fuser's callbacks to the filesystem core.
+//!
+//! It converts types, turns [`FsError`]s into errno replies, and does nothing else. Every request
+//! that may wait on the network is spawned onto the tokio runtime and answered from its task, so a
+//! slow download never holds up `ls` or a read of cached data (fuser's replies are `Send`).
+//! Attributes and entries are cached by the kernel for the metadata TTL, and files are opened
+//! with `FOPEN_KEEP_CACHE`: a file's bytes never change under one inode number, because a new
+//! server version gets a new inode.
+
+use std::ffi::OsStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use fuser::{
+    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
+    KernelConfig, LockOwner, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyDirectoryPlus,
+    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyXattr, Request,
+};
+use tokio::runtime::Handle;
+
+use crate::fs::core::Core;
+use crate::fs::error::FsError;
+use crate::fs::inode::Inode;
+
+/// Largest read the kernel is allowed to send in one request.
+const MAX_READAHEAD: u32 = 1 << 20;
+
+pub struct XnatFuse {
+    core: Arc<Core>,
+    runtime: Handle,
+    /// Owner and times shown on every inode.
+    uid: u32,
+    gid: u32,
+    mounted_at: SystemTime,
+    ttl: Duration,
+}
+
+impl XnatFuse {
+    pub fn new(core: Arc<Core>, runtime: Handle, ttl: Duration) -> Self {
+        // SAFETY: getuid/getgid have no preconditions.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        XnatFuse {
+            core,
+            runtime,
+            uid,
+            gid,
+            mounted_at: SystemTime::now(),
+            ttl,
+        }
+    }
+
+    fn spawn<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.runtime.spawn(task);
+    }
+}
+
+/// The attributes the kernel sees for an inode.
+fn attr_of(inode: &Inode, uid: u32, gid: u32, time: SystemTime, read_only: bool) -> FileAttr {
+    let (kind, perm, nlink) = if inode.is_dir() {
+        (
+            FileType::Directory,
+            if read_only { 0o555 } else { 0o755 },
+            2,
+        )
+    } else {
+        (
+            FileType::RegularFile,
+            if read_only { 0o444 } else { 0o644 },
+            1,
+        )
+    };
+    let size = if inode.is_dir() { 0 } else { inode.size() };
+    FileAttr {
+        ino: INodeNo(inode.ino),
+        size,
+        blocks: size.div_ceil(512),
+        atime: time,
+        mtime: time,
+        ctime: time,
+        crtime: time,
+        kind,
+        perm,
+        nlink,
+        uid,
+        gid,
+        rdev: 0,
+        blksize: 1 << 20,
+        flags: 0,
+    }
+}
+
+fn errno(err: &FsError) -> Errno {
+    Errno::from_i32(err.errno)
+}
+
+/// A cheap copy of what attribute replies need, to move into tasks.
+#[derive(Clone, Copy)]
+struct AttrCtx {
+    uid: u32,
+    gid: u32,
+    time: SystemTime,
+    ttl: Duration,
+    read_only: bool,
+}
+
+impl AttrCtx {
+    fn attr(&self, inode: &Inode) -> FileAttr {
+        attr_of(inode, self.uid, self.gid, self.time, self.read_only)
+    }
+}
+
+impl XnatFuse {
+    fn ctx(&self) -> AttrCtx {
+        AttrCtx {
+            uid: self.uid,
+            gid: self.gid,
+            time: self.mounted_at,
+            ttl: self.ttl,
+            read_only: self.core.read_only(),
+        }
+    }
+}
+
+impl Filesystem for XnatFuse {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        // Larger kernel requests mean fewer round trips through the daemon; take what we get.
+        let _ = config.set_max_readahead(MAX_READAHEAD);
+        let _ = config.add_capabilities(
+            InitFlags::FUSE_DO_READDIRPLUS
+                | InitFlags::FUSE_READDIRPLUS_AUTO
+                | InitFlags::FUSE_PARALLEL_DIROPS
+                | InitFlags::FUSE_AUTO_INVAL_DATA,
+        );
+        let _ = config.set_max_background(64);
+        let _ = config.set_congestion_threshold(48);
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let core = self.core.clone();
+        let ctx = self.ctx();
+        let name = name.as_encoded_bytes().to_vec();
+        self.spawn(async move {
+            match core.namespace().lookup(parent.0, &name).await {
+                Ok(inode) => reply.entry(&ctx.ttl, &ctx.attr(&inode), Generation(0)),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        let ctx = self.ctx();
+        match self.core.namespace().inode(ino.0) {
+            Ok(inode) => reply.attr(&ctx.ttl, &ctx.attr(&inode)),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        if flags.0 & libc::O_ACCMODE != libc::O_RDONLY {
+            let err = if self.core.read_only() {
+                libc::EROFS
+            } else {
+                libc::EACCES
+            };
+            reply.error(Errno::from_i32(err));
+            return;
+        }
+        match self.core.open(ino.0) {
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        let core = self.core.clone();
+        self.spawn(async move {
+            match core.read(fh.0, offset, size).await {
+                Ok(bytes) => reply.data(&bytes),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.core.release(fh.0);
+        reply.ok();
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        match self.core.namespace().inode(ino.0) {
+            Ok(inode) if inode.is_dir() => reply.opened(FileHandle(0), FopenFlags::empty()),
+            Ok(_) => reply.error(Errno::ENOTDIR),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        let core = self.core.clone();
+        self.spawn(async move {
+            let ns = core.namespace();
+            let listing = match ns.list(ino.0).await {
+                Ok(l) => l,
+                Err(e) => return reply.error(errno(&e)),
+            };
+            let parent = ns.inode(ino.0).map(|i| i.parent).unwrap_or(ino.0);
+            let dots = [(".".to_string(), ino.0), ("..".to_string(), parent)];
+            let all = dots.iter().chain(listing.entries.iter());
+            for (i, (name, child)) in all.enumerate().skip(offset as usize) {
+                let kind = match ns.inode(*child) {
+                    Ok(inode) if !inode.is_dir() => FileType::RegularFile,
+                    _ => FileType::Directory,
+                };
+                if reply.add(INodeNo(*child), (i + 1) as u64, kind, name) {
+                    break;
+                }
+            }
+            reply.ok();
+        });
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        let core = self.core.clone();
+        let ctx = self.ctx();
+        self.spawn(async move {
+            let ns = core.namespace();
+            let listing = match ns.list(ino.0).await {
+                Ok(l) => l,
+                Err(e) => return reply.error(errno(&e)),
+            };
+            let parent = ns.inode(ino.0).map(|i| i.parent).unwrap_or(ino.0);
+            let dots = [(".".to_string(), ino.0), ("..".to_string(), parent)];
+            let all = dots.iter().chain(listing.entries.iter());
+            for (i, (name, child)) in all.enumerate().skip(offset as usize) {
+                let Ok(inode) = ns.inode(*child) else {
+                    continue;
+                };
+                if reply.add(
+                    INodeNo(*child),
+                    (i + 1) as u64,
+                    name,
+                    &ctx.ttl,
+                    &ctx.attr(&inode),
+                    Generation(0),
+                ) {
+                    break;
+                }
+            }
+            reply.ok();
+        });
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        reply.statfs(0, 0, 0, 0, 0, 1 << 20, 255, 1 << 20);
+    }
+
+    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        let inode = match self.core.namespace().inode(ino.0) {
+            Ok(i) => i,
+            Err(e) => return reply.error(errno(&e)),
+        };
+        let Some((_, value)) = inode.xattrs.iter().find(|(k, _)| OsStr::new(k) == name) else {
+            return reply.error(Errno::NO_XATTR);
+        };
+        reply_xattr(reply, value.as_bytes(), size);
+    }
+
+    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        let inode = match self.core.namespace().inode(ino.0) {
+            Ok(i) => i,
+            Err(e) => return reply.error(errno(&e)),
+        };
+        let mut names = Vec::new();
+        for (key, _) in &inode.xattrs {
+            names.extend_from_slice(key.as_bytes());
+            names.push(0);
+        }
+        reply_xattr(reply, &names, size);
+    }
+
+    fn access(&self, _req: &Request, ino: INodeNo, mask: fuser::AccessFlags, reply: ReplyEmpty) {
+        match self.core.namespace().inode(ino.0) {
+            Ok(_) if self.core.read_only() && mask.contains(fuser::AccessFlags::W_OK) => {
+                reply.error(Errno::from_i32(libc::EROFS))
+            }
+            Ok(_) => reply.ok(),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+}
+
+/// Answer a size probe (`size == 0`) or the value itself, or ERANGE if it does not fit.
+fn reply_xattr(reply: ReplyXattr, value: &[u8], size: u32) {
+    if size == 0 {
+        reply.size(value.len() as u32);
+    } else if value.len() <= size as usize {
+        reply.data(value);
+    } else {
+        reply.error(Errno::from_i32(libc::ERANGE));
+    }
+}

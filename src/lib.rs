@@ -1,0 +1,11 @@
+//! xnatfs: mount an XNAT imaging archive as a filesystem.
+//!
+//! The library holds everything the binary runs, so tests drive the same code users do.
+
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod fs;
+pub mod fuse;
+pub mod mount;
+pub mod xnat;

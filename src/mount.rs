@@ -1,0 +1,225 @@
+//! Running a mount: credentials, login, cache, FUSE session, and the wait for unmount.
+//!
+//! [`run`] is what both `xnatfs mount` and `mount.xnatfs` do. Without `-f` it resolves the
+//! credentials here (prompting if it must), then re-runs itself in the background and returns
+//! once that process reports the mount ready or failed (see [`crate::daemon`]). In the
+//! foreground it logs in, opens the cache, mounts, and serves until the filesystem is unmounted
+//! (`umount`, `fusermount3 -u`) or it gets SIGINT/SIGTERM, when it unmounts itself.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use fuser::{Config, MountOption, SessionACL};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::MountOptions;
+use crate::config::{self, CredentialArgs, Credentials, Environment, TerminalPrompter};
+use crate::daemon::{self, Ready};
+use crate::fs::cache::{BlockCache, CacheConfig, DiskConfig};
+use crate::fs::core::{Core, CoreConfig};
+use crate::fs::read::ReadConfig;
+use crate::fuse::XnatFuse;
+use crate::xnat::XnatClient;
+
+/// What the foreground parent hands the background child on its standard input.
+#[derive(Serialize, Deserialize)]
+struct Handoff {
+    server: String,
+    user: String,
+    password: String,
+}
+
+/// Mount as `opts` says; `args` are this process's own arguments, for the background re-run.
+/// Returns the message to print on failure.
+pub fn run(opts: MountOptions, args: Vec<OsString>) -> Result<(), String> {
+    if let Some(ready) = Ready::from_env() {
+        // We are the background process: the parent resolved the credentials for us.
+        let handoff: Handoff = match Ready::read_handoff()
+            .map_err(|e| e.to_string())
+            .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
+        {
+            Ok(h) => h,
+            Err(e) => {
+                ready.fail(&format!("no credentials from the parent process: {e}"));
+                return Err("no credentials from the parent process".into());
+            }
+        };
+        let credentials = (handoff.server, handoff.user, handoff.password);
+        return serve(&opts, credentials, Some(ready));
+    }
+    let creds = resolve_credentials(&opts)?;
+    check_mountpoint(&opts.mountpoint)?;
+    if opts.foreground {
+        return serve(&opts, (creds.server, creds.user, creds.password), None);
+    }
+    let handoff = serde_json::to_string(&Handoff {
+        server: creds.server,
+        user: creds.user,
+        password: creds.password,
+    })
+    .map_err(|e| e.to_string())?;
+    daemon::run_in_background(&args, &handoff)
+}
+
+fn resolve_credentials(opts: &MountOptions) -> Result<Credentials, String> {
+    let args = CredentialArgs {
+        server: opts.server.clone(),
+        user: opts.user.clone(),
+        config_file: opts.config.clone(),
+    };
+    config::resolve(&args, &Environment::from_process(), &TerminalPrompter)
+        .map_err(|e| e.to_string())
+}
+
+fn check_mountpoint(path: &Path) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(format!("mount point {} is not a directory", path.display())),
+        Err(e) => Err(format!("mount point {}: {e}", path.display())),
+    }
+}
+
+/// Where the disk cache lives when no `--cache-dir` is given.
+pub fn default_cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(dir).join("xnatfs");
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".cache").join("xnatfs"),
+        None => PathBuf::from("/var/cache/xnatfs"),
+    }
+}
+
+/// Log in, mount and serve until unmounted. Reports readiness through `ready`.
+fn serve(
+    opts: &MountOptions,
+    (server, user, password): (String, String, String),
+    ready: Option<Ready>,
+) -> Result<(), String> {
+    let fail = |ready: Option<Ready>, message: String| -> Result<(), String> {
+        tracing::error!("{message}");
+        if let Some(ready) = ready {
+            ready.fail(&message);
+        }
+        Err(message)
+    };
+    if let Err(e) = init_logging(opts, ready.is_some()) {
+        return fail(ready, e);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .thread_name("xnatfs")
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(ready, format!("cannot start the runtime: {e}")),
+    };
+    let mut client_config = crate::xnat::ClientConfig::new(&server, &user, &password);
+    client_config.ca_cert = opts.ca_cert.clone();
+    let client = match runtime.block_on(XnatClient::connect(client_config)) {
+        Ok(c) => c,
+        Err(e) => return fail(ready, format!("cannot log in to {server} as {user}: {e}")),
+    };
+    tracing::info!(server, user, "logged in");
+    if let Some(project) = &opts.project {
+        if let Err(e) = runtime.block_on(client.project_subjects(project)) {
+            return fail(ready, format!("project {project} on {server}: {e}"));
+        }
+    }
+    let cache_dir = opts.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    let cache = match BlockCache::new(CacheConfig {
+        disk: Some(DiskConfig {
+            dir: cache_dir.clone(),
+            capacity: opts.cache_size,
+            write_queue_blocks: crate::fs::cache::DEFAULT_WRITE_QUEUE_BLOCKS,
+        }),
+        ..CacheConfig::default()
+    }) {
+        Ok(c) => Arc::new(c),
+        Err(e) => return fail(ready, format!("cache folder {}: {e}", cache_dir.display())),
+    };
+    let core = Arc::new(Core::new(
+        client.clone(),
+        cache.clone(),
+        CoreConfig {
+            metadata_ttl: opts.metadata_ttl,
+            project: opts.project.clone(),
+            read_only: opts.read_only,
+            read: ReadConfig::default(),
+        },
+    ));
+    let fs = XnatFuse::new(core, runtime.handle().clone(), opts.metadata_ttl);
+    let mut config = Config::default();
+    config.mount_options = vec![
+        MountOption::FSName(format!("xnatfs:{server}")),
+        MountOption::Subtype("xnatfs".into()),
+        MountOption::NoDev,
+        MountOption::NoSuid,
+        MountOption::NoAtime,
+    ];
+    if opts.read_only {
+        config.mount_options.push(MountOption::RO);
+    }
+    if opts.allow_other {
+        config.acl = SessionACL::All;
+    }
+    config.n_threads = Some(2);
+    let mut session = match fuser::Session::new(fs, &opts.mountpoint, &config) {
+        Ok(s) => s,
+        Err(e) => {
+            return fail(
+                ready,
+                format!("cannot mount at {}: {e}", opts.mountpoint.display()),
+            )
+        }
+    };
+    let mut unmounter = session.unmount_callable();
+    let background = match session.spawn() {
+        Ok(b) => b,
+        Err(e) => return fail(ready, format!("cannot start the FUSE session: {e}")),
+    };
+    tracing::info!(mountpoint = %opts.mountpoint.display(), "mounted");
+    if let Some(ready) = ready {
+        ready.ok();
+    }
+    let ended = runtime.block_on(async move {
+        let session_end = tokio::task::spawn_blocking(move || background.join());
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| e.to_string())?;
+        tokio::select! {
+            ended = session_end => return ended.map_err(|e| e.to_string())?.map_err(|e| e.to_string()),
+            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: unmounting"),
+            _ = term.recv() => tracing::info!("terminated: unmounting"),
+        }
+        unmounter.unmount().map_err(|e| format!("unmount: {e}"))
+    });
+    cache.flush();
+    let _ = runtime.block_on(client.logout());
+    tracing::info!("unmounted");
+    ended
+}
+
+fn init_logging(opts: &MountOptions, background: bool) -> Result<(), String> {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(format!("xnatfs={0},{0}", opts.log_level))
+        .map_err(|e| format!("log level {}: {e}", opts.log_level))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let result = match (&opts.log_file, background) {
+        (Some(path), _) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("log file {}: {e}", path.display()))?;
+            builder
+                .with_ansi(false)
+                .with_writer(Arc::new(file))
+                .try_init()
+        }
+        (None, true) => builder.with_writer(std::io::sink).try_init(),
+        (None, false) => builder.with_writer(std::io::stderr).try_init(),
+    };
+    result.map_err(|e| format!("logging: {e}"))
+}

@@ -1,0 +1,286 @@
+//! Errors of the XNAT client, each carrying what the filesystem needs to pick an errno.
+//!
+//! Messages name the HTTP method, the URL and the status so a log line alone explains a
+//! failure. They never contain a password or a session cookie: URLs are built by the client
+//! from a base URL without credentials, and only the user name ever appears.
+
+use std::io;
+use std::sync::Arc;
+
+/// What went wrong talking to XNAT. Cheap to clone, so one failed download can be handed
+/// to every reader waiting on it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum XnatError {
+    /// The server refused the user name and password. Never retried: XNAT locks accounts
+    /// after a few failed logins.
+    #[error("XNAT at {server} refused the login of user '{user}' (401): check the user name and password")]
+    BadCredentials { server: String, user: String },
+
+    /// A request was refused as unauthenticated even after logging in again.
+    #[error("{method} {url}: 401 Unauthorized even after logging in again")]
+    Unauthorized { method: String, url: String },
+
+    /// The account may not do this.
+    #[error("{method} {url}: 403 Forbidden{}", detail(.message))]
+    Forbidden {
+        method: String,
+        url: String,
+        message: String,
+    },
+
+    /// No such object or file.
+    #[error("{method} {url}: 404 Not Found{}", detail(.message))]
+    NotFound {
+        method: String,
+        url: String,
+        message: String,
+    },
+
+    /// The object exists already (e.g. creating a resource twice).
+    #[error("{method} {url}: 409 Conflict{}", detail(.message))]
+    Conflict {
+        method: String,
+        url: String,
+        message: String,
+    },
+
+    /// An upload without `overwrite=true` met an existing file: XNAT answered 200 with
+    /// `{"duplicates":[…]}` and kept the old file. `ambiguous` is true when an earlier attempt
+    /// of this same upload failed in a way that may have stored the file after all.
+    #[error("PUT {url}: XNAT kept the existing file(s) {paths:?} instead of replacing them{}",
+        if *.ambiguous { " (an earlier attempt of this upload may have stored them)" } else { "" })]
+    Duplicate {
+        url: String,
+        paths: Vec<String>,
+        ambiguous: bool,
+    },
+
+    /// XNAT's raw-body upload refuses 0-byte files (it answers 500).
+    #[error("PUT {url}: XNAT cannot store an empty (0-byte) file through its upload API")]
+    EmptyUpload { url: String },
+
+    /// The server did not answer in time.
+    #[error("{method} {url}: timed out after {attempts} attempt(s)")]
+    Timeout {
+        method: String,
+        url: String,
+        attempts: u32,
+    },
+
+    /// The server kept failing (5xx or 429) until the retry budget ran out.
+    #[error("{method} {url}: gave up after {attempts} attempt(s), last answer {status}{}", detail(.message))]
+    RetriesExhausted {
+        method: String,
+        url: String,
+        attempts: u32,
+        status: u16,
+        message: String,
+    },
+
+    /// An error status that retrying cannot fix (400, 405, 416, 417, …, or a 5xx on a request
+    /// that must not be repeated).
+    #[error("{method} {url}: {status}{}", detail(.message))]
+    Status {
+        method: String,
+        url: String,
+        status: u16,
+        message: String,
+    },
+
+    /// The server could not be reached or the connection broke.
+    #[error("{method} {url}: network error after {attempts} attempt(s): {detail}")]
+    Network {
+        method: String,
+        url: String,
+        attempts: u32,
+        detail: String,
+    },
+
+    /// The server answered something the client cannot understand (a listing that is not
+    /// the ResultSet JSON, a bad Content-Range, …).
+    #[error("{url}: unexpected answer from XNAT: {message}")]
+    Protocol { url: String, message: String },
+
+    /// A name or path that cannot be put in a URL safely (empty segment, `.` or `..`).
+    #[error("cannot address '{path}' on XNAT: {reason}")]
+    InvalidPath { path: String, reason: String },
+
+    /// The server URL given to the client cannot be used.
+    #[error("invalid XNAT server URL '{url}': {reason}")]
+    BadServerUrl { url: String, reason: String },
+
+    /// A local file or setting could not be used.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: Arc<io::Error>,
+    },
+}
+
+/// `": message"` when the server said something, nothing otherwise.
+fn detail(message: &str) -> String {
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    }
+}
+
+/// Shorthand used across the client.
+pub type Result<T, E = XnatError> = std::result::Result<T, E>;
+
+impl XnatError {
+    /// The errno a filesystem should answer with.
+    pub fn errno(&self) -> i32 {
+        match self {
+            XnatError::BadCredentials { .. }
+            | XnatError::Unauthorized { .. }
+            | XnatError::Forbidden { .. } => libc::EACCES,
+            XnatError::NotFound { .. } => libc::ENOENT,
+            XnatError::Conflict { .. } | XnatError::Duplicate { .. } => libc::EEXIST,
+            XnatError::EmptyUpload { .. } => libc::ENOTSUP,
+            XnatError::Timeout { .. } => libc::ETIMEDOUT,
+            XnatError::InvalidPath { .. } | XnatError::BadServerUrl { .. } => libc::EINVAL,
+            XnatError::Status { status, .. } => match status {
+                400 | 416 | 417 => libc::EINVAL,
+                405 | 501 => libc::ENOTSUP,
+                _ => libc::EIO,
+            },
+            XnatError::Io { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
+            XnatError::RetriesExhausted { .. }
+            | XnatError::Network { .. }
+            | XnatError::Protocol { .. } => libc::EIO,
+        }
+    }
+
+    /// True for errors that say the object is not there (404).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, XnatError::NotFound { .. })
+    }
+
+    /// The error for a final, non-retryable error status.
+    pub(crate) fn from_status(method: &str, url: &str, status: u16, message: String) -> Self {
+        let (method, url) = (method.to_string(), url.to_string());
+        match status {
+            401 => XnatError::Unauthorized { method, url },
+            403 => XnatError::Forbidden {
+                method,
+                url,
+                message,
+            },
+            404 => XnatError::NotFound {
+                method,
+                url,
+                message,
+            },
+            409 => XnatError::Conflict {
+                method,
+                url,
+                message,
+            },
+            _ => XnatError::Status {
+                method,
+                url,
+                status,
+                message,
+            },
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
+        XnatError::Io {
+            context: context.into(),
+            source: Arc::new(source),
+        }
+    }
+
+    pub(crate) fn protocol(url: &str, message: impl Into<String>) -> Self {
+        XnatError::Protocol {
+            url: url.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The message inside a Restlet "Status page" (`<h3>MESSAGE</h3>`), or the start of a short
+/// plain-text body; empty when there is nothing useful to show.
+pub(crate) fn server_message(body: &str) -> String {
+    let text = match (body.find("<h3>"), body.find("</h3>")) {
+        (Some(start), Some(end)) if start + 4 <= end => &body[start + 4..end],
+        _ if body.trim_start().starts_with('<') => return String::new(),
+        _ => body,
+    };
+    let mut message: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if message.chars().count() > 200 {
+        message = message.chars().take(200).collect::<String>() + "…";
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_map_to_errno() {
+        let e = |s| XnatError::from_status("GET", "http://x/data/p", s, String::new()).errno();
+        assert_eq!(e(401), libc::EACCES);
+        assert_eq!(e(403), libc::EACCES);
+        assert_eq!(e(404), libc::ENOENT);
+        assert_eq!(e(409), libc::EEXIST);
+        assert_eq!(e(400), libc::EINVAL);
+        assert_eq!(e(500), libc::EIO);
+    }
+
+    #[test]
+    fn other_variants_map_to_errno() {
+        let bad = XnatError::BadCredentials {
+            server: "https://x".into(),
+            user: "u".into(),
+        };
+        assert_eq!(bad.errno(), libc::EACCES);
+        let t = XnatError::Timeout {
+            method: "GET".into(),
+            url: "u".into(),
+            attempts: 3,
+        };
+        assert_eq!(t.errno(), libc::ETIMEDOUT);
+        let d = XnatError::Duplicate {
+            url: "u".into(),
+            paths: vec!["a".into()],
+            ambiguous: false,
+        };
+        assert_eq!(d.errno(), libc::EEXIST);
+        let io = XnatError::io("reading x", io::Error::from_raw_os_error(libc::ENOSPC));
+        assert_eq!(io.errno(), libc::ENOSPC);
+    }
+
+    #[test]
+    fn messages_name_method_url_and_status() {
+        let e = XnatError::from_status(
+            "PUT",
+            "https://xnat.example.org/data/projects/P/subjects/S/experiments/E",
+            417,
+            "Need PUT Contents".into(),
+        );
+        assert_eq!(
+            e.to_string(),
+            "PUT https://xnat.example.org/data/projects/P/subjects/S/experiments/E: 417: Need PUT Contents"
+        );
+        let bad = XnatError::BadCredentials {
+            server: "https://x".into(),
+            user: "alice".into(),
+        };
+        assert!(bad.to_string().contains("'alice'"));
+    }
+
+    #[test]
+    fn status_page_message_is_extracted() {
+        let page = "<html><head><title>Status page</title></head><body><h3>Need PUT   Contents</h3><p>x</p></body></html>";
+        assert_eq!(server_message(page), "Need PUT Contents");
+        assert_eq!(server_message("<html><body>oops</body></html>"), "");
+        assert_eq!(server_message("plain  text\n"), "plain text");
+        assert_eq!(server_message(&"y".repeat(500)).chars().count(), 201);
+    }
+}

@@ -1,0 +1,410 @@
+//! The XNAT session: log in once with Basic auth, then send only the `JSESSIONID` cookie.
+//!
+//! Every Basic-auth request makes XNAT create a server session, so the password is sent
+//! only by `POST /data/JSESSION`. A 401 later means the session expired: the request loop
+//! asks for one re-login and replays. Logins are single-flight (concurrent 401s share one
+//! re-login, tracked by a generation number), and a refused login poisons the client: it
+//! never sends that password again, because XNAT locks accounts after a few failures.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{CONTENT_LENGTH, COOKIE, SET_COOKIE};
+
+use super::client::{error_detail, error_message, XnatClient};
+use super::error::{Result, XnatError};
+use super::paths;
+use super::retry::{self, RetryPolicy, Verdict};
+
+/// A live session.
+struct Session {
+    /// The `Cookie` header value: `JSESSIONID=…` plus any other cookie the login set
+    /// (e.g. a load balancer's).
+    cookie: String,
+    generation: u64,
+    /// How long the server keeps an idle session, from `SESSION_EXPIRATION_TIME`.
+    idle_limit: Option<Duration>,
+    last_used: Instant,
+}
+
+impl Session {
+    /// True when the server has probably dropped the session for idleness.
+    fn idle_expired(&self) -> bool {
+        self.idle_limit.is_some_and(|limit| {
+            let margin = (limit / 10).min(Duration::from_secs(30));
+            self.last_used.elapsed() + margin >= limit
+        })
+    }
+}
+
+enum AuthState {
+    /// Not logged in (before the first login, after logout).
+    None,
+    Active(Session),
+    /// The server refused the credentials: never try them again.
+    Refused,
+}
+
+/// Session state shared by all clones of a client.
+pub(crate) struct SessionCell {
+    state: Mutex<AuthState>,
+    login_lock: tokio::sync::Mutex<()>,
+    generations: AtomicU64,
+}
+
+impl SessionCell {
+    pub(crate) fn new() -> Self {
+        SessionCell {
+            state: Mutex::new(AuthState::None),
+            login_lock: tokio::sync::Mutex::new(()),
+            generations: AtomicU64::new(1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, AuthState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// `name=value` pairs of `Set-Cookie` header values (attributes dropped).
+pub(crate) fn parse_set_cookies<'a>(
+    values: impl IntoIterator<Item = &'a str>,
+) -> Vec<(String, String)> {
+    values
+        .into_iter()
+        .filter_map(|v| {
+            let pair = v.split(';').next()?.trim();
+            let (name, value) = pair.split_once('=')?;
+            let name = name.trim();
+            (!name.is_empty()).then(|| (name.to_string(), value.trim().to_string()))
+        })
+        .collect()
+}
+
+/// The `Cookie` header for a new session: every cookie the login set (empty values and
+/// `SESSION_EXPIRATION_TIME` left out), or else `JSESSIONID=<body>` when the body is a bare
+/// session id. `None` if there is no session id at all.
+pub(crate) fn session_cookie_header(cookies: &[(String, String)], body: &str) -> Option<String> {
+    let keep: Vec<String> = cookies
+        .iter()
+        .filter(|(n, v)| !v.is_empty() && n != "SESSION_EXPIRATION_TIME")
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect();
+    if cookies
+        .iter()
+        .any(|(n, v)| n == "JSESSIONID" && !v.is_empty())
+    {
+        return Some(keep.join("; "));
+    }
+    let id = body.trim();
+    let looks_like_id = (16..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    looks_like_id.then(|| {
+        let mut all = vec![format!("JSESSIONID={id}")];
+        all.extend(keep);
+        all.join("; ")
+    })
+}
+
+/// The idle lifetime in `SESSION_EXPIRATION_TIME="<ms timestamp>,<interval ms>"`.
+pub(crate) fn expiration_interval(cookies: &[(String, String)]) -> Option<Duration> {
+    let (_, value) = cookies
+        .iter()
+        .find(|(n, _)| n == "SESSION_EXPIRATION_TIME")?;
+    let value = value.trim_matches('"');
+    let (_, interval) = value.split_once(',')?;
+    let ms: u64 = interval.trim().parse().ok()?;
+    (ms > 0).then(|| Duration::from_millis(ms))
+}
+
+impl XnatClient {
+    fn bad_credentials(&self) -> XnatError {
+        XnatError::BadCredentials {
+            server: self.inner.base.clone(),
+            user: self.inner.user.clone(),
+        }
+    }
+
+    /// The first login, at connect time.
+    pub(crate) async fn first_login(&self, policy: &RetryPolicy) -> Result<()> {
+        let _guard = self.inner.session.login_lock.lock().await;
+        let session = self.login(policy).await?;
+        *self.inner.session.lock() = AuthState::Active(session);
+        Ok(())
+    }
+
+    /// One login: Basic auth on `POST /data/JSESSION`. Connection errors and 5xx are retried
+    /// within `policy`; a 401 or 403 is final and poisons the client.
+    async fn login(&self, policy: &RetryPolicy) -> Result<Session> {
+        let path = paths::jsession();
+        let url = self.url(&path, &[])?;
+        let url_text = url.to_string();
+        let started = Instant::now();
+        let mut retries = 0u32;
+        loop {
+            let attempts = retries + 1;
+            let sent = self
+                .inner
+                .http
+                .post(url.clone())
+                .basic_auth(&self.inner.user, Some(&self.inner.password))
+                .header(CONTENT_LENGTH, 0)
+                .send()
+                .await;
+            let delay = || policy.delay(retries, started.elapsed(), rand::random(), None);
+            let resp = match sent {
+                Ok(resp) => resp,
+                Err(e) => {
+                    if let Some(d) = delay() {
+                        tracing::warn!(url = %url_text, attempts, error = %error_detail(&e), "login failed, retrying in {d:?}");
+                        tokio::time::sleep(d).await;
+                        retries += 1;
+                        continue;
+                    }
+                    return Err(if e.is_timeout() {
+                        XnatError::Timeout {
+                            method: "POST".into(),
+                            url: url_text,
+                            attempts,
+                        }
+                    } else {
+                        XnatError::Network {
+                            method: "POST".into(),
+                            url: url_text,
+                            attempts,
+                            detail: error_detail(&e),
+                        }
+                    });
+                }
+            };
+            let status = resp.status().as_u16();
+            match (status, retry::verdict(status)) {
+                (_, Verdict::Success) => return self.session_from(resp, &url_text).await,
+                (401 | 403, _) => {
+                    *self.inner.session.lock() = AuthState::Refused;
+                    let err = self.bad_credentials();
+                    tracing::error!("{err} (status {status}); not trying these credentials again");
+                    return Err(err);
+                }
+                (404, _) => {
+                    return Err(XnatError::protocol(
+                        &url_text,
+                        "no XNAT REST API here (POST /data/JSESSION answered 404): check the server URL and its path prefix",
+                    ))
+                }
+                (_, Verdict::Retry) => {
+                    let message = error_message(resp).await;
+                    if let Some(d) = delay() {
+                        tracing::warn!(url = %url_text, status, attempts, "login: server error, retrying in {d:?}");
+                        tokio::time::sleep(d).await;
+                        retries += 1;
+                        continue;
+                    }
+                    return Err(XnatError::RetriesExhausted {
+                        method: "POST".into(),
+                        url: url_text,
+                        attempts,
+                        status,
+                        message,
+                    });
+                }
+                _ => {
+                    let message = error_message(resp).await;
+                    return Err(XnatError::from_status("POST", &url_text, status, message));
+                }
+            }
+        }
+    }
+
+    async fn session_from(&self, resp: reqwest::Response, url: &str) -> Result<Session> {
+        let cookies = parse_set_cookies(
+            resp.headers()
+                .get_all(SET_COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok()),
+        );
+        let body = resp.text().await.unwrap_or_default();
+        let cookie = session_cookie_header(&cookies, &body).ok_or_else(|| {
+            XnatError::protocol(url, "the login succeeded but gave no JSESSIONID session")
+        })?;
+        let generation = self
+            .inner
+            .session
+            .generations
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::info!(server = %self.inner.base, user = %self.inner.user, generation, "logged in to XNAT");
+        Ok(Session {
+            cookie,
+            generation,
+            idle_limit: expiration_interval(&cookies),
+            last_used: Instant::now(),
+        })
+    }
+
+    /// The cookie to send and the session generation it belongs to, logging in again first
+    /// if there is no session or it has surely expired.
+    pub(crate) async fn session_cookie(&self) -> Result<(String, u64)> {
+        for _ in 0..2 {
+            let stale_generation = {
+                let state = self.inner.session.lock();
+                match &*state {
+                    AuthState::Refused => return Err(self.bad_credentials()),
+                    AuthState::Active(s) if !(self.inner.proactive_relogin && s.idle_expired()) => {
+                        return Ok((s.cookie.clone(), s.generation))
+                    }
+                    AuthState::Active(s) => s.generation,
+                    AuthState::None => 0,
+                }
+            };
+            self.relogin(stale_generation).await?;
+        }
+        Err(XnatError::Unauthorized {
+            method: "POST".into(),
+            url: format!("{}{}", self.inner.base, paths::jsession()),
+        })
+    }
+
+    /// Log in again unless another task already replaced session `seen` meanwhile.
+    pub(crate) async fn relogin(&self, seen: u64) -> Result<()> {
+        let _guard = self.inner.session.login_lock.lock().await;
+        match &*self.inner.session.lock() {
+            AuthState::Refused => return Err(self.bad_credentials()),
+            AuthState::Active(s) if s.generation != seen && !s.idle_expired() => return Ok(()),
+            _ => {}
+        }
+        let session = self.login(&self.inner.retry).await?;
+        *self.inner.session.lock() = AuthState::Active(session);
+        Ok(())
+    }
+
+    /// Note that session `generation` was just used successfully.
+    pub(crate) fn touch_session(&self, generation: u64) {
+        if let AuthState::Active(s) = &mut *self.inner.session.lock() {
+            if s.generation == generation {
+                s.last_used = Instant::now();
+            }
+        }
+    }
+
+    /// End the session (`DELETE /data/JSESSION`). A later request would log in again.
+    pub async fn logout(&self) -> Result<()> {
+        let _guard = self.inner.session.login_lock.lock().await;
+        let cookie = {
+            let mut state = self.inner.session.lock();
+            match &*state {
+                AuthState::Active(s) => {
+                    let cookie = s.cookie.clone();
+                    *state = AuthState::None;
+                    cookie
+                }
+                AuthState::Refused | AuthState::None => return Ok(()),
+            }
+        };
+        let url = self.url(&paths::jsession(), &[])?;
+        let resp = self
+            .inner
+            .http
+            .delete(url.clone())
+            .header(COOKIE, cookie)
+            .send()
+            .await
+            .map_err(|e| XnatError::Network {
+                method: "DELETE".into(),
+                url: url.to_string(),
+                attempts: 1,
+                detail: error_detail(&e),
+            })?;
+        let status = resp.status().as_u16();
+        // 401: the session had expired already, which is what logging out wants.
+        if resp.status().is_success() || status == 401 {
+            tracing::info!(server = %self.inner.base, "logged out of XNAT");
+            Ok(())
+        } else {
+            let message = error_message(resp).await;
+            Err(XnatError::from_status(
+                "DELETE",
+                url.as_str(),
+                status,
+                message,
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_cookie_values_are_parsed() {
+        let c = parse_set_cookies([
+            "JSESSIONID=3940FAAC4CB8DD368A9A1575372ECBBA; Path=/; HttpOnly",
+            "SESSION_EXPIRATION_TIME=\"1668081619871,900000\"; Version=1; Path=/",
+            "AWSALB=abc==; Expires=Thu, 01 Jan 2099 00:00:00 GMT",
+            "junk",
+            "=novalue",
+        ]);
+        assert_eq!(c.len(), 3);
+        assert_eq!(
+            c[0],
+            (
+                "JSESSIONID".into(),
+                "3940FAAC4CB8DD368A9A1575372ECBBA".into()
+            )
+        );
+        assert_eq!(c[2], ("AWSALB".into(), "abc==".into()));
+        assert_eq!(
+            session_cookie_header(&c, "ignored").as_deref(),
+            Some("JSESSIONID=3940FAAC4CB8DD368A9A1575372ECBBA; AWSALB=abc==")
+        );
+        assert_eq!(expiration_interval(&c), Some(Duration::from_secs(900)));
+    }
+
+    #[test]
+    fn session_id_from_body_when_no_cookie() {
+        assert_eq!(
+            session_cookie_header(&[], "3940FAAC4CB8DD368A9A1575372ECBBA\n").as_deref(),
+            Some("JSESSIONID=3940FAAC4CB8DD368A9A1575372ECBBA")
+        );
+        assert_eq!(session_cookie_header(&[], "<html>login</html>"), None);
+        assert_eq!(session_cookie_header(&[], ""), None);
+        let deleted = vec![("JSESSIONID".to_string(), String::new())];
+        assert_eq!(session_cookie_header(&deleted, ""), None);
+    }
+
+    #[test]
+    fn expiration_interval_edge_cases() {
+        let c = |v: &str| vec![("SESSION_EXPIRATION_TIME".to_string(), v.to_string())];
+        assert_eq!(
+            expiration_interval(&c("1,2000")),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(expiration_interval(&c("\"1,0\"")), None);
+        assert_eq!(expiration_interval(&c("garbage")), None);
+        assert_eq!(expiration_interval(&[]), None);
+    }
+
+    #[test]
+    fn idle_expiry_has_a_margin() {
+        let s = Session {
+            cookie: String::new(),
+            generation: 1,
+            idle_limit: Some(Duration::from_secs(900)),
+            last_used: Instant::now() - Duration::from_secs(875),
+        };
+        assert!(s.idle_expired());
+        let fresh = Session {
+            last_used: Instant::now(),
+            ..s
+        };
+        assert!(!fresh.idle_expired());
+        let unlimited = Session {
+            idle_limit: None,
+            ..fresh
+        };
+        assert!(!unlimited.idle_expired());
+    }
+}

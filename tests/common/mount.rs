@@ -1,0 +1,120 @@
+//! A real xnatfs mount for tests: the `xnatfs` binary in the foreground as a child process,
+//! unmounted and stopped by PID when dropped (also when a test panics).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Mount {
+    pub dir: tempfile::TempDir,
+    pub cache: tempfile::TempDir,
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+/// Whether `path` is a mount point right now (from /proc/self/mountinfo).
+pub fn is_mounted(path: &Path) -> bool {
+    let target = path.to_string_lossy().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|m| m.lines().any(|l| l.split(' ').nth(4) == Some(target.as_str())))
+        .unwrap_or(false)
+}
+
+pub fn xnatfs_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_xnatfs"))
+}
+
+impl Mount {
+    /// Mount `url` as `user`/`password` with extra flags; panics with the daemon's log if it
+    /// does not come up.
+    pub fn start(url: &str, user: &str, password: &str, extra: &[&str]) -> Mount {
+        Self::start_with_cache(url, user, password, extra, tempfile::tempdir().expect("cache dir"))
+    }
+
+    pub fn start_with_cache(
+        url: &str,
+        user: &str,
+        password: &str,
+        extra: &[&str],
+        cache: tempfile::TempDir,
+    ) -> Mount {
+        assert!(
+            Path::new("/dev/fuse").exists(),
+            "these tests mount FUSE filesystems and need /dev/fuse"
+        );
+        let dir = tempfile::tempdir().expect("mount dir");
+        let log = cache.path().join("xnatfs.log");
+        let child = Command::new(xnatfs_bin())
+            .arg("mount")
+            .arg(url)
+            .arg(dir.path())
+            .arg("-f")
+            .arg("--cache-dir")
+            .arg(cache.path().join("blocks"))
+            .arg("--log-file")
+            .arg(&log)
+            .args(extra)
+            .env("XNAT_USER", user)
+            .env("XNAT_PASS", password)
+            .env_remove("XNAT_HOST")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start xnatfs");
+        let mut mount = Mount {
+            dir,
+            cache,
+            child: Some(child),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !is_mounted(mount.dir.path()) {
+            if let Some(status) = mount.child.as_mut().unwrap().try_wait().expect("wait") {
+                let log = std::fs::read_to_string(&mount.log).unwrap_or_default();
+                panic!("xnatfs exited with {status} before mounting; log:\n{log}");
+            }
+            assert!(Instant::now() < deadline, "xnatfs did not mount within 20 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        mount
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Unmount and wait for the daemon to exit.
+    pub fn stop(&mut self) {
+        if is_mounted(self.dir.path()) {
+            let _ = Command::new("umount").arg(self.dir.path()).status();
+        }
+        if let Some(mut child) = self.child.take() {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) => break,
+                    _ if Instant::now() > deadline => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                    _ => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        }
+        if is_mounted(self.dir.path()) {
+            let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+        }
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
