@@ -8,4 +8,7 @@ pub mod daemon;
 pub mod fs;
 pub mod fuse;
 pub mod mount;
+mod run;
 pub mod xnat;
+
+pub use run::run_cli;

@@ -1,0 +1,36 @@
+//! The command line's entry point. `mount.xnatfs` is the same binary under another name (a
+//! symlink made by `scripts/install.sh`; cargo cannot name a binary with a dot), told apart by
+//! `argv[0]`.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+/// Parse this process's arguments and run the command; called as `mount.xnatfs` (by mount(8),
+/// or by hand) it is the same as `xnatfs mount …`.
+pub fn run_cli() -> ExitCode {
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    let invoked_as_helper = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .is_some_and(|name| name == "mount.xnatfs");
+    if invoked_as_helper {
+        args.insert(1, "mount".into());
+    }
+    let cli = Cli::parse_from(args.clone());
+    let Command::Mount(mount) = cli.command;
+    let result = mount
+        .resolve()
+        .and_then(|opts| crate::mount::run(opts, args[1..].to_vec()));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xnatfs: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
