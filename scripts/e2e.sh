@@ -88,6 +88,7 @@ unmount() {
 
 cleanup() {
     local rc=$? mp pid pids
+    set +e
     trap - EXIT INT TERM
     # A check still running (interrupted): stop it and the tools it runs, so nothing holds the mount.
     if [ -n "$CHECK_PID" ]; then
