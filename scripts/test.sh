@@ -2,15 +2,17 @@
 # The one test command (README.md names it; .ci/run calls it).
 #
 # It installs what the tests need on a fresh Debian machine (apt packages, a Python venv with the
-# pinned XNAT clients), then runs every check in turn and ends with a plain summary. A failing step
-# does not stop the later ones, so one run shows everything that is wrong; the exit code is non-zero
-# if any step failed.
+# pinned XNAT clients and nibabel), then runs every check in turn, the end-to-end tool checks of
+# scripts/e2e.sh last, and ends with a plain summary. A failing step does not stop the later ones,
+# so one run shows everything that is wrong; the exit code is non-zero if any step failed.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 VENV="${XNATFS_VENV:-$ROOT/.venv}"
-APT_PACKAGES=(fuse3 curl)
+# fuse3 and attr (getfattr) for the mount tests; dcm2niix, mitools (miconv) and mricron-data (the
+# Colin27 head) for the end-to-end tool checks of scripts/e2e.sh.
+APT_PACKAGES=(fuse3 curl attr dcm2niix mitools mricron-data)
 
 step_names=()
 step_results=()
@@ -70,6 +72,7 @@ run_step "cargo fmt --check" cargo fmt --all --check
 run_step "cargo clippy --all-targets -- -D warnings" cargo clippy --workspace --all-targets -- -D warnings
 run_step "cargo test --workspace" cargo test --workspace
 run_step "client suite (pyxnat, xnatpy against xnat-sim)" client_suite
+run_step "end-to-end tools on a mount (scripts/e2e.sh)" env XNATFS_VENV="$VENV" scripts/e2e.sh
 
 passed=0
 failed=0
