@@ -195,6 +195,18 @@ impl Filesystem for XnatFuse {
         });
     }
 
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        // Nothing is written yet, so a close has nothing to push.
+        reply.ok();
+    }
+
     fn release(
         &self,
         _req: &Request,
@@ -312,6 +324,21 @@ impl Filesystem for XnatFuse {
             names.push(0);
         }
         reply_xattr(reply, &names, size);
+    }
+
+    fn ioctl(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _flags: fuser::IoctlFlags,
+        _cmd: u32,
+        _in_data: &[u8],
+        _out_size: u32,
+        reply: fuser::ReplyIoctl,
+    ) {
+        // No ioctls here; `isatty()` and friends ask, and ENOTTY is the answer they expect.
+        reply.error(Errno::from_i32(libc::ENOTTY));
     }
 
     fn access(&self, _req: &Request, ino: INodeNo, mask: fuser::AccessFlags, reply: ReplyEmpty) {

@@ -150,7 +150,7 @@ fn serve(
             read: ReadConfig::default(),
         },
     ));
-    let fs = XnatFuse::new(core, runtime.handle().clone(), opts.metadata_ttl);
+    let fs = XnatFuse::new(core.clone(), runtime.handle().clone(), opts.metadata_ttl);
     let mut config = Config::default();
     config.mount_options = vec![
         MountOption::FSName(format!("xnatfs:{server}")),
@@ -159,9 +159,9 @@ fn serve(
         MountOption::NoSuid,
         MountOption::NoAtime,
     ];
-    if opts.read_only {
-        config.mount_options.push(MountOption::RO);
-    }
+    // Writes arrive with the write path; until then every change is refused by the kernel with
+    // EROFS, whatever `ro`/`rw` says.
+    config.mount_options.push(MountOption::RO);
     if opts.allow_other {
         config.acl = SessionACL::All;
     }
@@ -175,6 +175,13 @@ fn serve(
             )
         }
     };
+    let notifier = session.notifier();
+    core.set_attr_invalidator(Box::new(move |ino| {
+        // Attributes only (offset -1): no page is touched, so this cannot wait on a read.
+        if let Err(e) = notifier.inval_inode(fuser::INodeNo(ino), -1, 0) {
+            tracing::debug!(ino, "attribute invalidation not delivered: {e}");
+        }
+    }));
     let mut unmounter = session.unmount_callable();
     let background = match session.spawn() {
         Ok(b) => b,

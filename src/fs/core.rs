@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -27,8 +27,14 @@ pub struct CoreConfig {
     pub read: ReadConfig,
 }
 
+/// Tells the kernel to forget what it knows of an inode's attributes.
+pub type AttrInvalidator = Box<dyn Fn(Ino) + Send + Sync>;
+
 pub struct Core {
     namespace: Arc<Namespace<XnatClient>>,
+    /// Set once the FUSE session exists; a size corrected by a download must reach the kernel
+    /// before the reader reaches the old end, or it would stop there.
+    invalidate_attr: Arc<OnceLock<AttrInvalidator>>,
     reads: ReadEngine,
     open: Mutex<HashMap<u64, (Ino, Arc<ReadHandle>)>>,
     next_fh: AtomicU64,
@@ -43,18 +49,31 @@ impl Core {
             config.project,
         ));
         let sizes = namespace.clone();
+        let invalidate_attr: Arc<OnceLock<AttrInvalidator>> = Arc::new(OnceLock::new());
+        let invalidate = invalidate_attr.clone();
         let reads = ReadEngine::new(Arc::new(client), cache, config.read).with_size_observer(
             Arc::new(move |uri: &str, listed: u64, actual: u64| {
-                sizes.correct_file_size(uri, listed, actual)
+                if let (Some(ino), Some(invalidate)) = (
+                    sizes.correct_file_size(uri, listed, actual),
+                    invalidate.get(),
+                ) {
+                    invalidate(ino);
+                }
             }),
         );
         Core {
             namespace,
+            invalidate_attr,
             reads,
             open: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             read_only: config.read_only,
         }
+    }
+
+    /// How to make the kernel drop an inode's cached attributes (called once, at mount).
+    pub fn set_attr_invalidator(&self, invalidate: AttrInvalidator) {
+        let _ = self.invalidate_attr.set(invalidate);
     }
 
     pub fn namespace(&self) -> &Namespace<XnatClient> {

@@ -106,8 +106,28 @@ impl InodeTable {
     /// The inode of `node`, made from `info` if the node is new.
     pub fn intern(&self, node: Node, parent: Ino, info: InodeInfo) -> Arc<Inode> {
         let mut t = self.table.lock().expect("inode table lock");
-        if let Some(ino) = t.by_node.get(&node) {
-            return t.by_ino[ino].clone();
+        if let Some(&ino) = t.by_node.get(&node) {
+            let known = t.by_ino[&ino].clone();
+            // A bulk load may meet a folder (to fill its listing) before its parent's listing
+            // brings the folder's attributes: take them when they come.
+            if known.xattrs.is_empty() && !info.xattrs.is_empty() {
+                let completed = Arc::new(Inode {
+                    ino,
+                    node: known.node.clone(),
+                    parent: known.parent,
+                    size: AtomicU64::new(known.size()),
+                    xattrs: info.xattrs,
+                    uri: if known.uri.is_empty() {
+                        info.uri
+                    } else {
+                        known.uri.clone()
+                    },
+                    digest: known.digest.clone().or(info.digest),
+                });
+                t.by_ino.insert(ino, completed.clone());
+                return completed;
+            }
+            return known;
         }
         let ino = self.next.fetch_add(1, Ordering::Relaxed);
         let inode = Arc::new(Inode {
@@ -154,6 +174,22 @@ mod tests {
             path: "a.nii".into(),
             version: version.into(),
         }
+    }
+
+    #[test]
+    fn attributes_arriving_later_complete_the_inode() {
+        let table = InodeTable::default();
+        let node = Node::Project {
+            project: "P".into(),
+        };
+        let bare = table.intern(node.clone(), ROOT_INO, InodeInfo::default());
+        let info = InodeInfo {
+            xattrs: vec![("user.xnat.id".into(), "P".into())],
+            ..InodeInfo::default()
+        };
+        let full = table.intern(node, ROOT_INO, info);
+        assert_eq!(bare.ino, full.ino);
+        assert_eq!(table.get(bare.ino).unwrap().xattrs.len(), 1);
     }
 
     #[test]

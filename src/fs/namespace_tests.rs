@@ -127,6 +127,29 @@ async fn tree_has_every_level_with_xnat_names() {
         names,
         [".resources", ".assessors", "1-mprage", "2-DWI_b1000"]
     );
+    let scan = ns.inode(by_name).unwrap();
+    assert!(
+        scan.xattrs
+            .contains(&("user.xnat.type".into(), "DWI b1000".into())),
+        "{:?}",
+        scan.xattrs
+    );
+    let subject = ns.inode(resolve(&ns, "/P/sub01").await.unwrap()).unwrap();
+    assert!(
+        subject
+            .xattrs
+            .contains(&("user.xnat.label".into(), "sub01".into())),
+        "{:?}",
+        subject.xattrs
+    );
+    let session = ns
+        .inode(resolve(&ns, "/P/sub01/sub01_MR1").await.unwrap())
+        .unwrap();
+    assert!(
+        session.xattrs.iter().any(|(k, _)| k == "user.xnat.xsitype"),
+        "{:?}",
+        session.xattrs
+    );
     assert_eq!(resolve(&ns, "/P/nobody").await, Err(libc::ENOENT));
     assert_eq!(
         resolve(&ns, "/P/sub00/sub00_MR0/1/NIFTI/a.nii.gz/x").await,
