@@ -16,6 +16,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/lib/sim.sh
+source "$ROOT/scripts/lib/sim.sh"
 CH2=/usr/share/mricron/templates/ch2.nii.gz
 CH2BET=/usr/share/mricron/templates/ch2bet.nii.gz
 DEMO_USER=demo
@@ -177,20 +179,7 @@ if [ -r "$CH2" ]; then
     colin=1
 fi
 
-"$SIM" serve --root "$WORK/archive" --listen 127.0.0.1:0 --user "$DEMO_USER:$DEMO_PASS" \
-    >"$WORK/sim.out" 2>"$WORK/sim.err" &
-SIM_PID=$!
-URL=""
-for _ in $(seq 300); do
-    line="$(head -n 1 "$WORK/sim.out" 2>/dev/null || true)"
-    if [[ "$line" == "xnat-sim listening on "* ]]; then
-        URL="${line#xnat-sim listening on }"
-        break
-    fi
-    kill -0 "$SIM_PID" 2>/dev/null || die "xnat-sim did not start: $(cat "$WORK/sim.err")"
-    sleep 0.1
-done
-[ -n "$URL" ] || die "xnat-sim did not start within 30 s"
+start_sim "$SIM" "$WORK/archive" "$DEMO_USER:$DEMO_PASS" "$WORK" || die "xnat-sim did not start"
 say "xnat-sim serves $URL (pid $SIM_PID; user $DEMO_USER, password $DEMO_PASS)"
 
 env -u XNAT_HOST XNAT_USER="$DEMO_USER" XNAT_PASS="$DEMO_PASS" \

@@ -14,6 +14,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/lib/sim.sh
+source "$ROOT/scripts/lib/sim.sh"
 VENV="${XNATFS_VENV:-$ROOT/.venv}"
 PY="$VENV/bin/python"
 CH2=/usr/share/mricron/templates/ch2.nii.gz
@@ -152,20 +154,7 @@ done
 "$SIM" import --root "$ARCHIVE" "$SRC" --owner "$SIM_USER" >/dev/null || fail "xnat-sim import failed"
 
 # --- the server ------------------------------------------------------------------------------
-"$SIM" serve --root "$ARCHIVE" --listen 127.0.0.1:0 --user "$SIM_USER:$SIM_PASS" \
-    >"$WORK/sim.out" 2>"$WORK/sim.err" &
-SIM_PID=$!
-URL=""
-for _ in $(seq 300); do
-    line="$(head -n 1 "$WORK/sim.out" 2>/dev/null || true)"
-    if [[ "$line" == "xnat-sim listening on "* ]]; then
-        URL="${line#xnat-sim listening on }"
-        break
-    fi
-    kill -0 "$SIM_PID" 2>/dev/null || fail "xnat-sim exited at start: $(cat "$WORK/sim.err")"
-    sleep 0.1
-done
-[ -n "$URL" ] || fail "xnat-sim did not say where it listens within 30 s"
+start_sim "$SIM" "$ARCHIVE" "$SIM_USER:$SIM_PASS" "$WORK" || fail "xnat-sim did not start"
 say "xnat-sim (pid $SIM_PID) serves $URL"
 
 # --- the mount (background mode: returns once mounted) ---------------------------------------

@@ -240,14 +240,11 @@ impl Filesystem for XnatFuse {
         let core = self.core.clone();
         self.spawn(async move {
             let ns = core.namespace();
-            let listing = match ns.list(ino.0).await {
-                Ok(l) => l,
+            let entries = match dir_entries(&core, ino.0).await {
+                Ok(e) => e,
                 Err(e) => return reply.error(errno(&e)),
             };
-            let parent = ns.inode(ino.0).map(|i| i.parent).unwrap_or(ino.0);
-            let dots = [(".".to_string(), ino.0), ("..".to_string(), parent)];
-            let all = dots.iter().chain(listing.entries.iter());
-            for (i, (name, child)) in all.enumerate().skip(offset as usize) {
+            for (i, (name, child)) in entries.iter().enumerate().skip(offset as usize) {
                 let kind = match ns.inode(*child) {
                     Ok(inode) if !inode.is_dir() => FileType::RegularFile,
                     _ => FileType::Directory,
@@ -272,14 +269,11 @@ impl Filesystem for XnatFuse {
         let ctx = self.ctx();
         self.spawn(async move {
             let ns = core.namespace();
-            let listing = match ns.list(ino.0).await {
-                Ok(l) => l,
+            let entries = match dir_entries(&core, ino.0).await {
+                Ok(e) => e,
                 Err(e) => return reply.error(errno(&e)),
             };
-            let parent = ns.inode(ino.0).map(|i| i.parent).unwrap_or(ino.0);
-            let dots = [(".".to_string(), ino.0), ("..".to_string(), parent)];
-            let all = dots.iter().chain(listing.entries.iter());
-            for (i, (name, child)) in all.enumerate().skip(offset as usize) {
+            for (i, (name, child)) in entries.iter().enumerate().skip(offset as usize) {
                 let Ok(inode) = ns.inode(*child) else {
                     continue;
                 };
@@ -350,6 +344,19 @@ impl Filesystem for XnatFuse {
             Err(e) => reply.error(errno(&e)),
         }
     }
+}
+
+/// A directory's entries as readdir hands them out: `.`, `..`, then the listing. The position in
+/// this list is the offset cookie the kernel resumes from.
+async fn dir_entries(core: &Core, dir: u64) -> Result<Vec<(String, u64)>, FsError> {
+    let ns = core.namespace();
+    let listing = ns.list(dir).await?;
+    let parent = ns.inode(dir).map(|i| i.parent).unwrap_or(dir);
+    let mut entries = Vec::with_capacity(listing.entries.len() + 2);
+    entries.push((".".to_string(), dir));
+    entries.push(("..".to_string(), parent));
+    entries.extend(listing.entries.iter().cloned());
+    Ok(entries)
 }
 
 /// Answer a size probe (`size == 0`) or the value itself, or ERANGE if it does not fit.
