@@ -319,3 +319,28 @@ async fn the_memory_tier_stays_bounded_and_the_disk_tier_serves_the_rest() {
     assert_eq!(h.read(0, 100_000).await.unwrap(), &data[..100_000]);
     assert_eq!(fake.call_count(), 1);
 }
+
+#[tokio::test]
+async fn a_read_returns_when_its_own_bytes_arrive() {
+    for honour in [false, true] {
+        let fake = FakeFetcher::new(honour);
+        // 16 KiB chunks, 100 ms apart: a 64 KiB block takes 400 ms to arrive.
+        fake.set_chunk_delay(Duration::from_millis(100));
+        let data = random_bytes(256 << 10, 16);
+        let v = fake.add("/f", data.clone());
+        let e = engine(&fake, None);
+        let h = e.open(&v);
+        let start = std::time::Instant::now();
+        assert_eq!(h.read(0, 4096).await.unwrap(), &data[..4096]);
+        assert!(
+            start.elapsed() < Duration::from_millis(300),
+            "honour {honour}"
+        );
+        // Bytes spanning two arrived chunks come back too (copied together).
+        assert_eq!(h.read(10_000, 20_000).await.unwrap(), &data[10_000..30_000]);
+        assert!(
+            start.elapsed() < Duration::from_millis(350),
+            "honour {honour}"
+        );
+    }
+}
