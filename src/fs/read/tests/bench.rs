@@ -53,7 +53,7 @@ async fn read_all(engine: &ReadEngine, v: &FileVersion, pattern: &[u8], pause: D
         let last = at + got.len() as u64 - 1;
         assert_eq!(got[got.len() - 1], pattern[(last % p) as usize]);
         at += got.len() as u64;
-        if !pause.is_zero() && at % (1 << 20) == 0 {
+        if !pause.is_zero() && at.is_multiple_of(1 << 20) {
             tokio::time::sleep(pause).await;
         }
     }
