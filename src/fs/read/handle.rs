@@ -18,6 +18,8 @@ pub struct ReadHandle {
     ctx: Arc<Ctx>,
     files: Arc<Files>,
     file: Arc<FileState>,
+    /// This handle's id within the file.
+    id: u64,
     readahead: Mutex<Readahead>,
 }
 
@@ -26,6 +28,7 @@ impl ReadHandle {
         ReadHandle {
             ctx,
             files,
+            id: file.new_handle(),
             file,
             readahead: Mutex::new(Readahead::default()),
         }
@@ -105,7 +108,7 @@ impl ReadHandle {
             )
         };
         *readahead = state;
-        file.raise_want(plan.want.end.max(read.end));
+        file.set_want(&mut inner, self.id, plan.want.end.max(read.end), false);
         let starts = match inner.mode {
             // The first response says whether the server honours Range: until then, one
             // request at a time.
@@ -125,8 +128,8 @@ impl ReadHandle {
         let file = &self.file;
         let bs = file.block_size;
         let end = (b + 1) * bs;
-        file.raise_want(end);
         let mut inner = file.lock();
+        file.set_want(&mut inner, self.id, end, true);
         if inner.covers(b, bs) || (inner.mode == Mode::Unknown && !inner.tasks.is_empty()) {
             return;
         }
@@ -149,6 +152,11 @@ impl ReadHandle {
         let key = BlockKey::new(file.key, b);
         let block_start = b * file.block_size;
         let mut progress = file.subscribe();
+        let mut waiter = Waiter {
+            file,
+            block: b,
+            waiting: false,
+        };
         loop {
             if let Some(data) = self.ctx.cache.get_memory(&key) {
                 return Ok(slice_block(&data, block_start, &want));
@@ -157,7 +165,7 @@ impl ReadHandle {
             if file.is_poisoned() {
                 return Err(file.digest_error());
             }
-            match file.locate(b, &want) {
+            match file.locate(b, &want, &mut waiter.waiting) {
                 Located::Ready(bytes) => return Ok(bytes),
                 Located::Eof => return Ok(Bytes::new()),
                 Located::Pending => {}
@@ -179,8 +187,24 @@ impl ReadHandle {
     }
 }
 
+/// Counts a read as waiting for a block while it does (see `FileState::locate`).
+struct Waiter<'a> {
+    file: &'a FileState,
+    block: u64,
+    waiting: bool,
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        if self.waiting {
+            self.file.unwait(self.block);
+        }
+    }
+}
+
 impl Drop for ReadHandle {
     fn drop(&mut self) {
+        self.file.forget_handle(self.id);
         engine::release(&self.files, self.file.key);
     }
 }

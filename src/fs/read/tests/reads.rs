@@ -344,3 +344,23 @@ async fn a_read_returns_when_its_own_bytes_arrive() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_waiting_read_gets_its_block_even_if_memory_drops_it_at_once() {
+    // A one-block memory tier and no disk: every block is evicted as the next one arrives.
+    let fake = FakeFetcher::new(false);
+    let data = random_bytes(1 << 20, 17);
+    let v = fake.add("/f", data.clone());
+    let mut cache = cache_config(None);
+    cache.memory_bytes = BS;
+    let e = engine_with(&fake, cache, read_config(DigestCheck::Off));
+    let h = e.open(&v);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+    for _ in 0..50 {
+        let offset = rng.gen_range(0..data.len() as u64);
+        let read = tokio::time::timeout(Duration::from_secs(5), h.read(offset, 5000));
+        let got = read.await.expect("no livelock").unwrap();
+        let end = (offset as usize + 5000).min(data.len());
+        assert!(got[..] == data[offset as usize..end]);
+    }
+}
