@@ -167,6 +167,11 @@ impl BlockCache {
         found
     }
 
+    /// Whether the memory tier holds the block (without touching its LRU place).
+    pub fn in_memory(&self, key: &BlockKey) -> bool {
+        self.memory.contains(key)
+    }
+
     /// Whether either tier holds the block (the disk file may still turn out corrupt).
     pub fn contains(&self, key: &BlockKey) -> bool {
         self.memory.contains(key) || self.disk.as_ref().is_some_and(|d| d.contains(key))

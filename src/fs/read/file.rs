@@ -228,6 +228,12 @@ impl FileState {
         });
     }
 
+    /// Counts one more read waiting for block `b`.
+    pub fn add_waiter(&self, inner: &mut Inner, b: u64) {
+        *inner.waiting.entry(b).or_insert(0) += 1;
+        self.publish_want(inner);
+    }
+
     /// A read that waited for block `b` (see `locate`) is done with it.
     pub fn unwait(&self, b: u64) {
         let mut inner = self.lock();
@@ -286,8 +292,7 @@ impl FileState {
         };
         if !*waiting {
             *waiting = true;
-            *inner.waiting.entry(block).or_insert(0) += 1;
-            self.publish_want(&inner);
+            self.add_waiter(&mut inner, block);
         }
         pending
     }

@@ -59,16 +59,24 @@ impl ReadHandle {
         if offset >= end {
             return Ok(Bytes::new());
         }
-        let epoch = self.plan(offset..end);
         let bs = self.file.block_size;
         let (first, last) = (offset / bs, (end - 1) / bs);
+        let mut waiters: Vec<Waiter> = (first..=last)
+            .map(|block| Waiter {
+                file: &self.file,
+                block,
+                waiting: false,
+            })
+            .collect();
+        let epoch = self.plan(offset..end, &mut waiters);
         if first == last {
-            return self.piece(first, offset..end, epoch).await;
+            return self.piece(offset..end, epoch, &mut waiters[0]).await;
         }
         let mut out = BytesMut::with_capacity((end - offset) as usize);
-        for b in first..=last {
+        for w in &mut waiters {
+            let b = w.block;
             let want = offset.max(b * bs)..end.min((b + 1) * bs);
-            let piece = self.piece(b, want.clone(), epoch).await?;
+            let piece = self.piece(want.clone(), epoch, w).await?;
             out.extend_from_slice(&piece);
             if (piece.len() as u64) < want.end - want.start {
                 break; // the end of the file
@@ -88,9 +96,10 @@ impl ReadHandle {
         }
     }
 
-    /// Plans read-ahead for `read` and starts what the plan asks for. Returns the failure epoch
-    /// the read started in.
-    fn plan(&self, read: Range<u64>) -> u64 {
+    /// Plans read-ahead for `read` and starts what the plan asks for. The read's blocks not in
+    /// memory are counted as waited for from here on, so they are kept for it however fast
+    /// their request runs. Returns the failure epoch the read started in.
+    fn plan(&self, read: Range<u64>, waiters: &mut [Waiter]) -> u64 {
         let mut readahead = self.readahead.lock().unwrap();
         let file = &self.file;
         let bs = file.block_size;
@@ -109,6 +118,12 @@ impl ReadHandle {
         };
         *readahead = state;
         file.set_want(&mut inner, self.id, plan.want.end.max(read.end), false);
+        for w in waiters.iter_mut() {
+            if !cache.in_memory(&BlockKey::new(file.key, w.block)) {
+                w.waiting = true;
+                file.add_waiter(&mut inner, w.block);
+            }
+        }
         let starts = match inner.mode {
             // The first response says whether the server honours Range: until then, one
             // request at a time.
@@ -123,18 +138,26 @@ impl ReadHandle {
     }
 
     /// Starts a request for block `b` unless one is on its way (or the first response, which
-    /// may turn out to be the whole file, is still awaited).
-    fn demand(&self, b: u64) {
+    /// may turn out to be the whole file, is still awaited). Once a request will deliver the
+    /// block, the caller is counted as waiting for it, before it yields, so the block is kept
+    /// for it however fast the request runs.
+    fn demand(&self, b: u64, waiting: &mut bool) {
         let file = &self.file;
         let bs = file.block_size;
         let end = (b + 1) * bs;
         let mut inner = file.lock();
         file.set_want(&mut inner, self.id, end, true);
-        if inner.covers(b, bs) || (inner.mode == Mode::Unknown && !inner.tasks.is_empty()) {
-            return;
+        if !inner.covers(b, bs) {
+            if inner.mode == Mode::Unknown && !inner.tasks.is_empty() {
+                return;
+            }
+            let range = b * bs..end.min(file.size_bound(end));
+            self.start(&mut inner, range);
         }
-        let range = b * bs..end.min(file.size_bound(end));
-        self.start(&mut inner, range);
+        if !*waiting {
+            *waiting = true;
+            file.add_waiter(&mut inner, b);
+        }
     }
 
     fn start(&self, inner: &mut super::file::Inner, range: Range<u64>) {
@@ -146,17 +169,18 @@ impl ReadHandle {
         inner.set_abort(id, task.abort_handle());
     }
 
-    /// The bytes `want` of block `b`.
-    async fn piece(&self, b: u64, want: Range<u64>, epoch: u64) -> Result<Bytes, ReadError> {
+    /// The bytes `want` of the waiter's block.
+    async fn piece(
+        &self,
+        want: Range<u64>,
+        epoch: u64,
+        waiter: &mut Waiter<'_>,
+    ) -> Result<Bytes, ReadError> {
         let file = &self.file;
+        let b = waiter.block;
         let key = BlockKey::new(file.key, b);
         let block_start = b * file.block_size;
         let mut progress = file.subscribe();
-        let mut waiter = Waiter {
-            file,
-            block: b,
-            waiting: false,
-        };
         loop {
             if let Some(data) = self.ctx.cache.get_memory(&key) {
                 return Ok(slice_block(&data, block_start, &want));
@@ -178,7 +202,7 @@ impl ReadHandle {
                         return Err(e);
                     }
                     // Then wait: the request's first news (or failure) bumps `progress`.
-                    self.demand(b);
+                    self.demand(b, &mut waiter.waiting);
                 }
             }
             // The sender lives in the file state, which this handle keeps alive.
