@@ -1,7 +1,9 @@
 //! The state one file version shares between all its open handles and its fetch tasks: which
 //! bytes are on their way (one `TaskSlot` per request in flight, with the chunks that arrived
-//! of the block being filled), whether the server honours Range, the real size once known, and
-//! the failures readers must hear about.
+//! of the block being filled), whether the server honours Range, the real size once known,
+//! what each handle wants next (which paces a whole-body stream), which blocks reads wait for
+//! (kept in `ready` once complete, so a memory-tier eviction cannot starve a waiting read), and
+//! the failures waiting reads must hear about.
 //!
 //! Readers wait on `progress` (a `watch` bumped whenever anything here changes) and re-check;
 //! the lock is only ever held for a few field updates, never across an await.
