@@ -9,8 +9,9 @@
 //! - **Memory tier** (`memory`): an LRU bounded in bytes, default 64 MiB, holding `Bytes`.
 //! - **Disk tier** (`disk`): persistent across mounts, bounded in bytes (`--cache-size`), LRU,
 //!   private (0700/0600), each block checksummed so a torn or corrupt file is a miss. Writes go
-//!   through a background thread with a bounded queue (`writer`, default 32 blocks) and are
-//!   dropped, never waited for, when it is full.
+//!   through a background thread with a bounded queue (`writer`, default 16 blocks, which
+//!   absorbs bursts; a download faster than the disk leaves holes) and are dropped, never
+//!   waited for, when it is full.
 //!
 //! A read checks memory, then disk (a disk hit is promoted to memory); a fetched block goes into
 //! memory at once and to disk in the background.
@@ -43,7 +44,7 @@ use writer::DiskWriter;
 
 pub const DEFAULT_BLOCK_SIZE: u64 = 1 << 20;
 pub const DEFAULT_MEMORY_BYTES: u64 = 64 << 20;
-pub const DEFAULT_WRITE_QUEUE_BLOCKS: usize = 32;
+pub const DEFAULT_WRITE_QUEUE_BLOCKS: usize = 16;
 /// The block index under which a file version's real size is kept (no file has 2^64 blocks).
 pub const SIZE_RECORD: u64 = u64::MAX;
 
@@ -164,6 +165,11 @@ impl BlockCache {
             }
         }
         found
+    }
+
+    /// Whether the memory tier holds the block (without touching its LRU place).
+    pub fn in_memory(&self, key: &BlockKey) -> bool {
+        self.memory.contains(key)
     }
 
     /// Whether either tier holds the block (the disk file may still turn out corrupt).

@@ -1,7 +1,9 @@
 //! The state one file version shares between all its open handles and its fetch tasks: which
 //! bytes are on their way (one `TaskSlot` per request in flight, with the chunks that arrived
-//! of the block being filled), whether the server honours Range, the real size once known, and
-//! the failures readers must hear about.
+//! of the block being filled), whether the server honours Range, the real size once known,
+//! what each handle wants next (which paces a whole-body stream), which blocks reads wait for
+//! (kept in `ready` once complete, so a memory-tier eviction cannot starve a waiting read), and
+//! the failures waiting reads must hear about.
 //!
 //! Readers wait on `progress` (a `watch` bumped whenever anything here changes) and re-check;
 //! the lock is only ever held for a few field updates, never across an await.
@@ -10,7 +12,7 @@ use super::error::ReadError;
 use super::fetcher::FileVersion;
 use crate::fs::cache::FileKey;
 use bytes::{Bytes, BytesMut};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -41,7 +43,8 @@ pub(crate) struct FileState {
     pub block_size: u64,
     inner: Mutex<Inner>,
     progress: watch::Sender<u64>,
-    /// The furthest byte any reader wants soon; a whole-body stream pauses beyond it.
+    /// The furthest byte any handle wants soon (its latest read plus read-ahead, or a block a
+    /// read waits for); a whole-body stream pauses beyond it.
     want: watch::Sender<u64>,
     real_size: AtomicU64,
     size_recalled: AtomicBool,
@@ -56,6 +59,13 @@ pub(crate) struct Inner {
     pub epoch: u64,
     failures: VecDeque<Failure>,
     closed: bool,
+    next_handle: u64,
+    /// Handle → the end of what it wants soon.
+    wants: HashMap<u64, u64>,
+    /// Block → reads waiting for it. A completed block with waiters is kept in `ready` until
+    /// they took it, so no memory-tier eviction can make a waiting read miss it.
+    waiting: HashMap<u64, usize>,
+    ready: HashMap<u64, Bytes>,
 }
 
 /// A request in flight.
@@ -109,6 +119,10 @@ impl FileState {
                 epoch: 0,
                 failures: VecDeque::new(),
                 closed: false,
+                next_handle: 0,
+                wants: HashMap::new(),
+                waiting: HashMap::new(),
+                ready: HashMap::new(),
             }),
             progress: watch::channel(0).0,
             want: watch::channel(0).0,
@@ -180,14 +194,63 @@ impl FileState {
         self.progress.send_modify(|g| *g = g.wrapping_add(1));
     }
 
-    pub fn raise_want(&self, end: u64) {
+    pub fn new_handle(&self) -> u64 {
+        let mut inner = self.lock();
+        inner.next_handle += 1;
+        inner.next_handle
+    }
+
+    /// Sets what `handle` wants soon: `end`, or the larger of it and the current want.
+    pub fn set_want(&self, inner: &mut Inner, handle: u64, end: u64, keep_higher: bool) {
+        let w = inner.wants.entry(handle).or_insert(0);
+        *w = if keep_higher { end.max(*w) } else { end };
+        self.publish_want(inner);
+    }
+
+    pub fn forget_handle(&self, handle: u64) {
+        let mut inner = self.lock();
+        inner.wants.remove(&handle);
+        self.publish_want(&inner);
+    }
+
+    fn publish_want(&self, inner: &Inner) {
+        let bs = self.block_size;
+        let handles = inner.wants.values().copied().max().unwrap_or(0);
+        let waits = inner
+            .waiting
+            .keys()
+            .map(|b| (b + 1) * bs)
+            .max()
+            .unwrap_or(0);
+        let want = handles.max(waits);
         self.want.send_if_modified(|w| {
-            let raise = end > *w;
-            if raise {
-                *w = end;
-            }
-            raise
+            let changed = *w != want;
+            *w = want;
+            changed
         });
+    }
+
+    /// Counts one more read waiting for block `b`.
+    pub fn add_waiter(&self, inner: &mut Inner, b: u64) {
+        *inner.waiting.entry(b).or_insert(0) += 1;
+        self.publish_want(inner);
+    }
+
+    /// A read that waited for block `b` (see `locate`) is done with it.
+    pub fn unwait(&self, b: u64) {
+        let mut inner = self.lock();
+        if let Some(n) = inner.waiting.get_mut(&b) {
+            *n -= 1;
+            if *n == 0 {
+                inner.waiting.remove(&b);
+                inner.ready.remove(&b);
+            }
+        }
+        self.publish_want(&inner);
+    }
+
+    pub fn want_now(&self) -> u64 {
+        *self.want.borrow()
     }
 
     pub fn want(&self) -> watch::Receiver<u64> {
@@ -203,13 +266,18 @@ impl FileState {
         self.notify();
     }
 
-    /// Where the bytes `want` (within block `block`) stand.
-    pub fn locate(&self, block: u64, want: &Range<u64>) -> Located {
+    /// Where the bytes `want` (within block `block`) stand. When they are on their way, the
+    /// caller is counted as waiting for the block (once: `waiting` turns true) and must call
+    /// `unwait` when done.
+    pub fn locate(&self, block: u64, want: &Range<u64>, waiting: &mut bool) -> Located {
         if self.real_size().is_some_and(|s| want.start >= s) {
             return Located::Eof;
         }
         let bs = self.block_size;
-        let inner = self.lock();
+        let mut inner = self.lock();
+        if let Some(data) = inner.ready.get(&block) {
+            return Located::Ready(slice_block(data, block * bs, want));
+        }
         for t in &inner.tasks {
             if let Some((b, data)) = &t.last {
                 if *b == block {
@@ -217,15 +285,18 @@ impl FileState {
                 }
             }
         }
-        for t in &inner.tasks {
-            if t.covers(block, bs) {
-                return match t.arrived(want) {
-                    Some(bytes) => Located::Ready(bytes),
-                    None => Located::Pending,
-                };
-            }
+        let pending = match inner.tasks.iter().find(|t| t.covers(block, bs)) {
+            None => return Located::Missing,
+            Some(t) => match t.arrived(want) {
+                Some(bytes) => return Located::Ready(bytes),
+                None => Located::Pending,
+            },
+        };
+        if !*waiting {
+            *waiting = true;
+            self.add_waiter(&mut inner, block);
         }
-        Located::Missing
+        pending
     }
 
     /// A failure since `epoch` of a request that was to deliver `block`.
@@ -274,13 +345,18 @@ impl FileState {
     /// Block `index` is complete (and already in the cache): readers may take it.
     pub fn block_done(&self, id: u64, index: u64, data: Bytes) {
         let end = index * self.block_size + data.len() as u64;
-        if let Some(t) = self.lock().slot(id) {
+        let mut inner = self.lock();
+        if inner.waiting.contains_key(&index) {
+            inner.ready.insert(index, data.clone());
+        }
+        if let Some(t) = inner.slot(id) {
             t.released = end;
             t.next = t.next.max(end);
             t.chunks.clear();
             t.chunks_start = t.next;
             t.last = Some((index, data));
         }
+        drop(inner);
         self.notify();
     }
 

@@ -18,6 +18,8 @@ pub struct ReadHandle {
     ctx: Arc<Ctx>,
     files: Arc<Files>,
     file: Arc<FileState>,
+    /// This handle's id within the file.
+    id: u64,
     readahead: Mutex<Readahead>,
 }
 
@@ -26,6 +28,7 @@ impl ReadHandle {
         ReadHandle {
             ctx,
             files,
+            id: file.new_handle(),
             file,
             readahead: Mutex::new(Readahead::default()),
         }
@@ -56,16 +59,24 @@ impl ReadHandle {
         if offset >= end {
             return Ok(Bytes::new());
         }
-        let epoch = self.plan(offset..end);
         let bs = self.file.block_size;
         let (first, last) = (offset / bs, (end - 1) / bs);
+        let mut waiters: Vec<Waiter> = (first..=last)
+            .map(|block| Waiter {
+                file: &self.file,
+                block,
+                waiting: false,
+            })
+            .collect();
+        let epoch = self.plan(offset..end, &mut waiters);
         if first == last {
-            return self.piece(first, offset..end, epoch).await;
+            return self.piece(offset..end, epoch, &mut waiters[0]).await;
         }
         let mut out = BytesMut::with_capacity((end - offset) as usize);
-        for b in first..=last {
+        for w in &mut waiters {
+            let b = w.block;
             let want = offset.max(b * bs)..end.min((b + 1) * bs);
-            let piece = self.piece(b, want.clone(), epoch).await?;
+            let piece = self.piece(want.clone(), epoch, w).await?;
             out.extend_from_slice(&piece);
             if (piece.len() as u64) < want.end - want.start {
                 break; // the end of the file
@@ -85,9 +96,10 @@ impl ReadHandle {
         }
     }
 
-    /// Plans read-ahead for `read` and starts what the plan asks for. Returns the failure epoch
-    /// the read started in.
-    fn plan(&self, read: Range<u64>) -> u64 {
+    /// Plans read-ahead for `read` and starts what the plan asks for. The read's blocks not in
+    /// memory are counted as waited for from here on, so they are kept for it however fast
+    /// their request runs. Returns the failure epoch the read started in.
+    fn plan(&self, read: Range<u64>, waiters: &mut [Waiter]) -> u64 {
         let mut readahead = self.readahead.lock().unwrap();
         let file = &self.file;
         let bs = file.block_size;
@@ -105,7 +117,13 @@ impl ReadHandle {
             )
         };
         *readahead = state;
-        file.raise_want(plan.want.end.max(read.end));
+        file.set_want(&mut inner, self.id, plan.want.end.max(read.end), false);
+        for w in waiters.iter_mut() {
+            if !cache.in_memory(&BlockKey::new(file.key, w.block)) {
+                w.waiting = true;
+                file.add_waiter(&mut inner, w.block);
+            }
+        }
         let starts = match inner.mode {
             // The first response says whether the server honours Range: until then, one
             // request at a time.
@@ -120,18 +138,26 @@ impl ReadHandle {
     }
 
     /// Starts a request for block `b` unless one is on its way (or the first response, which
-    /// may turn out to be the whole file, is still awaited).
-    fn demand(&self, b: u64) {
+    /// may turn out to be the whole file, is still awaited). Once a request will deliver the
+    /// block, the caller is counted as waiting for it, before it yields, so the block is kept
+    /// for it however fast the request runs.
+    fn demand(&self, b: u64, waiting: &mut bool) {
         let file = &self.file;
         let bs = file.block_size;
         let end = (b + 1) * bs;
-        file.raise_want(end);
         let mut inner = file.lock();
-        if inner.covers(b, bs) || (inner.mode == Mode::Unknown && !inner.tasks.is_empty()) {
-            return;
+        file.set_want(&mut inner, self.id, end, true);
+        if !inner.covers(b, bs) {
+            if inner.mode == Mode::Unknown && !inner.tasks.is_empty() {
+                return;
+            }
+            let range = b * bs..end.min(file.size_bound(end));
+            self.start(&mut inner, range);
         }
-        let range = b * bs..end.min(file.size_bound(end));
-        self.start(&mut inner, range);
+        if !*waiting {
+            *waiting = true;
+            file.add_waiter(&mut inner, b);
+        }
     }
 
     fn start(&self, inner: &mut super::file::Inner, range: Range<u64>) {
@@ -143,9 +169,15 @@ impl ReadHandle {
         inner.set_abort(id, task.abort_handle());
     }
 
-    /// The bytes `want` of block `b`.
-    async fn piece(&self, b: u64, want: Range<u64>, epoch: u64) -> Result<Bytes, ReadError> {
+    /// The bytes `want` of the waiter's block.
+    async fn piece(
+        &self,
+        want: Range<u64>,
+        epoch: u64,
+        waiter: &mut Waiter<'_>,
+    ) -> Result<Bytes, ReadError> {
         let file = &self.file;
+        let b = waiter.block;
         let key = BlockKey::new(file.key, b);
         let block_start = b * file.block_size;
         let mut progress = file.subscribe();
@@ -157,7 +189,7 @@ impl ReadHandle {
             if file.is_poisoned() {
                 return Err(file.digest_error());
             }
-            match file.locate(b, &want) {
+            match file.locate(b, &want, &mut waiter.waiting) {
                 Located::Ready(bytes) => return Ok(bytes),
                 Located::Eof => return Ok(Bytes::new()),
                 Located::Pending => {}
@@ -170,7 +202,7 @@ impl ReadHandle {
                         return Err(e);
                     }
                     // Then wait: the request's first news (or failure) bumps `progress`.
-                    self.demand(b);
+                    self.demand(b, &mut waiter.waiting);
                 }
             }
             // The sender lives in the file state, which this handle keeps alive.
@@ -179,8 +211,24 @@ impl ReadHandle {
     }
 }
 
+/// Counts a read as waiting for a block while it does (see `FileState::locate`).
+struct Waiter<'a> {
+    file: &'a FileState,
+    block: u64,
+    waiting: bool,
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        if self.waiting {
+            self.file.unwait(self.block);
+        }
+    }
+}
+
 impl Drop for ReadHandle {
     fn drop(&mut self) {
+        self.file.forget_handle(self.id);
         engine::release(&self.files, self.file.key);
     }
 }

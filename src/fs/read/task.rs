@@ -204,6 +204,8 @@ impl Task {
                 return self.end_of_body();
             };
             let chunk = chunk.map_err(PumpError::Broken)?;
+            // A body that is always ready must still let readers run.
+            tokio::task::coop::consume_budget().await;
             let len = chunk.len() as u64;
             self.ctx.stats.bytes.fetch_add(len, Ordering::Relaxed);
             self.feed(pos, chunk).await?;
@@ -216,9 +218,12 @@ impl Task {
     async fn wait_until_wanted(&self) {
         // A held block is only released by the next one, so hold one block more.
         let slack = if self.held.is_some() { self.bs } else { 0 };
-        let mut want = self.file.want();
         let next = self.next;
-        let _ = want.wait_for(|w| w.saturating_add(slack) > next).await;
+        let wanted = |w: &u64| w.saturating_add(slack) > next;
+        if wanted(&self.file.want_now()) {
+            return;
+        }
+        let _ = self.file.want().wait_for(wanted).await;
     }
 
     /// The body ended before `end`: the end of the file, unless the size says otherwise.

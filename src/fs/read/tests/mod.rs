@@ -1,5 +1,6 @@
 //! Engine tests against an in-memory fake server (`fake`).
 
+mod bench;
 mod fake;
 mod faults;
 mod reads;
