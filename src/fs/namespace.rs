@@ -153,6 +153,14 @@ impl<C: Catalog> Namespace<C> {
             .cloned()
     }
 
+    /// The inode of a child whose own listing is filled before its parent's: interned with the
+    /// child's attributes, since the parent's fill then finds the inode and keeps it as it is.
+    fn intern_child(&self, child: &Child, parent: Ino) -> Ino {
+        self.inodes
+            .intern(child.node.clone(), parent, child.info.clone())
+            .ino
+    }
+
     /// Record `children` as the listing of the directory `node`.
     fn fill(&self, node: Node, parent: Ino, children: Vec<Child>) -> Arc<Inode> {
         let dir = self.inodes.intern(node, parent, InodeInfo::default());
@@ -294,18 +302,16 @@ impl<C: Catalog> Namespace<C> {
                 subject: subject.id.clone(),
             }
             .path();
-            project_children.push(Child::dir(
+            let subject_child = Child::dir(
                 subject.label.clone(),
                 subject_node.clone(),
                 attrs(
                     &[("id", &subject.id), ("label", &subject.label)],
                     &subject_uri,
                 ),
-            ));
-            let subject_ino = self
-                .inodes
-                .intern(subject_node.clone(), project_ino, InodeInfo::default())
-                .ino;
+            );
+            let subject_ino = self.intern_child(&subject_child, project_ino);
+            project_children.push(subject_child);
             let mut subject_children = vec![Child::dir(
                 RESOURCES_DIR,
                 Node::Resources {
@@ -326,7 +332,7 @@ impl<C: Catalog> Namespace<C> {
                     experiment: e.id.clone(),
                 };
                 let uri = format!("/data/experiments/{}", e.id);
-                subject_children.push(Child::dir(
+                let experiment_child = Child::dir(
                     e.label.clone(),
                     experiment_node.clone(),
                     attrs(
@@ -338,11 +344,9 @@ impl<C: Catalog> Namespace<C> {
                         ],
                         &uri,
                     ),
-                ));
-                let experiment_ino = self
-                    .inodes
-                    .intern(experiment_node.clone(), subject_ino, InodeInfo::default())
-                    .ino;
+                );
+                let experiment_ino = self.intern_child(&experiment_child, subject_ino);
+                subject_children.push(experiment_child);
                 let session_scans = scans_by_session.get(e.id.as_str());
                 self.fill_experiment(
                     project,
@@ -411,11 +415,8 @@ impl<C: Catalog> Namespace<C> {
                 ),
             );
             child.alias = Some(scan.id.clone());
+            self.intern_child(&child, ino);
             children.push(child);
-            let scan_ino = self
-                .inodes
-                .intern(scan_node.clone(), ino, InodeInfo::default())
-                .ino;
             let resources = scan
                 .resources
                 .iter()
@@ -431,7 +432,6 @@ impl<C: Catalog> Namespace<C> {
                 })
                 .collect();
             self.fill(scan_node, ino, resources);
-            let _ = scan_ino;
         }
         self.fill(node, parent, children);
     }

@@ -204,3 +204,30 @@ async fn hostile_names_neither_escape_nor_collide() {
         .unwrap();
     assert_eq!(ns.inode(inner).unwrap().size(), 2);
 }
+
+#[tokio::test]
+async fn folders_filled_before_their_parent_keep_their_attributes() {
+    let ns = ns(archive(1));
+    let attr = |ino: Ino, key: &str| {
+        ns.inode(ino)
+            .unwrap()
+            .xattrs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    let subject = resolve(&ns, "/P/sub00").await.unwrap();
+    assert_eq!(
+        attr(subject, "user.xnat.id").as_deref(),
+        Some("XNAT_S00000")
+    );
+    let session = resolve(&ns, "/P/sub00/sub00_MR0").await.unwrap();
+    assert_eq!(
+        attr(session, "user.xnat.id").as_deref(),
+        Some("XNAT_E00000")
+    );
+    let scan = resolve(&ns, "/P/sub00/sub00_MR0/2-DWI_b1000")
+        .await
+        .unwrap();
+    assert_eq!(attr(scan, "user.xnat.type").as_deref(), Some("DWI b1000"));
+}
