@@ -325,6 +325,23 @@ impl Filesystem for XnatFuse {
     }
 }
 
+/// Make the kernel drop its cached attributes of a file a download found larger than listed.
+///
+/// The kernel serves `stat` from its attribute cache and stops page-cache reads at the size it
+/// holds; a listing that gave too small a size would otherwise cut every read of the file short
+/// for the attribute TTL. With the attributes invalid, the next read past the old end (or
+/// `stat`) asks `getattr` again and gets the real size. (Too large a size must not be
+/// invalidated: the kernel shrinks its size itself on the first short read, unless the
+/// attributes changed during that read, when it zero-fills up to the listed size instead.)
+pub fn invalidate_on_size_change(core: &Core, notifier: fuser::Notifier) {
+    core.on_size_changed(Box::new(move |ino| {
+        // Offset -1: attributes only, no page is touched (the read in flight holds page locks).
+        if let Err(e) = notifier.inval_inode(INodeNo(ino), -1, 0) {
+            tracing::debug!(ino, "invalidating attributes: {e}");
+        }
+    }));
+}
+
 /// Answer a size probe (`size == 0`) or the value itself, or ERANGE if it does not fit.
 fn reply_xattr(reply: ReplyXattr, value: &[u8], size: u32) {
     if size == 0 {

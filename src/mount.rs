@@ -150,7 +150,7 @@ fn serve(
             read: ReadConfig::default(),
         },
     ));
-    let fs = XnatFuse::new(core, runtime.handle().clone(), opts.metadata_ttl);
+    let fs = XnatFuse::new(core.clone(), runtime.handle().clone(), opts.metadata_ttl);
     let mut config = Config::default();
     config.mount_options = vec![
         MountOption::FSName(format!("xnatfs:{server}")),
@@ -175,6 +175,7 @@ fn serve(
             )
         }
     };
+    crate::fuse::invalidate_on_size_change(&core, session.notifier());
     let mut unmounter = session.unmount_callable();
     let background = match session.spawn() {
         Ok(b) => b,

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -27,8 +27,13 @@ pub struct CoreConfig {
     pub read: ReadConfig,
 }
 
+/// Told the inode number of a file whose size a download corrected.
+pub type SizeChanged = Box<dyn Fn(Ino) + Send + Sync>;
+
 pub struct Core {
     namespace: Arc<Namespace<XnatClient>>,
+    /// Set once the FUSE session exists: drops the kernel's cached attributes of the inode.
+    size_changed: Arc<OnceLock<SizeChanged>>,
     reads: ReadEngine,
     open: Mutex<HashMap<u64, (Ino, Arc<ReadHandle>)>>,
     next_fh: AtomicU64,
@@ -43,18 +48,35 @@ impl Core {
             config.project,
         ));
         let sizes = namespace.clone();
+        let size_changed: Arc<OnceLock<SizeChanged>> = Arc::default();
+        let listener = size_changed.clone();
         let reads = ReadEngine::new(Arc::new(client), cache, config.read).with_size_observer(
             Arc::new(move |uri: &str, listed: u64, actual: u64| {
-                sizes.correct_file_size(uri, listed, actual)
+                let changed = sizes.correct_file_size(uri, listed, actual);
+                // Only a file that grew: the kernel shrinks its copy of the size itself on the
+                // first short read, and only while its attributes are not invalidated under
+                // it (else it keeps the listed size and zero-fills the page past the real end).
+                if let (Some(ino), true) = (changed, actual > listed) {
+                    if let Some(tell) = listener.get() {
+                        tell(ino);
+                    }
+                }
             }),
         );
         Core {
             namespace,
+            size_changed,
             reads,
             open: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             read_only: config.read_only,
         }
+    }
+
+    /// Call `tell` with the inode of every file a download found larger than listed (the kernel
+    /// caches a file's size, and page-cache reads stop at it). Only the first call counts.
+    pub fn on_size_changed(&self, tell: SizeChanged) {
+        let _ = self.size_changed.set(tell);
     }
 
     pub fn namespace(&self) -> &Namespace<XnatClient> {

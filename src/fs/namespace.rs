@@ -135,14 +135,16 @@ impl<C: Catalog> Namespace<C> {
     }
 
     /// The size a download of `uri` found, replacing the listed one ("sizes come from
-    /// listings and are corrected by the first download").
-    pub fn correct_file_size(&self, uri: &str, listed: u64, actual: u64) {
-        if let Some(inode) = self.inodes.find_uri(uri) {
-            if inode.size() != actual {
-                tracing::info!(uri, listed, actual, "size corrected by download");
-                inode.set_size(actual);
-            }
+    /// listings and are corrected by the first download"). Returns the inode whose size
+    /// changed, so the kernel's copy of its attributes can be dropped.
+    pub fn correct_file_size(&self, uri: &str, listed: u64, actual: u64) -> Option<Ino> {
+        let inode = self.inodes.find_uri(uri)?;
+        if inode.size() == actual {
+            return None;
         }
+        tracing::info!(uri, listed, actual, "size corrected by download");
+        inode.set_size(actual);
+        Some(inode.ino)
     }
 
     fn fresh(&self, dir: Ino) -> Option<Arc<Listing>> {
