@@ -171,9 +171,10 @@ impl<C: Catalog> Namespace<C> {
         let mut by_name = HashMap::with_capacity(children.len());
         let mut aliases = Vec::new();
         for child in children {
-            let name = if child.name.starts_with('.')
-                && (child.name == RESOURCES_DIR || child.name == ASSESSORS_DIR)
-            {
+            // Only the real reserved folders keep their dot name; a server object labelled
+            // `.resources` (a resource, a file) is escaped like any other leading dot.
+            let reserved = matches!(child.node, Node::Resources { .. } | Node::Assessors { .. });
+            let name = if reserved {
                 dedup.reserve(&child.name);
                 child.name
             } else {

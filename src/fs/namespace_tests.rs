@@ -231,3 +231,23 @@ async fn folders_filled_before_their_parent_keep_their_attributes() {
         .unwrap();
     assert_eq!(attr(scan, "user.xnat.type").as_deref(), Some("DWI b1000"));
 }
+
+#[tokio::test]
+async fn only_the_reserved_folders_keep_a_leading_dot() {
+    let mut cat = archive(1);
+    cat.files.insert(
+        (
+            Owner::Scan {
+                experiment: "XNAT_E00000".into(),
+                scan: "1".into(),
+            },
+            "NIFTI".into(),
+        ),
+        vec![file(".resources", 1), file(".assessors", 2)],
+    );
+    let ns = ns(cat);
+    let dir = resolve(&ns, "/P/sub00/sub00_MR0/1/NIFTI").await.unwrap();
+    let listing = ns.list(dir).await.unwrap();
+    let names: Vec<_> = listing.entries.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["%2Eresources", "%2Eassessors"]);
+}
