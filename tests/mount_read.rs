@@ -331,3 +331,76 @@ fn a_listed_size_too_large_is_corrected() {
 fn a_listed_size_pages_too_large_is_corrected() {
     stale_size_is_corrected(9000);
 }
+
+/// Replace the bytes of the file at mount path `path` on the server (a new version).
+fn replace_on_server(sim: &Sim, path: &str, bytes: &[u8]) {
+    let (_, file) = path.split_once("/DICOM/").expect("a DICOM file");
+    let rid = sim.store().read(|a| {
+        a.resources
+            .values()
+            .find(|r| r.label == "DICOM" && r.files.iter().any(|f| f.path == file))
+            .map(|r| r.id)
+            .unwrap()
+    });
+    sim.add_file(rid, file, bytes);
+}
+
+#[test]
+fn a_new_server_version_is_read_after_the_metadata_ttl() {
+    let sim = Sim::start(Shape {
+        subjects: 1,
+        scans: 1,
+        resources: vec!["DICOM".into()],
+        files: 1,
+        file_size: 30_000,
+        ..Default::default()
+    });
+    let expected = expected_files(sim.store(), None);
+    let (path, exp) = expected.iter().next().unwrap();
+    let m = Mount::start(&sim.url(), USER, PASS, &["--metadata-ttl", "1"]);
+    let file = m.path().join(path);
+    assert_eq!(md5_file(&file).unwrap(), exp.md5);
+    let old_ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&file).unwrap());
+    let new_bytes = vec![0x5a; 12_345];
+    replace_on_server(&sim, path, &new_bytes);
+    std::thread::sleep(Duration::from_millis(2_200));
+    let meta = std::fs::metadata(&file).unwrap();
+    assert_eq!(meta.len(), 12_345, "the new version's size");
+    assert_ne!(
+        std::os::unix::fs::MetadataExt::ino(&meta),
+        old_ino,
+        "a new version, a new inode"
+    );
+    assert_eq!(
+        md5_file(&file).unwrap(),
+        md5_hex(&new_bytes),
+        "the new version's bytes"
+    );
+}
+
+#[test]
+fn a_remount_after_a_server_change_reads_the_new_bytes() {
+    let sim = Sim::start(Shape {
+        subjects: 1,
+        scans: 1,
+        resources: vec!["DICOM".into()],
+        files: 1,
+        file_size: 30_000,
+        ..Default::default()
+    });
+    let expected = expected_files(sim.store(), None);
+    let (path, exp) = expected.iter().next().unwrap();
+    let m = Mount::start(&sim.url(), USER, PASS, &[]);
+    assert_eq!(md5_file(&m.path().join(path)).unwrap(), exp.md5);
+    let cache = m.into_cache();
+    // Same size, other bytes: only the digest tells the versions apart.
+    let mut new_bytes = exp.bytes();
+    new_bytes[100] ^= 0xff;
+    replace_on_server(&sim, path, &new_bytes);
+    let m = Mount::start_with_cache(&sim.url(), USER, PASS, &[], cache);
+    assert_eq!(
+        md5_file(&m.path().join(path)).unwrap(),
+        md5_hex(&new_bytes),
+        "the disk cache served the old version"
+    );
+}

@@ -437,3 +437,50 @@ fn walking_a_project_costs_a_few_requests_per_session() {
         "cached listings answer a second walk"
     );
 }
+
+#[test]
+fn a_folder_of_many_files_lists_whole() {
+    let sim = Sim::start(Shape {
+        subjects: 1,
+        scans: 1,
+        resources: vec!["DICOM".into()],
+        files: 1,
+        file_size: 100,
+        ..Default::default()
+    });
+    let e = sim
+        .store()
+        .read(|a| a.experiments.keys().next().unwrap().clone());
+    let r = sim.add_resource(ResourceOwner::Experiment(e), "MANY");
+    let count = 1500;
+    sim.store()
+        .batch(|| {
+            for i in 0..count {
+                let name = format!("slice_{i:05}_with_a_fairly_long_name_to_fill_pages.dcm");
+                xnat_sim::add_file(sim.store(), r, &name, format!("{i}").as_bytes())?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let m = Mount::start(&sim.url(), USER, PASS, &[]);
+    let dir = m
+        .path()
+        .join("SIM01/SIM01_S001/SIM01_S001_MR1/.resources/MANY");
+    let listed = names(&dir);
+    assert_eq!(listed.len(), count, "every entry, once");
+    let mut unique = listed.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), count);
+    // ls -l goes through readdirplus and stat of each entry.
+    let out = Command::new("ls").arg("-l").arg(&dir).output().unwrap();
+    assert!(out.status.success());
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with('-'))
+        .count();
+    assert_eq!(lines, count);
+    assert_eq!(
+        std::fs::read(dir.join("slice_01234_with_a_fairly_long_name_to_fill_pages.dcm")).unwrap(),
+        b"1234"
+    );
+}
