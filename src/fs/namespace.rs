@@ -126,7 +126,15 @@ impl<C: Catalog> Namespace<C> {
             return Ok(listing);
         }
         self.load(&inode).await?;
-        self.fresh(dir).ok_or_else(|| {
+        // The listing just loaded, however old it already is: with a short TTL (or 0, "always
+        // ask the server") a slow load must not turn into an error.
+        let loaded = self
+            .listings
+            .lock()
+            .expect("listings lock")
+            .get(&dir)
+            .cloned();
+        loaded.ok_or_else(|| {
             FsError::new(
                 libc::EIO,
                 format!("listing of {:?} did not load", inode.node),

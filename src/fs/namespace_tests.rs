@@ -251,3 +251,13 @@ async fn only_the_reserved_folders_keep_a_leading_dot() {
     let names: Vec<_> = listing.entries.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["%2Eresources", "%2Eassessors"]);
 }
+
+#[tokio::test]
+async fn a_zero_ttl_still_lists() {
+    let ns = Namespace::new(Arc::new(archive(1)), Duration::ZERO, None);
+    let dir = resolve(&ns, "/P/sub00/sub00_MR0/1-mprage/NIFTI")
+        .await
+        .unwrap();
+    let listing = ns.list(dir).await.unwrap();
+    assert_eq!(listing.entries.len(), 2, "{:?}", listing.entries);
+}
