@@ -484,3 +484,17 @@ fn a_folder_of_many_files_lists_whole() {
         b"1234"
     );
 }
+
+#[test]
+fn a_zero_metadata_ttl_lists_and_reads() {
+    let sim = Sim::start(small_shape());
+    let expected = expected_files(sim.store(), None);
+    let m = Mount::start(&sim.url(), USER, PASS, &["-o", "metadata_ttl=0"]);
+    let root = m.path().to_path_buf();
+    let shown = within(Duration::from_secs(60), "walk with TTL 0", move || {
+        walk_files(&root)
+    });
+    assert_eq!(shown.len(), expected.len());
+    let (path, exp) = expected.iter().next().unwrap();
+    assert_eq!(md5_file(&m.path().join(path)).unwrap(), exp.md5);
+}
