@@ -210,3 +210,30 @@ fn a_session_expiring_between_reads_is_survived() {
         stats.by_kind
     );
 }
+
+#[test]
+fn a_deleted_file_is_enoent_and_a_revoked_project_eacces() {
+    let sim = Sim::start(shape(3_000));
+    let expected = expected_files(sim.store(), None);
+    let m = Mount::start(&sim.url(), USER, PASS, &[]);
+    assert_eq!(walk_files(m.path()).len(), expected.len());
+    let mut files = expected.keys();
+    let deleted = files.next().unwrap().clone();
+    let other = files.next().unwrap().clone();
+    // Deleted on the server after it was listed: 404 → ENOENT, not EIO.
+    let blob = expected[&deleted].blob.clone();
+    let store = sim.store();
+    store
+        .write(|a| {
+            for r in a.resources.values_mut() {
+                r.files.retain(|f| store.blob_path(f.blob) != blob);
+            }
+        })
+        .unwrap();
+    assert_eq!(read_md5(&m.path().join(&deleted)), Err(libc::ENOENT));
+    // alice loses the project: 403 → EACCES.
+    sim.store()
+        .write(|a| a.projects.values_mut().for_each(|p| p.members.clear()))
+        .unwrap();
+    assert_eq!(read_md5(&m.path().join(&other)), Err(libc::EACCES));
+}
