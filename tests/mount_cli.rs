@@ -340,3 +340,20 @@ fn sigterm_with_a_file_open_detaches_and_exits_once_it_is_closed() {
         .unwrap_or_else(|| panic!("the daemon had to be killed; log:\n{}", m.log_text()));
     assert!(status.success(), "exit {status}; log:\n{}", m.log_text());
 }
+
+#[test]
+fn an_unknown_project_is_a_clear_error() {
+    let sim = Sim::start(small_shape());
+    for foreground in [false, true] {
+        let b = Background::new();
+        let mut extra = vec!["--project", "NOPE"];
+        if foreground {
+            extra.push("-f");
+        }
+        let out = run_mount(&sim.url(), b.dir.path(), b.cache.path(), PASS, &extra);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{err}");
+        assert!(err.contains("NOPE") && err.contains("404"), "{err}");
+        assert!(!is_mounted(b.dir.path()));
+    }
+}
