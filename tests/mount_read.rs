@@ -109,6 +109,10 @@ fn reads_are_the_servers_bytes(range: bool) {
     let big_file = m.path().join(&big);
     assert_eq!(std::fs::metadata(&big_file).unwrap().len(), BIG);
 
+    // One handle stays open throughout: the file's one download then lives as long as the
+    // test (the last handle's release aborts it, and a later open would start another).
+    let keep_open = File::open(&big_file).unwrap();
+
     // Random offsets first, from several readers at once, before anything is cached; with a
     // few small files read whole at the same time.
     let small: Vec<(PathBuf, String)> = expected
@@ -147,6 +151,8 @@ fn reads_are_the_servers_bytes(range: bool) {
         assert_eq!(md5_file(&m.path().join(path)).unwrap(), exp.md5, "{path}");
     }
 
+    drop(keep_open);
+
     let stats = sim.server.stats();
     let partial = stats.by_status.get("206").copied().unwrap_or(0);
     if range {
@@ -165,7 +171,7 @@ fn reads_are_the_servers_bytes(range: bool) {
             .sum();
         assert_eq!(
             big_downloads, 1,
-            "one shared download of the big file: {:?}",
+            "one shared download of the big file while a handle is open: {:?}",
             stats.downloads
         );
     }
