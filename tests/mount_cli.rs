@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::mount::{is_mounted, xnatfs_bin, Mount};
 use common::sim::*;
+use xnat_sim::Shape;
 
 /// `xnatfs mount URL DIR …` with the credentials in the environment; waits for it to return.
 fn run_mount(url: &str, dir: &Path, cache: &Path, password: &str, extra: &[&str]) -> Output {
@@ -356,4 +357,49 @@ fn an_unknown_project_is_a_clear_error() {
         assert!(err.contains("NOPE") && err.contains("404"), "{err}");
         assert!(!is_mounted(b.dir.path()));
     }
+}
+
+#[test]
+fn mount_xnatfs_helper_name_takes_mount8_options() {
+    let sim = Sim::start(Shape {
+        projects: 2,
+        subjects: 1,
+        scans: 1,
+        files: 1,
+        file_size: 1000,
+        ..Default::default()
+    });
+    let bin = tempfile::tempdir().unwrap();
+    let helper = bin.path().join("mount.xnatfs");
+    std::os::unix::fs::symlink(xnatfs_bin(), &helper).unwrap();
+    let b = Background::new();
+    let options = format!(
+        "ro,noauto,_netdev,project=SIM02,username={USER},cache_dir={},log_file={}",
+        b.cache.path().join("blocks").display(),
+        b.cache.path().join("xnatfs.log").display()
+    );
+    let mut cmd = Command::new(&helper);
+    cmd.arg(sim.url())
+        .arg(b.dir.path())
+        .arg("-o")
+        .arg(&options)
+        .env("XNAT_PASS", PASS)
+        .env_remove("XNAT_USER")
+        .stdin(Stdio::null());
+    let out = within(Duration::from_secs(60), "mount.xnatfs", move || {
+        cmd.output().unwrap()
+    });
+    assert!(
+        out.status.success(),
+        "mount.xnatfs: {}\nlog:\n{}",
+        stderr(&out),
+        b.log()
+    );
+    let top: Vec<_> = std::fs::read_dir(b.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(top, vec!["SIM02"]);
+    let err = std::fs::create_dir(b.dir.path().join("SIM02/X")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EROFS));
 }

@@ -410,3 +410,38 @@ fn a_remount_after_a_server_change_reads_the_new_bytes() {
         "the disk cache served the old version"
     );
 }
+
+#[test]
+fn a_disk_cache_smaller_than_a_file_still_reads_right() {
+    let sim = Sim::start(shape());
+    let expected = expected_files(sim.store(), None);
+    let big = big_path(&expected);
+    let want = std::sync::Arc::new(expected[&big].bytes());
+    let m = Mount::start(&sim.url(), USER, PASS, &["--cache-size", "1M"]);
+    let file = m.path().join(&big);
+    assert_eq!(md5_file(&file).unwrap(), expected[&big].md5);
+    for (path, exp) in &expected {
+        assert_eq!(md5_file(&m.path().join(path)).unwrap(), exp.md5, "{path}");
+    }
+    let (p, w) = (file.clone(), want.clone());
+    within(Duration::from_secs(60), "random reads", move || {
+        random_reads(p, w, 2, 20)
+    });
+    assert_eq!(
+        md5_direct(&file),
+        expected[&big].md5,
+        "O_DIRECT, from the daemon"
+    );
+    let cache = m.into_cache();
+    let blocks: u64 = walk_files(&cache.path().join("blocks")).values().sum();
+    assert!(
+        blocks <= 2 << 20,
+        "the disk cache holds {blocks} bytes with --cache-size 1M"
+    );
+    let m = Mount::start_with_cache(&sim.url(), USER, PASS, &["--cache-size", "1M"], cache);
+    assert_eq!(
+        md5_file(&m.path().join(&big)).unwrap(),
+        expected[&big].md5,
+        "after remount"
+    );
+}
