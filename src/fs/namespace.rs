@@ -457,11 +457,18 @@ impl<C: Catalog> Namespace<C> {
                 } else {
                     r.label.clone()
                 };
+                // Requests name the resource by its numeric ID where the listing gives one: a
+                // label may hold characters no URL path can carry (`/`, a bare `..`).
+                let key = if r.id.is_empty() {
+                    label.clone()
+                } else {
+                    r.id.clone()
+                };
                 Child::dir(
                     label.clone(),
                     Node::Resource {
                         owner: owner.clone(),
-                        resource: label.clone(),
+                        resource: key.clone(),
                     },
                     attrs(
                         &[
@@ -471,7 +478,7 @@ impl<C: Catalog> Namespace<C> {
                             ("content", &r.content),
                             ("tags", &r.tags),
                         ],
-                        &owner.resource_path(&label),
+                        &owner.resource_path(&key),
                     ),
                 )
             })
