@@ -306,3 +306,56 @@ fn hostile_names_neither_escape_nor_break_the_tree() {
         );
     }
 }
+
+#[test]
+fn resources_with_hostile_labels_list_and_read() {
+    let sim = Sim::start(Shape {
+        subjects: 1,
+        scans: 1,
+        resources: vec!["NIFTI".into()],
+        files: 1,
+        file_size: 500,
+        ..Default::default()
+    });
+    let (session, subject) = sim.store().read(|a| {
+        let e = a.experiments.values().next().unwrap();
+        (e.id.clone(), e.subject_id.clone())
+    });
+    let labels = ["a/b", "..", ".", "sp ace", "%41", "1", ".resources"];
+    for owner in [
+        ResourceOwner::Experiment(session.clone()),
+        ResourceOwner::Subject(subject),
+        ResourceOwner::Project("SIM01".into()),
+    ] {
+        for label in labels {
+            let r = sim.add_resource(owner.clone(), label);
+            sim.add_file(r, "f.txt", format!("{label}\n").as_bytes());
+        }
+    }
+    let m = Mount::start(&sim.url(), USER, PASS, &[]);
+    for dir in [
+        "SIM01/.resources",
+        "SIM01/SIM01_S001/.resources",
+        "SIM01/SIM01_S001/SIM01_S001_MR1/.resources",
+    ] {
+        let dir = m.path().join(dir);
+        let mut seen = BTreeSet::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let shown = entry.file_name().into_string().unwrap();
+            assert!(valid_shown_name(&shown, false), "{shown:?}");
+            let label = names::decode_str(shown.as_bytes()).unwrap();
+            let inside: Vec<_> = std::fs::read_dir(entry.path())
+                .unwrap_or_else(|e| panic!("ls {shown:?}: {e}"))
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(inside, vec!["f.txt"], "{shown:?}");
+            let text = std::fs::read_to_string(entry.path().join("f.txt"))
+                .unwrap_or_else(|e| panic!("read {shown:?}/f.txt: {e}"));
+            assert_eq!(text, format!("{label}\n"), "{shown:?}");
+            seen.insert(label);
+        }
+        let want: BTreeSet<String> = labels.iter().map(|l| l.to_string()).collect();
+        assert_eq!(seen, want, "{}", dir.display());
+    }
+}
