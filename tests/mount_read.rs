@@ -82,10 +82,20 @@ fn random_reads(path: PathBuf, want: std::sync::Arc<Vec<u8>>, threads: u64, read
                     let got = read_at(&file, offset, len);
                     let start = offset.min(size) as usize;
                     let end = (offset + len as u64).min(size) as usize;
-                    assert!(
-                        got == want[start..end],
-                        "thread {t}: {len} bytes at {offset} differ"
-                    );
+                    if got != want[start..end] {
+                        let same = got
+                            .iter()
+                            .zip(&want[start..end])
+                            .take_while(|(a, b)| a == b)
+                            .count();
+                        panic!(
+                            "thread {t}: {len} bytes at {offset}: got {} bytes, want {} \
+                             (file size {size}); first difference at +{same}: {:?}",
+                            got.len(),
+                            end - start,
+                            &got[same..got.len().min(same + 8)]
+                        );
+                    }
                 }
             })
         })
@@ -270,6 +280,10 @@ fn a_remount_reuses_the_disk_cache() {
 }
 
 fn stale_size_is_corrected(delta: i64) {
+    stale_size_with_range(delta, false)
+}
+
+fn stale_size_with_range(delta: i64, range: bool) {
     let sim = Sim::start(Shape {
         subjects: 1,
         scans: 1,
@@ -280,6 +294,7 @@ fn stale_size_is_corrected(delta: i64) {
     });
     sim.server.set_faults(Faults {
         stale_size: Some(delta),
+        range,
         ..Default::default()
     });
     let expected = expected_files(sim.store(), None);
@@ -314,7 +329,15 @@ fn stale_size_is_corrected(delta: i64) {
     let f2 = m.path().join(path2);
     let head = read_at(&File::open(&f2).unwrap(), 0, 10);
     assert_eq!(head.len(), 10);
-    assert_eq!(md5_file(&f2).unwrap(), exp2.md5);
+    let whole = std::fs::read(&f2).unwrap();
+    assert!(
+        md5_hex(&whole) == exp2.md5,
+        "second file: {} bytes read, {} real, listed {}; tail {:?}",
+        whole.len(),
+        exp2.size,
+        (exp2.size as i64 + delta),
+        &whole[whole.len().saturating_sub(8)..]
+    );
     assert_eq!(std::fs::metadata(&f2).unwrap().len(), exp2.size);
 }
 
@@ -336,6 +359,16 @@ fn a_listed_size_too_large_is_corrected() {
 #[test]
 fn a_listed_size_pages_too_large_is_corrected() {
     stale_size_is_corrected(9000);
+}
+
+#[test]
+fn a_listed_size_too_small_is_corrected_with_range_on() {
+    stale_size_with_range(-9000, true);
+}
+
+#[test]
+fn a_listed_size_too_large_is_corrected_with_range_on() {
+    stale_size_with_range(9000, true);
 }
 
 /// Replace the bytes of the file at mount path `path` on the server (a new version).
@@ -444,4 +477,42 @@ fn a_disk_cache_smaller_than_a_file_still_reads_right() {
         expected[&big].md5,
         "after remount"
     );
+}
+
+fn big_file_listed_wrong(delta: i64, range: bool) {
+    let sim = Sim::start(shape());
+    sim.server.set_faults(Faults {
+        stale_size: Some(delta),
+        range,
+        ..Default::default()
+    });
+    let expected = expected_files(sim.store(), None);
+    let big = big_path(&expected);
+    let want = std::sync::Arc::new(expected[&big].bytes());
+    let m = Mount::start(&sim.url(), USER, PASS, &[]);
+    let file = m.path().join(&big);
+    // The first read is a sequential one from the start: its download learns the real size,
+    // and the kernel's copy of the size follows. (Known limits, in the kernel's size cache:
+    // a read past the listed end before any download gets EOF without reaching xnatfs; and
+    // concurrent first reads of a file listed too large can race the kernel's shrinking of
+    // its size on short reads and see zeros past the real end.)
+    assert_eq!(md5_file(&file).unwrap(), expected[&big].md5);
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), BIG);
+    let (p, w) = (file.clone(), want.clone());
+    within(Duration::from_secs(60), "random reads", move || {
+        random_reads(p, w, 2, 15)
+    });
+    assert_eq!(md5_direct(&file), expected[&big].md5);
+}
+
+#[test]
+fn a_big_file_listed_megabytes_too_small() {
+    big_file_listed_wrong(-2_000_000, false);
+    big_file_listed_wrong(-2_000_000, true);
+}
+
+#[test]
+fn a_big_file_listed_megabytes_too_large() {
+    big_file_listed_wrong(2_000_000, false);
+    big_file_listed_wrong(2_000_000, true);
 }
