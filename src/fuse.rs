@@ -178,7 +178,7 @@ impl Filesystem for XnatFuse {
     fn read(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         size: u32,
@@ -188,10 +188,11 @@ impl Filesystem for XnatFuse {
     ) {
         let core = self.core.clone();
         self.spawn(async move {
-            match core.read(fh.0, offset, size).await {
+            match core.read(ino.0, fh.0, offset, size).await {
                 Ok(bytes) => reply.data(&bytes),
                 Err(e) => reply.error(errno(&e)),
             }
+            core.after_reply(ino.0);
         });
     }
 
@@ -357,6 +358,25 @@ async fn dir_entries(core: &Core, dir: u64) -> Result<Vec<(String, u64)>, FsErro
     entries.push(("..".to_string(), parent));
     entries.extend(listing.entries.iter().cloned());
     Ok(entries)
+}
+
+/// Make the kernel drop its cached attributes of a file whose size a download corrected.
+///
+/// The kernel serves `stat` from its attribute cache and stops page-cache reads at the size it
+/// holds; a listing that gave too small a size would otherwise cut every read of the file short
+/// for the attribute TTL. With the attributes invalid, the next read (FUSE_AUTO_INVAL_DATA) or
+/// `stat` asks `getattr` again and gets the real size, and a changed size drops the file's
+/// cached pages. A file found larger is invalidated before the read that found out is
+/// answered; one found smaller only after (see [`Core::after_reply`]), because the kernel
+/// shrinks its size on that short read only if the attributes did not change meanwhile, and
+/// otherwise zero-fills up to the listed size.
+pub fn invalidate_on_size_change(core: &Core, notifier: fuser::Notifier) {
+    core.on_size_changed(Box::new(move |ino| {
+        // Offset -1: attributes only, no page is touched (the read in flight holds page locks).
+        if let Err(e) = notifier.inval_inode(INodeNo(ino), -1, 0) {
+            tracing::debug!(ino, "invalidating attributes: {e}");
+        }
+    }));
 }
 
 /// Answer a size probe (`size == 0`) or the value itself, or ERANGE if it does not fit.

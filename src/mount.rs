@@ -175,37 +175,93 @@ fn serve(
             )
         }
     };
-    let notifier = session.notifier();
-    core.set_attr_invalidator(Box::new(move |ino| {
-        // Attributes only (offset -1): no page is touched, so this cannot wait on a read.
-        if let Err(e) = notifier.inval_inode(fuser::INodeNo(ino), -1, 0) {
-            tracing::debug!(ino, "attribute invalidation not delivered: {e}");
-        }
-    }));
+    crate::fuse::invalidate_on_size_change(&core, session.notifier());
     let mut unmounter = session.unmount_callable();
-    let background = match session.spawn() {
-        Ok(b) => b,
-        Err(e) => return fail(ready, format!("cannot start the FUSE session: {e}")),
-    };
+    // The session loop runs on its own thread. Not `Session::spawn`: that moves the mount out
+    // of the handle `unmount_callable` shares, so a signal's unmount would find nothing to do.
+    let (ended_tx, ended_rx) = tokio::sync::oneshot::channel();
+    let session_thread = std::thread::Builder::new()
+        .name("fuser-session".into())
+        .spawn(move || {
+            let _ = ended_tx.send(session.run());
+        });
+    if let Err(e) = session_thread {
+        return fail(ready, format!("cannot start the FUSE session: {e}"));
+    }
     tracing::info!(mountpoint = %opts.mountpoint.display(), "mounted");
     if let Some(ready) = ready {
         ready.ok();
     }
+    let mountpoint = opts.mountpoint.clone();
     let ended = runtime.block_on(async move {
-        let session_end = tokio::task::spawn_blocking(move || background.join());
+        let mut ended_rx = ended_rx;
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(|e| e.to_string())?;
         tokio::select! {
-            ended = session_end => return ended.map_err(|e| e.to_string())?.map_err(|e| e.to_string()),
+            ended = &mut ended_rx => return session_result(ended),
             _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: unmounting"),
             _ = term.recv() => tracing::info!("terminated: unmounting"),
         }
-        unmounter.unmount().map_err(|e| format!("unmount: {e}"))
+        if let Err(e) = unmounter.unmount() {
+            // Busy (a shell sits in the tree, a file is open): detach it now, as
+            // `fusermount -u -z` would; it goes away when the last user leaves.
+            tracing::warn!("unmount: {e}; detaching the mount lazily");
+            detach(&mountpoint).map_err(|e| format!("unmount: {e}"))?;
+        }
+        // The session loop ends once the kernel lets go of the connection.
+        match tokio::time::timeout(SESSION_END_WAIT, &mut ended_rx).await {
+            Ok(ended) => session_result(ended),
+            Err(_) => {
+                tracing::warn!("the mount is still in use; exiting anyway");
+                Ok(())
+            }
+        }
     });
     cache.flush();
     let _ = runtime.block_on(client.logout());
+    // Never wait forever for a blocking task at exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     tracing::info!("unmounted");
     ended
+}
+
+/// How long a signalled mount waits for the kernel to end the session after unmounting.
+const SESSION_END_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn session_result(
+    ended: Result<std::io::Result<()>, tokio::sync::oneshot::error::RecvError>,
+) -> Result<(), String> {
+    match ended {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("FUSE session: {e}")),
+        Err(_) => Err("the FUSE session thread ended without a result".into()),
+    }
+}
+
+/// `umount -l`: detach the mount from the tree; the kernel ends it when no one uses it.
+fn detach(mountpoint: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(mountpoint.as_os_str().as_bytes())?;
+    // SAFETY: a NUL-terminated path; umount2 has no other preconditions.
+    if unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) } == 0 {
+        return Ok(());
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() != Some(libc::EPERM) {
+        return Err(err);
+    }
+    // Not root: the setuid helper may.
+    let status = std::process::Command::new("fusermount3")
+        .args(["-u", "-z"])
+        .arg(mountpoint)
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "fusermount3 -u -z: {status}"
+        )))
+    }
 }
 
 fn init_logging(opts: &MountOptions, background: bool) -> Result<(), String> {

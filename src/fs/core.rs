@@ -27,14 +27,22 @@ pub struct CoreConfig {
     pub read: ReadConfig,
 }
 
-/// Tells the kernel to forget what it knows of an inode's attributes.
-pub type AttrInvalidator = Box<dyn Fn(Ino) + Send + Sync>;
+/// Told the inode number of a file whose size a download corrected.
+pub type SizeChanged = Box<dyn Fn(Ino) + Send + Sync>;
+
+/// Reads in flight per inode, and the inodes found smaller than listed not yet told about.
+#[derive(Default)]
+struct Shrunk {
+    in_flight: HashMap<Ino, usize>,
+    pending: std::collections::HashSet<Ino>,
+}
 
 pub struct Core {
     namespace: Arc<Namespace<XnatClient>>,
-    /// Set once the FUSE session exists; a size corrected by a download must reach the kernel
-    /// before the reader reaches the old end, or it would stop there.
-    invalidate_attr: Arc<OnceLock<AttrInvalidator>>,
+    /// Set once the FUSE session exists: drops the kernel's cached attributes of the inode.
+    size_changed: Arc<OnceLock<SizeChanged>>,
+    /// Files a download found smaller than listed, to tell about once no read is in flight.
+    shrunk: Arc<Mutex<Shrunk>>,
     reads: ReadEngine,
     open: Mutex<HashMap<u64, (Ino, Arc<ReadHandle>)>>,
     next_fh: AtomicU64,
@@ -49,21 +57,33 @@ impl Core {
             config.project,
         ));
         let sizes = namespace.clone();
-        let invalidate_attr: Arc<OnceLock<AttrInvalidator>> = Arc::new(OnceLock::new());
-        let invalidate = invalidate_attr.clone();
+        let size_changed: Arc<OnceLock<SizeChanged>> = Arc::default();
+        let shrunk: Arc<Mutex<Shrunk>> = Arc::default();
+        let listener = size_changed.clone();
+        let pending = shrunk.clone();
         let reads = ReadEngine::new(Arc::new(client), cache, config.read).with_size_observer(
             Arc::new(move |uri: &str, listed: u64, actual: u64| {
-                if let (Some(ino), Some(invalidate)) = (
-                    sizes.correct_file_size(uri, listed, actual),
-                    invalidate.get(),
-                ) {
-                    invalidate(ino);
+                let Some(ino) = sizes.correct_file_size(uri, listed, actual) else {
+                    return;
+                };
+                if actual > listed {
+                    // Grew: at once, before the read that found out is answered, so that the
+                    // reader's next read past the old end asks for the size again.
+                    if let Some(tell) = listener.get() {
+                        tell(ino);
+                    }
+                } else {
+                    // Shrank: only after the read is answered. The kernel shrinks its copy of
+                    // the size itself on that short read, unless the attributes changed while
+                    // the read was in flight, when it keeps the listed size and zero-fills.
+                    pending.lock().expect("shrunk lock").pending.insert(ino);
                 }
             }),
         );
         Core {
             namespace,
-            invalidate_attr,
+            size_changed,
+            shrunk,
             reads,
             open: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
@@ -71,9 +91,38 @@ impl Core {
         }
     }
 
-    /// How to make the kernel drop an inode's cached attributes (called once, at mount).
-    pub fn set_attr_invalidator(&self, invalidate: AttrInvalidator) {
-        let _ = self.invalidate_attr.set(invalidate);
+    /// Call `tell` with the inode of every file whose size a download corrected (the kernel
+    /// caches a file's size; page-cache reads stop at it, or are zero-filled up to it): for a
+    /// file larger than listed at once, for one smaller when [`Core::after_reply`] is called.
+    /// Only the first call counts.
+    pub fn on_size_changed(&self, tell: SizeChanged) {
+        let _ = self.size_changed.set(tell);
+    }
+
+    /// Call once the answer to a read of `ino` (from [`Core::read`]) has gone to the kernel.
+    /// When no other read of the file is in flight any more, tells the size listener if a
+    /// download found the file smaller than listed. (Concurrent short reads can leave the
+    /// kernel holding a size between the real and the listed one, with zeros past the real
+    /// end; once its attributes are invalid it asks again, and drops those pages. Doing it
+    /// while a read is in flight would make the kernel zero-fill that read instead.)
+    pub fn after_reply(&self, ino: Ino) {
+        let tell_now = {
+            let mut shrunk = self.shrunk.lock().expect("shrunk lock");
+            let left = match shrunk.in_flight.get_mut(&ino) {
+                Some(n) => {
+                    *n -= 1;
+                    *n
+                }
+                None => 0,
+            };
+            if left == 0 {
+                shrunk.in_flight.remove(&ino);
+            }
+            left == 0 && shrunk.pending.remove(&ino)
+        };
+        if let (true, Some(tell)) = (tell_now, self.size_changed.get()) {
+            tell(ino);
+        }
     }
 
     pub fn namespace(&self) -> &Namespace<XnatClient> {
@@ -109,7 +158,16 @@ impl Core {
         Ok(fh)
     }
 
-    pub async fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Bytes> {
+    /// Read from an open file; the caller calls [`Core::after_reply`] with `ino` once the
+    /// answer (bytes or error) has gone to the kernel.
+    pub async fn read(&self, ino: Ino, fh: u64, offset: u64, size: u32) -> FsResult<Bytes> {
+        *self
+            .shrunk
+            .lock()
+            .expect("shrunk lock")
+            .in_flight
+            .entry(ino)
+            .or_default() += 1;
         let handle = {
             let open = self.open.lock().expect("open files lock");
             open.get(&fh).map(|(_, h)| h.clone())

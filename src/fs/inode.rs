@@ -49,7 +49,7 @@ impl Inode {
 }
 
 /// The parts of a new inode that come from a listing.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct InodeInfo {
     pub size: u64,
     pub xattrs: Vec<(String, String)>,

@@ -126,7 +126,15 @@ impl<C: Catalog> Namespace<C> {
             return Ok(listing);
         }
         self.load(&inode).await?;
-        self.fresh(dir).ok_or_else(|| {
+        // The listing just loaded, however old it already is: with a short TTL (or 0, "always
+        // ask the server") a slow load must not turn into an error.
+        let loaded = self
+            .listings
+            .lock()
+            .expect("listings lock")
+            .get(&dir)
+            .cloned();
+        loaded.ok_or_else(|| {
             FsError::new(
                 libc::EIO,
                 format!("listing of {:?} did not load", inode.node),
@@ -135,7 +143,8 @@ impl<C: Catalog> Namespace<C> {
     }
 
     /// The size a download of `uri` found, replacing the listed one ("sizes come from
-    /// listings and are corrected by the first download"). Returns the inode whose size changed.
+    /// listings and are corrected by the first download"). Returns the inode whose size
+    /// changed, so the kernel's copy of its attributes can be dropped.
     pub fn correct_file_size(&self, uri: &str, listed: u64, actual: u64) -> Option<Ino> {
         let inode = self.inodes.find_uri(uri)?;
         if inode.size() == actual {
@@ -154,6 +163,14 @@ impl<C: Catalog> Namespace<C> {
             .cloned()
     }
 
+    /// The inode of a child whose own listing is filled before its parent's: interned with the
+    /// child's attributes, since the parent's fill then finds the inode and keeps it as it is.
+    fn intern_child(&self, child: &Child, parent: Ino) -> Ino {
+        self.inodes
+            .intern(child.node.clone(), parent, child.info.clone())
+            .ino
+    }
+
     /// Record `children` as the listing of the directory `node`.
     fn fill(&self, node: Node, parent: Ino, children: Vec<Child>) -> Arc<Inode> {
         let dir = self.inodes.intern(node, parent, InodeInfo::default());
@@ -162,9 +179,10 @@ impl<C: Catalog> Namespace<C> {
         let mut by_name = HashMap::with_capacity(children.len());
         let mut aliases = Vec::new();
         for child in children {
-            let name = if child.name.starts_with('.')
-                && (child.name == RESOURCES_DIR || child.name == ASSESSORS_DIR)
-            {
+            // Only the real reserved folders keep their dot name; a server object labelled
+            // `.resources` (a resource, a file) is escaped like any other leading dot.
+            let reserved = matches!(child.node, Node::Resources { .. } | Node::Assessors { .. });
+            let name = if reserved {
                 dedup.reserve(&child.name);
                 child.name
             } else {
@@ -295,18 +313,16 @@ impl<C: Catalog> Namespace<C> {
                 subject: subject.id.clone(),
             }
             .path();
-            project_children.push(Child::dir(
+            let subject_child = Child::dir(
                 subject.label.clone(),
                 subject_node.clone(),
                 attrs(
                     &[("id", &subject.id), ("label", &subject.label)],
                     &subject_uri,
                 ),
-            ));
-            let subject_ino = self
-                .inodes
-                .intern(subject_node.clone(), project_ino, InodeInfo::default())
-                .ino;
+            );
+            let subject_ino = self.intern_child(&subject_child, project_ino);
+            project_children.push(subject_child);
             let mut subject_children = vec![Child::dir(
                 RESOURCES_DIR,
                 Node::Resources {
@@ -327,7 +343,7 @@ impl<C: Catalog> Namespace<C> {
                     experiment: e.id.clone(),
                 };
                 let uri = format!("/data/experiments/{}", e.id);
-                subject_children.push(Child::dir(
+                let experiment_child = Child::dir(
                     e.label.clone(),
                     experiment_node.clone(),
                     attrs(
@@ -339,11 +355,9 @@ impl<C: Catalog> Namespace<C> {
                         ],
                         &uri,
                     ),
-                ));
-                let experiment_ino = self
-                    .inodes
-                    .intern(experiment_node.clone(), subject_ino, InodeInfo::default())
-                    .ino;
+                );
+                let experiment_ino = self.intern_child(&experiment_child, subject_ino);
+                subject_children.push(experiment_child);
                 let session_scans = scans_by_session.get(e.id.as_str());
                 self.fill_experiment(
                     project,
@@ -412,11 +426,8 @@ impl<C: Catalog> Namespace<C> {
                 ),
             );
             child.alias = Some(scan.id.clone());
+            self.intern_child(&child, ino);
             children.push(child);
-            let scan_ino = self
-                .inodes
-                .intern(scan_node.clone(), ino, InodeInfo::default())
-                .ino;
             let resources = scan
                 .resources
                 .iter()
@@ -432,7 +443,6 @@ impl<C: Catalog> Namespace<C> {
                 })
                 .collect();
             self.fill(scan_node, ino, resources);
-            let _ = scan_ino;
         }
         self.fill(node, parent, children);
     }
@@ -447,11 +457,18 @@ impl<C: Catalog> Namespace<C> {
                 } else {
                     r.label.clone()
                 };
+                // Requests name the resource by its numeric ID where the listing gives one: a
+                // label may hold characters no URL path can carry (`/`, a bare `..`).
+                let key = if r.id.is_empty() {
+                    label.clone()
+                } else {
+                    r.id.clone()
+                };
                 Child::dir(
                     label.clone(),
                     Node::Resource {
                         owner: owner.clone(),
-                        resource: label.clone(),
+                        resource: key.clone(),
                     },
                     attrs(
                         &[
@@ -461,7 +478,7 @@ impl<C: Catalog> Namespace<C> {
                             ("content", &r.content),
                             ("tags", &r.tags),
                         ],
-                        &owner.resource_path(&label),
+                        &owner.resource_path(&key),
                     ),
                 )
             })

@@ -227,3 +227,60 @@ async fn hostile_names_neither_escape_nor_collide() {
         .unwrap();
     assert_eq!(ns.inode(inner).unwrap().size(), 2);
 }
+
+#[tokio::test]
+async fn folders_filled_before_their_parent_keep_their_attributes() {
+    let ns = ns(archive(1));
+    let attr = |ino: Ino, key: &str| {
+        ns.inode(ino)
+            .unwrap()
+            .xattrs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    let subject = resolve(&ns, "/P/sub00").await.unwrap();
+    assert_eq!(
+        attr(subject, "user.xnat.id").as_deref(),
+        Some("XNAT_S00000")
+    );
+    let session = resolve(&ns, "/P/sub00/sub00_MR0").await.unwrap();
+    assert_eq!(
+        attr(session, "user.xnat.id").as_deref(),
+        Some("XNAT_E00000")
+    );
+    let scan = resolve(&ns, "/P/sub00/sub00_MR0/2-DWI_b1000")
+        .await
+        .unwrap();
+    assert_eq!(attr(scan, "user.xnat.type").as_deref(), Some("DWI b1000"));
+}
+
+#[tokio::test]
+async fn only_the_reserved_folders_keep_a_leading_dot() {
+    let mut cat = archive(1);
+    cat.files.insert(
+        (
+            Owner::Scan {
+                experiment: "XNAT_E00000".into(),
+                scan: "1".into(),
+            },
+            "NIFTI".into(),
+        ),
+        vec![file(".resources", 1), file(".assessors", 2)],
+    );
+    let ns = ns(cat);
+    let dir = resolve(&ns, "/P/sub00/sub00_MR0/1/NIFTI").await.unwrap();
+    let listing = ns.list(dir).await.unwrap();
+    let names: Vec<_> = listing.entries.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["%2Eresources", "%2Eassessors"]);
+}
+
+#[tokio::test]
+async fn a_zero_ttl_still_lists() {
+    let ns = Namespace::new(Arc::new(archive(1)), Duration::ZERO, None);
+    let dir = resolve(&ns, "/P/sub00/sub00_MR0/1-mprage/NIFTI")
+        .await
+        .unwrap();
+    let listing = ns.list(dir).await.unwrap();
+    assert_eq!(listing.entries.len(), 2, "{:?}", listing.entries);
+}

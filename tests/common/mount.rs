@@ -2,7 +2,7 @@
 //! unmounted and stopped by PID when dropped (also when a test panics).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct Mount {
@@ -16,7 +16,10 @@ pub struct Mount {
 pub fn is_mounted(path: &Path) -> bool {
     let target = path.to_string_lossy().to_string();
     std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|m| m.lines().any(|l| l.split(' ').nth(4) == Some(target.as_str())))
+        .map(|m| {
+            m.lines()
+                .any(|l| l.split(' ').nth(4) == Some(target.as_str()))
+        })
         .unwrap_or(false)
 }
 
@@ -28,7 +31,13 @@ impl Mount {
     /// Mount `url` as `user`/`password` with extra flags; panics with the daemon's log if it
     /// does not come up.
     pub fn start(url: &str, user: &str, password: &str, extra: &[&str]) -> Mount {
-        Self::start_with_cache(url, user, password, extra, tempfile::tempdir().expect("cache dir"))
+        Self::start_with_cache(
+            url,
+            user,
+            password,
+            extra,
+            tempfile::tempdir().expect("cache dir"),
+        )
     }
 
     pub fn start_with_cache(
@@ -74,7 +83,10 @@ impl Mount {
                 let log = std::fs::read_to_string(&mount.log).unwrap_or_default();
                 panic!("xnatfs exited with {status} before mounting; log:\n{log}");
             }
-            assert!(Instant::now() < deadline, "xnatfs did not mount within 20 s");
+            assert!(
+                Instant::now() < deadline,
+                "xnatfs did not mount within 20 s"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         mount
@@ -88,16 +100,35 @@ impl Mount {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
     }
 
+    /// The daemon's log so far (for failure messages).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// Unmount and wait for the daemon to exit.
     pub fn stop(&mut self) {
+        self.unmount_with(&["umount"]);
+    }
+
+    /// Unmount with `command` (e.g. `["fusermount3", "-u"]`), wait for the daemon to exit and
+    /// return its exit status (`None` if it had to be killed, or was already stopped). Whatever
+    /// happens, the mount is gone and the daemon stopped afterwards.
+    pub fn unmount_with(&mut self, command: &[&str]) -> Option<ExitStatus> {
         if is_mounted(self.dir.path()) {
-            let _ = Command::new("umount").arg(self.dir.path()).status();
+            let _ = Command::new(command[0])
+                .args(&command[1..])
+                .arg(self.dir.path())
+                .status();
         }
+        let mut status = None;
         if let Some(mut child) = self.child.take() {
             let deadline = Instant::now() + Duration::from_secs(10);
             loop {
                 match child.try_wait() {
-                    Ok(Some(_)) => break,
+                    Ok(Some(s)) => {
+                        status = Some(s);
+                        break;
+                    }
                     _ if Instant::now() > deadline => {
                         let _ = child.kill();
                         let _ = child.wait();
@@ -108,8 +139,18 @@ impl Mount {
             }
         }
         if is_mounted(self.dir.path()) {
-            let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(self.dir.path())
+                .status();
         }
+        status
+    }
+
+    /// Stop this mount and keep its cache folder, for a remount with the same `--cache-dir`.
+    pub fn into_cache(mut self) -> tempfile::TempDir {
+        self.stop();
+        std::mem::replace(&mut self.cache, tempfile::tempdir().expect("cache dir"))
     }
 }
 

@@ -160,7 +160,6 @@ impl Task {
             }
             return Ok(response.offset);
         }
-        self.file.set_mode(Mode::Stream);
         if !self.whole_body {
             self.whole_body = true;
             if !resumed {
@@ -178,6 +177,10 @@ impl Task {
             self.learn_size(total);
         }
         self.file.retarget(self.id, self.next, self.end);
+        // Only now, with this request covering the whole file: set_mode wakes the waiting
+        // readers, and one that saw Stream mode before the retarget would find its block
+        // uncovered and start another whole-file download.
+        self.file.set_mode(Mode::Stream);
         Ok(0)
     }
 

@@ -1,0 +1,405 @@
+//! The `xnatfs mount` command against xnat-sim, as users run it: the background mode (returns
+//! only once the mount is usable) and the foreground mode `-f`; a wrong password, an unreachable
+//! server and a missing mount point give a clear message and a non-zero exit in both modes;
+//! `umount`, `fusermount3 -u` and SIGTERM unmount cleanly with the daemon exiting 0; `-o ro` and
+//! `--read-only` refuse writes with EROFS.
+
+mod common;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::mount::{is_mounted, xnatfs_bin, Mount};
+use common::sim::*;
+use xnat_sim::Shape;
+
+/// `xnatfs mount URL DIR …` with the credentials in the environment; waits for it to return.
+fn run_mount(url: &str, dir: &Path, cache: &Path, password: &str, extra: &[&str]) -> Output {
+    let mut cmd = Command::new(xnatfs_bin());
+    cmd.arg("mount")
+        .arg(url)
+        .arg(dir)
+        .arg("--cache-dir")
+        .arg(cache.join("blocks"))
+        .arg("--log-file")
+        .arg(cache.join("xnatfs.log"))
+        .args(extra)
+        .env("XNAT_USER", USER)
+        .env("XNAT_PASS", password)
+        .env_remove("XNAT_HOST")
+        .stdin(Stdio::null());
+    within(Duration::from_secs(60), "xnatfs mount", move || {
+        cmd.output().expect("run xnatfs")
+    })
+}
+
+/// PIDs of processes whose command line names `dir` (the background daemon of a mount there).
+fn daemons_of(dir: &Path) -> Vec<u32> {
+    let needle = dir.as_os_str().as_encoded_bytes().to_vec();
+    let me = std::process::id();
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            if cmdline
+                .split(|b| *b == 0)
+                .any(|arg| arg == needle.as_slice())
+            {
+                pids.push(pid);
+            }
+        }
+    }
+    pids
+}
+
+/// A mount made in the background mode: unmounted, and its daemon stopped, when dropped.
+struct Background {
+    dir: tempfile::TempDir,
+    cache: tempfile::TempDir,
+}
+
+impl Background {
+    fn new() -> Background {
+        Background {
+            dir: tempfile::tempdir().unwrap(),
+            cache: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.cache.path().join("xnatfs.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let dir = self.dir.path();
+        if is_mounted(dir) {
+            let _ = Command::new("umount").arg(dir).status();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !daemons_of(dir).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for pid in daemons_of(dir) {
+            // SAFETY: plain kill(2) of a daemon this test started, found by its unique path.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+        if is_mounted(dir) {
+            let _ = Command::new("umount").arg("-l").arg(dir).status();
+        }
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn background_mode_returns_once_the_mount_is_usable() {
+    let sim = Sim::start(small_shape());
+    let b = Background::new();
+    let out = run_mount(&sim.url(), b.dir.path(), b.cache.path(), PASS, &[]);
+    assert!(
+        out.status.success(),
+        "xnatfs mount failed: {}\nlog:\n{}",
+        stderr(&out),
+        b.log()
+    );
+    // No waiting: the command returned, so the tree is there now.
+    assert!(
+        is_mounted(b.dir.path()),
+        "not mounted when the command returned"
+    );
+    let top: Vec<_> = std::fs::read_dir(b.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(top, vec!["SIM01"]);
+    let expected = expected_files(sim.store(), None);
+    let (path, exp) = expected.iter().next().unwrap();
+    assert_eq!(md5_file(&b.dir.path().join(path)).unwrap(), exp.md5);
+    let daemons = daemons_of(b.dir.path());
+    assert_eq!(daemons.len(), 1, "one background daemon: {daemons:?}");
+
+    // umount ends the daemon.
+    let st = Command::new("umount").arg(b.dir.path()).status().unwrap();
+    assert!(st.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !daemons_of(b.dir.path()).is_empty() {
+        assert!(Instant::now() < deadline, "the daemon outlived its unmount");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!is_mounted(b.dir.path()));
+    assert!(b.log().contains("unmounted"), "log:\n{}", b.log());
+}
+
+fn refused(url: &str, password: &str, foreground: bool) -> String {
+    let b = Background::new();
+    let extra: &[&str] = if foreground { &["-f"] } else { &[] };
+    let out = run_mount(url, b.dir.path(), b.cache.path(), password, extra);
+    let err = stderr(&out);
+    assert!(
+        !out.status.success(),
+        "mount should fail (foreground {foreground}): {err}"
+    );
+    assert!(
+        !is_mounted(b.dir.path()),
+        "a failed mount left a mount behind"
+    );
+    assert!(
+        daemons_of(b.dir.path()).is_empty(),
+        "a failed mount left a daemon behind"
+    );
+    assert!(
+        !err.contains(PASS) && !err.contains("wrong-password"),
+        "password in: {err}"
+    );
+    assert!(err.starts_with("xnatfs: "), "one clear line: {err}");
+    err
+}
+
+#[test]
+fn a_wrong_password_is_a_clear_error() {
+    let sim = Sim::start(small_shape());
+    for foreground in [false, true] {
+        let err = refused(&sim.url(), "wrong-password", foreground);
+        assert!(
+            err.contains("cannot log in") && err.contains(USER),
+            "foreground {foreground}: {err}"
+        );
+        let lower = err.to_lowercase();
+        assert!(
+            lower.contains("password") || lower.contains("credentials") || lower.contains("401"),
+            "says why: {err}"
+        );
+    }
+}
+
+#[test]
+fn an_unreachable_server_is_a_clear_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    for foreground in [false, true] {
+        let err = refused(&url, PASS, foreground);
+        assert!(err.contains(&url), "names the server: {err}");
+        let lower = err.to_lowercase();
+        assert!(
+            lower.contains("connect") || lower.contains("reach") || lower.contains("refused"),
+            "says it could not connect: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_mount_point_is_a_clear_error() {
+    let sim = Sim::start(small_shape());
+    let cache = tempfile::tempdir().unwrap();
+    let missing = cache.path().join("no/such/dir");
+    for extra in [&[][..], &["-f"][..]] {
+        let out = run_mount(&sim.url(), &missing, cache.path(), PASS, extra);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{err}");
+        assert!(
+            err.contains(&missing.display().to_string()),
+            "names the path: {err}"
+        );
+        assert!(
+            err.to_lowercase().contains("no such file"),
+            "says why: {err}"
+        );
+    }
+}
+
+#[test]
+fn umount_fusermount_and_sigterm_unmount_cleanly() {
+    let sim = Sim::start(small_shape());
+    let unmounts: [(&str, &[&str]); 4] = [
+        ("umount", &["umount"]),
+        ("fusermount3 -u", &["fusermount3", "-u"]),
+        ("SIGTERM", &["SIGTERM"]),
+        ("SIGINT", &["SIGINT"]),
+    ];
+    for (how, command) in unmounts {
+        let mut m = Mount::start(&sim.url(), USER, PASS, &[]);
+        let dir: PathBuf = m.path().to_path_buf();
+        assert!(std::fs::read_dir(&dir).unwrap().count() > 0);
+        let status = if command[0].starts_with("SIG") {
+            let signal = if command[0] == "SIGTERM" {
+                libc::SIGTERM
+            } else {
+                libc::SIGINT
+            };
+            // SAFETY: kill(2) of the daemon this test started, by its PID.
+            assert_eq!(unsafe { libc::kill(m.pid() as i32, signal) }, 0);
+            m.unmount_with(&["true"])
+        } else {
+            if command[0] == "fusermount3" && which("fusermount3").is_none() {
+                panic!("fusermount3 not found: install the apt package `fuse3`");
+            }
+            m.unmount_with(command)
+        };
+        let status = status.unwrap_or_else(|| {
+            panic!("{how}: the daemon had to be killed; log:\n{}", m.log_text())
+        });
+        assert!(
+            status.success(),
+            "{how}: the daemon exited with {status}; log:\n{}",
+            m.log_text()
+        );
+        assert!(!is_mounted(&dir), "{how}: still mounted");
+    }
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(tool))
+            .find(|p| p.is_file())
+    })
+}
+
+#[test]
+fn read_only_refuses_writes_with_erofs() {
+    let sim = Sim::start(small_shape());
+    let expected = expected_files(sim.store(), None);
+    let (file, exp) = expected.iter().next().unwrap();
+    for flags in [&["-o", "ro"][..], &["--read-only"][..]] {
+        let m = Mount::start(&sim.url(), USER, PASS, flags);
+        let existing = m.path().join(file);
+        let folder = existing.parent().unwrap().to_path_buf();
+        let erofs = |what: &str, r: std::io::Result<()>| {
+            let err = r.expect_err(what);
+            assert_eq!(
+                err.raw_os_error(),
+                Some(libc::EROFS),
+                "{flags:?} {what}: {err}"
+            );
+        };
+        erofs(
+            "open for write",
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&existing)
+                .map(|_| ()),
+        );
+        erofs(
+            "create",
+            std::fs::File::create(folder.join("new.txt")).map(|_| ()),
+        );
+        erofs("mkdir", std::fs::create_dir(folder.join("newdir")));
+        erofs(
+            "mkdir subject",
+            std::fs::create_dir(m.path().join("SIM01/NEW_SUBJ")),
+        );
+        erofs("remove", std::fs::remove_file(&existing));
+        let touch = Command::new("touch")
+            .arg(folder.join("touched"))
+            .output()
+            .unwrap();
+        assert!(!touch.status.success());
+        assert!(
+            String::from_utf8_lossy(&touch.stderr).contains("Read-only file system"),
+            "touch: {}",
+            String::from_utf8_lossy(&touch.stderr)
+        );
+        // Reading still works.
+        assert_eq!(md5_file(&existing).unwrap(), exp.md5);
+    }
+}
+
+#[test]
+fn sigterm_with_a_file_open_detaches_and_exits_once_it_is_closed() {
+    let sim = Sim::start(small_shape());
+    let expected = expected_files(sim.store(), None);
+    let mut m = Mount::start(&sim.url(), USER, PASS, &[]);
+    let dir = m.path().to_path_buf();
+    let open = File::open(dir.join(expected.keys().next().unwrap())).unwrap();
+    // SAFETY: kill(2) of the daemon this test started, by its PID.
+    assert_eq!(unsafe { libc::kill(m.pid() as i32, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while is_mounted(&dir) {
+        assert!(
+            Instant::now() < deadline,
+            "a busy mount was not detached on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(open);
+    let status = m
+        .unmount_with(&["true"])
+        .unwrap_or_else(|| panic!("the daemon had to be killed; log:\n{}", m.log_text()));
+    assert!(status.success(), "exit {status}; log:\n{}", m.log_text());
+}
+
+#[test]
+fn an_unknown_project_is_a_clear_error() {
+    let sim = Sim::start(small_shape());
+    for foreground in [false, true] {
+        let b = Background::new();
+        let mut extra = vec!["--project", "NOPE"];
+        if foreground {
+            extra.push("-f");
+        }
+        let out = run_mount(&sim.url(), b.dir.path(), b.cache.path(), PASS, &extra);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{err}");
+        assert!(err.contains("NOPE") && err.contains("404"), "{err}");
+        assert!(!is_mounted(b.dir.path()));
+    }
+}
+
+#[test]
+fn mount_xnatfs_helper_name_takes_mount8_options() {
+    let sim = Sim::start(Shape {
+        projects: 2,
+        subjects: 1,
+        scans: 1,
+        files: 1,
+        file_size: 1000,
+        ..Default::default()
+    });
+    let bin = tempfile::tempdir().unwrap();
+    let helper = bin.path().join("mount.xnatfs");
+    std::os::unix::fs::symlink(xnatfs_bin(), &helper).unwrap();
+    let b = Background::new();
+    let options = format!(
+        "ro,noauto,_netdev,project=SIM02,username={USER},cache_dir={},log_file={}",
+        b.cache.path().join("blocks").display(),
+        b.cache.path().join("xnatfs.log").display()
+    );
+    let mut cmd = Command::new(&helper);
+    cmd.arg(sim.url())
+        .arg(b.dir.path())
+        .arg("-o")
+        .arg(&options)
+        .env("XNAT_PASS", PASS)
+        .env_remove("XNAT_USER")
+        .stdin(Stdio::null());
+    let out = within(Duration::from_secs(60), "mount.xnatfs", move || {
+        cmd.output().unwrap()
+    });
+    assert!(
+        out.status.success(),
+        "mount.xnatfs: {}\nlog:\n{}",
+        stderr(&out),
+        b.log()
+    );
+    let top: Vec<_> = std::fs::read_dir(b.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(top, vec!["SIM02"]);
+    let err = std::fs::create_dir(b.dir.path().join("SIM02/X")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EROFS));
+}
