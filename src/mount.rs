@@ -210,7 +210,14 @@ fn serve(
         }
         // The session loop ends once the kernel lets go of the connection.
         match tokio::time::timeout(SESSION_END_WAIT, &mut ended_rx).await {
-            Ok(ended) => session_result(ended),
+            // We asked for the unmount: however the session loop noticed (a clean end, or an
+            // error from a connection torn down under it), the mount is gone as asked.
+            Ok(ended) => {
+                if let Err(e) = session_result(ended) {
+                    tracing::info!("session ended after the unmount: {e}");
+                }
+                Ok(())
+            }
             Err(_) => {
                 tracing::warn!("the mount is still in use; exiting anyway");
                 Ok(())
