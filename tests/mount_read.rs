@@ -384,16 +384,21 @@ fn replace_on_server(sim: &Sim, path: &str, bytes: &[u8]) {
     sim.add_file(rid, file, bytes);
 }
 
-#[test]
-fn a_new_server_version_is_read_after_the_metadata_ttl() {
-    let sim = Sim::start(Shape {
+/// An archive of one subject with one scan holding one 30 kB DICOM file.
+fn one_dicom_file_sim() -> Sim {
+    Sim::start(Shape {
         subjects: 1,
         scans: 1,
         resources: vec!["DICOM".into()],
         files: 1,
         file_size: 30_000,
         ..Default::default()
-    });
+    })
+}
+
+#[test]
+fn a_new_server_version_is_read_after_the_metadata_ttl() {
+    let sim = one_dicom_file_sim();
     let expected = expected_files(sim.store(), None);
     let (path, exp) = expected.iter().next().unwrap();
     let m = Mount::start(&sim.url(), USER, PASS, &["--metadata-ttl", "1"]);
@@ -419,14 +424,7 @@ fn a_new_server_version_is_read_after_the_metadata_ttl() {
 
 #[test]
 fn a_remount_after_a_server_change_reads_the_new_bytes() {
-    let sim = Sim::start(Shape {
-        subjects: 1,
-        scans: 1,
-        resources: vec!["DICOM".into()],
-        files: 1,
-        file_size: 30_000,
-        ..Default::default()
-    });
+    let sim = one_dicom_file_sim();
     let expected = expected_files(sim.store(), None);
     let (path, exp) = expected.iter().next().unwrap();
     let m = Mount::start(&sim.url(), USER, PASS, &[]);

@@ -246,14 +246,14 @@ def machine():
     return f"{os.cpu_count()} cores ({cpu}), {int(mem) // (1 << 20)} GiB RAM, Linux {platform.release()}"
 
 
-def report(results, out_md, out_json, quick):
+def report(results, out_md, out_json, command):
     r, w = results["read"], results["walk"]
     s, rate = r["seconds"], r["mib_per_s"]
     size_mib = r["size_bytes"] / (1 << 20)
     lines = [
         "# Benchmarks",
         "",
-        f"Machine: {results['machine']}. Run: `scripts/bench.sh{' --quick' if quick else ''}` on {results['date']}.",
+        f"Machine: {results['machine']}. Run: `{command}` on {results['date']}.",
         "Medians of the runs after one warm-up round; contenders interleaved run by run.",
         "",
         "| scenario | xnatfs | baseline | ratio | target |",
@@ -278,12 +278,15 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small sizes, 2 runs: a few minutes")
     ap.add_argument("--venv-python", default=str(REPO / ".venv" / "bin" / "python"))
     ap.add_argument("--out", default=str(REPO / "docs"))
+    ap.add_argument("--size", type=int, help="bytes of the big file (default 1 GiB, quick 256 MiB)")
+    ap.add_argument("--runs", type=int, help="measured runs after the warm-up (default 5, quick 2)")
+    ap.add_argument("--walk-subjects", type=int, help="subjects in the walk project (default 100, quick 10)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench: run as root (it mounts FUSE and drops the page cache)")
-    size = (256 << 20) if args.quick else (1 << 30)
-    runs = 2 if args.quick else 5
-    subjects = 10 if args.quick else 100
+    size = args.size or ((256 << 20) if args.quick else (1 << 30))
+    runs = args.runs or (2 if args.quick else 5)
+    subjects = args.walk_subjects or (10 if args.quick else 100)
     work = Path(tempfile.mkdtemp(prefix="xnatfs-bench-"))
     try:
         print(f"bench: working in {work}", flush=True)
@@ -292,7 +295,8 @@ def main():
         results["walk"] = scenario_walk(work, subjects, runs, args.venv_python)
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        report(results, out / "BENCHMARKS.md", out / "benchmarks.json", args.quick)
+        command = " ".join(["scripts/bench.sh"] + [a for a in sys.argv[1:] if not a.startswith("--venv-python") and a != args.venv_python])
+        report(results, out / "BENCHMARKS.md", out / "benchmarks.json", command)
     finally:
         mnt = work / "mnt"
         if os.path.ismount(mnt):

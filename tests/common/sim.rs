@@ -136,22 +136,10 @@ pub fn md5_file(path: &Path) -> std::io::Result<String> {
     Ok(format!("{:x}", h.finalize()))
 }
 
-/// The folder name of a scan: `<ID>-<type>`, the type's odd characters as `_`.
+/// The folder name of a scan: `<ID>-<type>`, the type's odd characters as `_` (the rule lives in
+/// the library; `mount_names.rs` checks it on a scan type with odd characters).
 pub fn scan_folder(id: &str, scan_type: &str) -> String {
-    if scan_type.is_empty() {
-        return id.to_string();
-    }
-    let t: String = scan_type
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{id}-{t}")
+    xnatfs::fs::node::scan_folder_name(id, scan_type)
 }
 
 /// Every file of the projects `alice` can read (or just `only`), by its path in the mount
