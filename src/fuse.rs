@@ -169,10 +169,13 @@ impl Filesystem for XnatFuse {
             reply.error(Errno::from_i32(err));
             return;
         }
-        match self.core.open(ino.0) {
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
-            Err(e) => reply.error(errno(&e)),
-        }
+        let core = self.core.clone();
+        self.spawn(async move {
+            match core.open(ino.0).await {
+                Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
     }
 
     fn read(

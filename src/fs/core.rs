@@ -138,7 +138,14 @@ impl Core {
     }
 
     /// Open a file for reading; the handle shares the file's one download with every other.
-    pub fn open(&self, ino: Ino) -> FsResult<u64> {
+    /// Open a file for reading; the handle shares the file's one download with every other.
+    ///
+    /// While the file's real size is unknown (no download of this version yet, here or in the
+    /// disk cache), the open starts the download and waits for its first answer, which carries
+    /// the size: a listing can be wrong, and the kernel must have the right size before the
+    /// first read, or it stops page-cache reads at the listed size or zero-fills up to it. The
+    /// first read waits for that answer anyway, so this costs no extra request.
+    pub async fn open(&self, ino: Ino) -> FsResult<u64> {
         let inode = self.namespace.inode(ino)?;
         let Node::File { version, .. } = &inode.node else {
             return Err(FsError::is_dir());
@@ -149,12 +156,20 @@ impl Core {
             version: version.clone(),
             digest: inode.digest.clone(),
         };
-        let handle = self.reads.open(&file);
+        let handle = Arc::new(self.reads.open(&file));
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
         self.open
             .lock()
             .expect("open files lock")
-            .insert(fh, (ino, Arc::new(handle)));
+            .insert(fh, (ino, handle.clone()));
+        if handle.real_size().is_none() {
+            let first = self.read(ino, fh, 0, 1).await;
+            self.after_reply(ino);
+            if let Err(e) = first {
+                self.release(fh);
+                return Err(e);
+            }
+        }
         Ok(fh)
     }
 
