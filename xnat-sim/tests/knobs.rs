@@ -3,6 +3,7 @@
 
 mod common;
 use common::{fixture, start, start_with, E1};
+use reqwest::Method;
 use serde_json::json;
 use std::time::{Duration, Instant};
 use xnat_sim::Faults;
@@ -85,10 +86,16 @@ fn resets_and_stalls_in_download_bodies() {
         reset_after_bytes: Some(1000),
         ..Default::default()
     });
-    let r = a.get(BIG);
-    assert_eq!(r.status().as_u16(), 200);
-    assert_eq!(r.headers()["content-length"], data.len().to_string());
-    assert!(r.bytes().is_err(), "the body must break off");
+    // The cut may come before the headers are out (hyper does not flush them first): either
+    // way the client must not get the whole body.
+    match a.req(Method::GET, BIG).send() {
+        Ok(r) => {
+            assert_eq!(r.status().as_u16(), 200);
+            assert_eq!(r.headers()["content-length"], data.len().to_string());
+            assert!(r.bytes().is_err(), "the body must break off");
+        }
+        Err(e) => assert!(e.is_request() || e.is_body(), "{e}"),
+    }
     // listings are not downloads: untouched (a new client: the broken connection may still sit
     // in the old one's pool, and reusing it is the client's problem, not the server's)
     assert_eq!(sim.alice().text("/data/projects").0, 200);

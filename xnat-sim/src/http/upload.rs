@@ -111,9 +111,33 @@ pub async fn handle(
                 serde_json::json!({ "duplicates": dups }).to_string(),
             )
                 .into_response(),
-            Err(e) => e.into_response(),
+            Err(e) => {
+                // A refused upload may leave its body unread on the connection: close it, and
+                // say so, so that a client does not send its next request down a dead socket.
+                let mut response = e.into_response();
+                response.headers_mut().insert(
+                    header::CONNECTION,
+                    axum::http::HeaderValue::from_static("close"),
+                );
+                response
+            }
         },
     )
+}
+
+/// Answer `err` after reading and dropping the request body (up to 64 MiB), as Tomcat swallows
+/// a refused body: a server that closes the connection on an unread body makes the client see a
+/// reset instead of the answer.
+async fn refuse<T>(req: Request, err: XnatError) -> XnatResult<T> {
+    let mut body = req.into_body().into_data_stream();
+    let mut swallowed = 0usize;
+    while let Some(Ok(chunk)) = body.next().await {
+        swallowed += chunk.len();
+        if swallowed > 64 << 20 {
+            break;
+        }
+    }
+    Err(err)
 }
 
 /// Returns the duplicate paths left unchanged.
@@ -128,18 +152,22 @@ async fn upload(
     let inbody = params.flag("inbody");
     let multipart = m.as_deref() == Some("multipart/form-data");
     if multipart && inbody {
-        return Err(XnatError::new(
-            StatusCode::NOT_ACCEPTABLE,
-            "inbody=true cannot be combined with a multipart/form-data body",
-        ));
+        return refuse(
+            req,
+            XnatError::new(
+                StatusCode::NOT_ACCEPTABLE,
+                "inbody=true cannot be combined with a multipart/form-data body",
+            ),
+        )
+        .await;
     }
     if multipart {
         return upload_multipart(state, target, sel, params, req).await;
     }
     if !(inbody || m.as_deref().is_some_and(is_upload_type)) {
-        return Err(XnatError::bad_request(
+        return refuse(req, XnatError::bad_request(
             "The request has no usable body: try to PUT with the query-string parameter inbody=true or use multipart/form-data encoding",
-        ));
+        )).await;
     }
     let zip = matches!(m.as_deref(), Some("application/zip"));
     let length = req
@@ -148,16 +176,22 @@ async fn upload(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if length.unwrap_or(0) < 1 && !zip {
-        return Err(XnatError::internal(
-            "Upload failed: the request body is empty or of unknown length",
-        ));
+        return refuse(
+            req,
+            XnatError::internal("Upload failed: the request body is empty or of unknown length"),
+        )
+        .await;
     }
     if sel.path.is_empty() || sel.folder {
-        return Err(XnatError::bad_request(
-            "A file name is required after files/",
-        ));
+        return refuse(
+            req,
+            XnatError::bad_request("A file name is required after files/"),
+        )
+        .await;
     }
-    check_name(&sel.path)?;
+    if let Err(e) = check_name(&sel.path) {
+        return refuse(req, e).await;
+    }
     let meta = FileMeta::from_params(&params);
     let written = spool(&state.store, req.into_body().into_data_stream()).await?;
     store_upload(&state.store, &target, vec![(sel.path, written)], &meta).await
