@@ -133,10 +133,6 @@ impl Core {
         self.read_only
     }
 
-    pub fn reads(&self) -> &ReadEngine {
-        &self.reads
-    }
-
     /// Open a file for reading; the handle shares the file's one download with every other.
     /// Open a file for reading; the handle shares the file's one download with every other.
     ///
