@@ -22,6 +22,20 @@ pub struct Cli {
 pub enum Command {
     /// Mount an XNAT server (the same as `mount.xnatfs`).
     Mount(Box<MountArgs>),
+    /// List the uploads of a mount that have not reached the server yet, with their reasons.
+    /// Exits 0 when none is waiting, 1 when some are, 2 on an error.
+    Status(StatusArgs),
+}
+
+/// `xnatfs status MOUNTPOINT`
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// An xnatfs mount point.
+    #[arg(value_name = "MOUNTPOINT", required_unless_present = "spool_dir")]
+    pub mountpoint: Option<PathBuf>,
+    /// Read this spool folder instead of asking a mount (for a mount that has ended).
+    #[arg(long, value_name = "DIR")]
+    pub spool_dir: Option<PathBuf>,
 }
 
 /// `mount.xnatfs [SERVER_URL] MOUNTPOINT [-o opt[,opt…]]`
@@ -73,11 +87,25 @@ pub struct MountArgs {
     /// Stay in the foreground instead of going to the background once mounted.
     #[arg(short = 'f', long)]
     pub foreground: bool,
+    /// Let `rm`, `rmdir` and `mv` delete data on the server (also `-o allow_delete`).
+    #[arg(long)]
+    pub allow_delete: bool,
+    /// The xsiType `mkdir` gives a new experiment (default xnat:mrSessionData).
+    #[arg(long, value_name = "TYPE")]
+    pub session_type: Option<String>,
+    /// Where files written are staged until the server has them
+    /// (default ~/.local/share/xnatfs/spool).
+    #[arg(long, value_name = "DIR")]
+    pub spool_dir: Option<PathBuf>,
+    /// Longest wait between background retries of a failed upload, in seconds (default 60).
+    #[arg(long, value_name = "SECS")]
+    pub upload_retry_max: Option<u64>,
 }
 
 const MOUNT_HELP: &str = "\
-Mount options (-o): ro, rw, allow_other, project=P, username=U, config=FILE, ca_cert=FILE,
-cache_dir=DIR, cache_size=SIZE, metadata_ttl=SECS, log_level=LEVEL, log_file=FILE, foreground.
+Mount options (-o): ro, rw, allow_other, allow_delete, project=P, username=U, config=FILE,
+ca_cert=FILE, cache_dir=DIR, cache_size=SIZE, metadata_ttl=SECS, session_type=TYPE,
+spool_dir=DIR, upload_retry_max=SECS, log_level=LEVEL, log_file=FILE, foreground.
 mount(8)'s generic options (defaults, auto, noauto, user, users, _netdev, nofail, exec, noexec,
 suid, nosuid, dev, nodev, atime, noatime, relatime, x-*, comment=) are accepted and ignored.
 
@@ -104,7 +132,16 @@ pub struct MountOptions {
     pub log_level: String,
     pub log_file: Option<PathBuf>,
     pub foreground: bool,
+    pub allow_delete: bool,
+    pub session_type: String,
+    pub spool_dir: Option<PathBuf>,
+    pub upload_retry_max: Duration,
 }
+
+/// Default xsiType of an experiment made with `mkdir`.
+pub const DEFAULT_SESSION_TYPE: &str = "xnat:mrSessionData";
+/// Default longest wait between two background retries of an upload.
+pub const DEFAULT_UPLOAD_RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// Default largest disk cache: 10 GiB.
 pub const DEFAULT_CACHE_SIZE: u64 = 10 << 30;
@@ -136,6 +173,16 @@ impl MountArgs {
             log_level: self.log_level.clone().unwrap_or_else(|| "info".into()),
             log_file: self.log_file.clone(),
             foreground: self.foreground,
+            allow_delete: self.allow_delete,
+            session_type: self
+                .session_type
+                .clone()
+                .unwrap_or_else(|| DEFAULT_SESSION_TYPE.into()),
+            spool_dir: self.spool_dir.clone(),
+            upload_retry_max: self
+                .upload_retry_max
+                .map(Duration::from_secs)
+                .unwrap_or(DEFAULT_UPLOAD_RETRY_MAX),
         };
         for option in self.options.iter().flat_map(|o| o.split(',')) {
             apply_option(&mut opts, option.trim())?;
@@ -157,6 +204,16 @@ fn apply_option(opts: &mut MountOptions, option: &str) -> Result<(), String> {
         "rw" => opts.read_only = false,
         "allow_other" => opts.allow_other = true,
         "foreground" => opts.foreground = true,
+        "allow_delete" => opts.allow_delete = true,
+        "session_type" => opts.session_type = need("an xsiType")?.to_string(),
+        "spool_dir" => opts.spool_dir = Some(need("a folder")?.into()),
+        "upload_retry_max" => {
+            let secs = need("seconds")?;
+            let secs: u64 = secs
+                .parse()
+                .map_err(|_| format!("upload_retry_max={secs} is not a number of seconds"))?;
+            opts.upload_retry_max = Duration::from_secs(secs.max(1));
+        }
         "project" => opts.project = Some(need("a project ID")?.to_string()),
         "username" => opts.user = Some(need("an XNAT user")?.to_string()),
         "config" => opts.config = Some(need("a file")?.into()),

@@ -20,10 +20,13 @@ use tokio::runtime::Handle;
 
 use crate::fs::core::Core;
 use crate::fs::error::FsError;
-use crate::fs::inode::Inode;
+use crate::fs::inode::{Inode, ROOT_INO};
+use crate::status::SPOOL_XATTR;
 
 /// Largest read the kernel is allowed to send in one request.
 const MAX_READAHEAD: u32 = 1 << 20;
+/// Largest write the kernel is asked to send in one request.
+const MAX_WRITE: u32 = 1 << 20;
 
 pub struct XnatFuse {
     core: Arc<Core>,
@@ -58,7 +61,14 @@ impl XnatFuse {
 }
 
 /// The attributes the kernel sees for an inode.
-fn attr_of(inode: &Inode, uid: u32, gid: u32, time: SystemTime, read_only: bool) -> FileAttr {
+fn attr_of(
+    inode: &Inode,
+    size: u64,
+    uid: u32,
+    gid: u32,
+    time: SystemTime,
+    read_only: bool,
+) -> FileAttr {
     let (kind, perm, nlink) = if inode.is_dir() {
         (
             FileType::Directory,
@@ -72,7 +82,7 @@ fn attr_of(inode: &Inode, uid: u32, gid: u32, time: SystemTime, read_only: bool)
             1,
         )
     };
-    let size = if inode.is_dir() { 0 } else { inode.size() };
+    let size = if inode.is_dir() { 0 } else { size };
     FileAttr {
         ino: INodeNo(inode.ino),
         size,
@@ -97,8 +107,9 @@ fn errno(err: &FsError) -> Errno {
 }
 
 /// A cheap copy of what attribute replies need, to move into tasks.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct AttrCtx {
+    core: Arc<Core>,
     uid: u32,
     gid: u32,
     time: SystemTime,
@@ -108,13 +119,15 @@ struct AttrCtx {
 
 impl AttrCtx {
     fn attr(&self, inode: &Inode) -> FileAttr {
-        attr_of(inode, self.uid, self.gid, self.time, self.read_only)
+        let size = self.core.size_of(inode);
+        attr_of(inode, size, self.uid, self.gid, self.time, self.read_only)
     }
 }
 
 impl XnatFuse {
     fn ctx(&self) -> AttrCtx {
         AttrCtx {
+            core: self.core.clone(),
             uid: self.uid,
             gid: self.gid,
             time: self.mounted_at,
@@ -132,8 +145,13 @@ impl Filesystem for XnatFuse {
             InitFlags::FUSE_DO_READDIRPLUS
                 | InitFlags::FUSE_READDIRPLUS_AUTO
                 | InitFlags::FUSE_PARALLEL_DIROPS
-                | InitFlags::FUSE_AUTO_INVAL_DATA,
+                | InitFlags::FUSE_AUTO_INVAL_DATA
+                // O_TRUNC comes with the open instead of as a separate truncate first, which
+                // would upload an empty file before the new one.
+                | InitFlags::FUSE_ATOMIC_O_TRUNC,
         );
+        // Fewer, larger writes from `cp` and friends.
+        let _ = config.set_max_write(MAX_WRITE);
         let _ = config.set_max_background(64);
         let _ = config.set_congestion_threshold(48);
         Ok(())
@@ -160,19 +178,187 @@ impl Filesystem for XnatFuse {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        if flags.0 & libc::O_ACCMODE != libc::O_RDONLY {
-            let err = if self.core.read_only() {
-                libc::EROFS
+        let core = self.core.clone();
+        let writing = flags.0 & libc::O_ACCMODE != libc::O_RDONLY;
+        let truncate = flags.0 & libc::O_TRUNC != 0;
+        self.spawn(async move {
+            let opened = if writing {
+                core.open_write(ino.0, truncate).await
             } else {
-                libc::EACCES
+                core.open(ino.0).await
             };
-            reply.error(Errno::from_i32(err));
-            return;
+            match opened {
+                Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
+    fn create(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        _flags: i32,
+        reply: fuser::ReplyCreate,
+    ) {
+        let core = self.core.clone();
+        let ctx = self.ctx();
+        let name = name.as_encoded_bytes().to_vec();
+        self.spawn(async move {
+            match core.create(parent.0, &name).await {
+                Ok((inode, fh)) => reply.created(
+                    &ctx.ttl,
+                    &ctx.attr(&inode),
+                    Generation(0),
+                    FileHandle(fh),
+                    FopenFlags::FOPEN_KEEP_CACHE,
+                ),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: fuser::WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: fuser::ReplyWrite,
+    ) {
+        // A local disk write: answered here, without a task.
+        match self.core.write(fh.0, offset, data) {
+            Ok(n) => reply.written(n),
+            Err(e) => reply.error(errno(&e)),
         }
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _mode: Option<u32>,
+        _uid: Option<u32>,
+        _gid: Option<u32>,
+        size: Option<u64>,
+        _atime: Option<fuser::TimeOrNow>,
+        _mtime: Option<fuser::TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        // Only the size is kept: XNAT has no owners, modes or times to set, and `cp -p` or
+        // `touch` must not fail for that.
+        let core = self.core.clone();
+        let ctx = self.ctx();
+        self.spawn(async move {
+            let inode = match size {
+                Some(size) => core.set_size(ino.0, fh.map(|f| f.0), size).await,
+                None => core.namespace().inode(ino.0),
+            };
+            match inode {
+                Ok(inode) => reply.attr(&ctx.ttl, &ctx.attr(&inode)),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
+    fn fsync(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
         let core = self.core.clone();
         self.spawn(async move {
-            match core.open(ino.0).await {
-                Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
+            match core.flush(fh.0).await {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
+    fn mkdir(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
+        let core = self.core.clone();
+        let ctx = self.ctx();
+        let name = name.as_encoded_bytes().to_vec();
+        self.spawn(async move {
+            match core.mkdir(parent.0, &name).await {
+                Ok(inode) => reply.entry(&ctx.ttl, &ctx.attr(&inode), Generation(0)),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
+    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let core = self.core.clone();
+        let name = name.as_encoded_bytes().to_vec();
+        self.spawn(async move {
+            match core.unlink(parent.0, &name).await {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let core = self.core.clone();
+        let name = name.as_encoded_bytes().to_vec();
+        self.spawn(async move {
+            match core.rmdir(parent.0, &name).await {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: fuser::RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        if flags.contains(fuser::RenameFlags::RENAME_EXCHANGE)
+            || flags.contains(fuser::RenameFlags::RENAME_WHITEOUT)
+        {
+            reply.error(Errno::from_i32(libc::EINVAL));
+            return;
+        }
+        let no_replace = flags.contains(fuser::RenameFlags::RENAME_NOREPLACE);
+        let core = self.core.clone();
+        let name = name.as_encoded_bytes().to_vec();
+        let newname = newname.as_encoded_bytes().to_vec();
+        self.spawn(async move {
+            match core
+                .rename(parent.0, &name, newparent.0, &newname, no_replace)
+                .await
+            {
+                Ok(()) => reply.ok(),
                 Err(e) => reply.error(errno(&e)),
             }
         });
@@ -203,12 +389,19 @@ impl Filesystem for XnatFuse {
         &self,
         _req: &Request,
         _ino: INodeNo,
-        _fh: FileHandle,
+        fh: FileHandle,
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        // Nothing is written yet, so a close has nothing to push.
-        reply.ok();
+        // Every `close` of a file written here uploads it, and returns the upload's error: the
+        // kernel drops errors from `release`, but `close` returns this one.
+        let core = self.core.clone();
+        self.spawn(async move {
+            match core.flush(fh.0).await {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
     }
 
     fn release(
@@ -297,7 +490,19 @@ impl Filesystem for XnatFuse {
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        reply.statfs(0, 0, 0, 0, 0, 1 << 20, 255, 1 << 20);
+        // What can be written is what the spool's disk can stage.
+        const BLOCK: u64 = 1 << 20;
+        let (free, total) = self.core.spool_space().unwrap_or((0, 0));
+        reply.statfs(
+            total / BLOCK,
+            free / BLOCK,
+            free / BLOCK,
+            0,
+            0,
+            BLOCK as u32,
+            255,
+            BLOCK as u32,
+        );
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
@@ -305,6 +510,12 @@ impl Filesystem for XnatFuse {
             Ok(i) => i,
             Err(e) => return reply.error(errno(&e)),
         };
+        if ino.0 == ROOT_INO && name == OsStr::new(SPOOL_XATTR) {
+            return match self.core.spool_dir() {
+                Some(dir) => reply_xattr(reply, dir.as_os_str().as_encoded_bytes(), size),
+                None => reply.error(Errno::NO_XATTR),
+            };
+        }
         let Some((_, value)) = inode.xattrs.iter().find(|(k, _)| OsStr::new(k) == name) else {
             return reply.error(Errno::NO_XATTR);
         };
@@ -317,6 +528,10 @@ impl Filesystem for XnatFuse {
             Err(e) => return reply.error(errno(&e)),
         };
         let mut names = Vec::new();
+        if ino.0 == ROOT_INO && self.core.spool_dir().is_some() {
+            names.extend_from_slice(SPOOL_XATTR.as_bytes());
+            names.push(0);
+        }
         for (key, _) in &inode.xattrs {
             names.extend_from_slice(key.as_bytes());
             names.push(0);

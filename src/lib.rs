@@ -9,6 +9,7 @@ pub mod fs;
 pub mod fuse;
 pub mod mount;
 mod run;
+pub mod status;
 pub mod xnat;
 
 pub use run::run_cli;

@@ -19,6 +19,8 @@ use crate::daemon::{self, Ready};
 use crate::fs::cache::{BlockCache, CacheConfig, DiskConfig};
 use crate::fs::core::{Core, CoreConfig};
 use crate::fs::read::ReadConfig;
+use crate::fs::write::journal::{spool_key, Spool};
+use crate::fs::write::WriteConfig;
 use crate::fuse::XnatFuse;
 use crate::xnat::XnatClient;
 
@@ -91,6 +93,20 @@ pub fn default_cache_dir() -> PathBuf {
     }
 }
 
+/// Where files written are staged when no `--spool-dir` is given: data, not cache, since a
+/// staged file may be the only copy of what was written.
+pub fn default_spool_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(dir).join("xnatfs").join("spool");
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home)
+            .join(".local/share/xnatfs")
+            .join("spool"),
+        None => PathBuf::from("/var/spool/xnatfs"),
+    }
+}
+
 /// Log in, mount and serve until unmounted. Reports readiness through `ready`.
 fn serve(
     opts: &MountOptions,
@@ -140,16 +156,38 @@ fn serve(
         Ok(c) => Arc::new(c),
         Err(e) => return fail(ready, format!("cache folder {}: {e}", cache_dir.display())),
     };
+    let spool = if opts.read_only {
+        None
+    } else {
+        let root = opts.spool_dir.clone().unwrap_or_else(default_spool_dir);
+        match Spool::open(&root, &spool_key(&server, &user)) {
+            Ok(s) => Some(s),
+            Err(e) => return fail(ready, format!("spool folder under {}: {e}", root.display())),
+        }
+    };
     let core = Arc::new(Core::new(
         client.clone(),
         cache.clone(),
+        spool,
         CoreConfig {
             metadata_ttl: opts.metadata_ttl,
             project: opts.project.clone(),
             read_only: opts.read_only,
             read: ReadConfig::default(),
+            write: WriteConfig {
+                allow_delete: opts.allow_delete,
+                session_type: opts.session_type.clone(),
+                retry_max: opts.upload_retry_max,
+            },
         },
     ));
+    let waiting = runtime.block_on(async { core.start_writes() });
+    if waiting > 0 {
+        tracing::info!(
+            "{waiting} file(s) an earlier mount left in the spool are back in the tree; \
+             their uploads resume"
+        );
+    }
     let fs = XnatFuse::new(core.clone(), runtime.handle().clone(), opts.metadata_ttl);
     let mut config = Config::default();
     config.mount_options = vec![
@@ -159,9 +197,11 @@ fn serve(
         MountOption::NoSuid,
         MountOption::NoAtime,
     ];
-    // Writes arrive with the write path; until then every change is refused by the kernel with
-    // EROFS, whatever `ro`/`rw` says.
-    config.mount_options.push(MountOption::RO);
+    config.mount_options.push(if opts.read_only {
+        MountOption::RO
+    } else {
+        MountOption::RW
+    });
     if opts.allow_other {
         config.acl = SessionACL::All;
     }

@@ -23,7 +23,10 @@ pub fn run_cli() -> ExitCode {
         args.insert(1, "mount".into());
     }
     let cli = Cli::parse_from(args.clone());
-    let Command::Mount(mount) = cli.command;
+    let mount = match cli.command {
+        Command::Mount(mount) => mount,
+        Command::Status(status) => return crate::status::run(&status),
+    };
     let result = mount
         .resolve()
         .and_then(|opts| crate::mount::run(opts, args[1..].to_vec()));

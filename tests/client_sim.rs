@@ -239,11 +239,14 @@ async fn upload_duplicates_and_overwrite() {
 
     let empty = dir.path().join("empty");
     std::fs::write(&empty, b"").unwrap();
-    let err = c
+    // XNAT refuses an empty raw body; the client sends an empty file as a multipart form.
+    let sent = c
         .upload(&resource.file("empty"), &empty, false, &[])
         .await
-        .unwrap_err();
-    assert!(matches!(err, XnatError::EmptyUpload { .. }), "{err}");
+        .unwrap();
+    assert_eq!(sent.md5, "d41d8cd98f00b204e9800998ecf8427e");
+    let got = c.download(&resource.file("empty"), None).await.unwrap();
+    assert_eq!(got.bytes().await.unwrap(), b"");
 }
 
 #[tokio::test]

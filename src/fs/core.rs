@@ -17,6 +17,9 @@ use super::inode::Ino;
 use super::namespace::Namespace;
 use super::node::Node;
 use super::read::{FileVersion, ReadConfig, ReadEngine, ReadHandle};
+use super::write::journal::Spool;
+use super::write::stage::Staged;
+use super::write::{WriteConfig, Writes};
 use crate::xnat::XnatClient;
 
 /// What the core is built from.
@@ -25,6 +28,16 @@ pub struct CoreConfig {
     pub project: Option<String>,
     pub read_only: bool,
     pub read: ReadConfig,
+    pub write: WriteConfig,
+}
+
+/// An open file: a handle on the server's bytes, on the file's stage for reading (the file
+/// is being written through another handle), or on its stage for writing.
+#[derive(Clone)]
+pub(super) enum Handle {
+    Read(Arc<ReadHandle>),
+    ReadStaged(Arc<Staged>),
+    Write(Arc<Staged>),
 }
 
 /// Told the inode number of a file whose size a download corrected.
@@ -43,14 +56,22 @@ pub struct Core {
     size_changed: Arc<OnceLock<SizeChanged>>,
     /// Files a download found smaller than listed, to tell about once no read is in flight.
     shrunk: Arc<Mutex<Shrunk>>,
-    reads: ReadEngine,
-    open: Mutex<HashMap<u64, (Ino, Arc<ReadHandle>)>>,
+    reads: Arc<ReadEngine>,
+    /// The write path; `None` on a read-only mount.
+    writes: Option<Arc<Writes>>,
+    open: Mutex<HashMap<u64, (Ino, Handle)>>,
     next_fh: AtomicU64,
     read_only: bool,
 }
 
 impl Core {
-    pub fn new(client: XnatClient, cache: Arc<BlockCache>, config: CoreConfig) -> Core {
+    /// `spool` is where files written are staged; a read-only mount has none.
+    pub fn new(
+        client: XnatClient,
+        cache: Arc<BlockCache>,
+        spool: Option<Spool>,
+        config: CoreConfig,
+    ) -> Core {
         let namespace = Arc::new(Namespace::new(
             Arc::new(client.clone()),
             config.metadata_ttl,
@@ -61,8 +82,8 @@ impl Core {
         let shrunk: Arc<Mutex<Shrunk>> = Arc::default();
         let listener = size_changed.clone();
         let pending = shrunk.clone();
-        let reads = ReadEngine::new(Arc::new(client), cache, config.read).with_size_observer(
-            Arc::new(move |uri: &str, listed: u64, actual: u64| {
+        let reads = ReadEngine::new(Arc::new(client.clone()), cache, config.read)
+            .with_size_observer(Arc::new(move |uri: &str, listed: u64, actual: u64| {
                 let Some(ino) = sizes.correct_file_size(uri, listed, actual) else {
                     return;
                 };
@@ -78,13 +99,23 @@ impl Core {
                     // the read was in flight, when it keeps the listed size and zero-fills.
                     pending.lock().expect("shrunk lock").pending.insert(ino);
                 }
-            }),
-        );
+            }));
+        let reads = Arc::new(reads);
+        let writes = spool.filter(|_| !config.read_only).map(|spool| {
+            Writes::new(
+                namespace.clone(),
+                client,
+                reads.clone(),
+                spool,
+                config.write,
+            )
+        });
         Core {
             namespace,
             size_changed,
             shrunk,
             reads,
+            writes,
             open: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             read_only: config.read_only,
@@ -152,12 +183,13 @@ impl Core {
             version: version.clone(),
             digest: inode.digest.clone(),
         };
+        if let Some(staged) = self.writes.as_ref().and_then(|w| w.staged(ino)) {
+            // Being written here: read the stage, as a local filesystem would.
+            staged.opened();
+            return Ok(self.add_handle(ino, Handle::ReadStaged(staged)));
+        }
         let handle = Arc::new(self.reads.open(&file));
-        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        self.open
-            .lock()
-            .expect("open files lock")
-            .insert(fh, (ino, handle.clone()));
+        let fh = self.add_handle(ino, Handle::Read(handle.clone()));
         if handle.real_size().is_none() {
             let first = self.read(ino, fh, 0, 1).await;
             self.after_reply(ino);
@@ -179,11 +211,20 @@ impl Core {
             .in_flight
             .entry(ino)
             .or_default() += 1;
-        let handle = {
-            let open = self.open.lock().expect("open files lock");
-            open.get(&fh).map(|(_, h)| h.clone())
+        let handle = self.handle(fh)?;
+        let staged = match handle {
+            Handle::ReadStaged(s) | Handle::Write(s) => Some(s),
+            Handle::Read(_) => self.writes.as_ref().and_then(|w| w.staged(ino)),
+        };
+        if let Some(staged) = staged {
+            return staged
+                .read_at(offset, size)
+                .map(Bytes::from)
+                .map_err(|e| FsError::new(e.raw_os_error().unwrap_or(libc::EIO), e.to_string()));
         }
-        .ok_or_else(|| FsError::new(libc::EBADF, format!("no open file {fh}")))?;
+        let Handle::Read(handle) = self.handle(fh)? else {
+            unreachable!("a staged handle was answered above");
+        };
         handle.read(offset, size).await.map_err(|e| {
             tracing::warn!("read failed: {e}");
             FsError::new(e.errno(), e.to_string())
@@ -192,6 +233,45 @@ impl Core {
 
     pub fn release(&self, fh: u64) {
         // A read still in flight keeps its reference; the last one dropped releases the file.
-        drop(self.open.lock().expect("open files lock").remove(&fh));
+        let handle = self.open.lock().expect("open files lock").remove(&fh);
+        if let (Some((_, Handle::ReadStaged(staged) | Handle::Write(staged))), Some(writes)) =
+            (handle, &self.writes)
+        {
+            writes.release(&staged);
+        }
+    }
+
+    pub(super) fn add_handle(&self, ino: Ino, handle: Handle) -> u64 {
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        self.open
+            .lock()
+            .expect("open files lock")
+            .insert(fh, (ino, handle));
+        fh
+    }
+
+    pub(super) fn handle(&self, fh: u64) -> FsResult<Handle> {
+        let open = self.open.lock().expect("open files lock");
+        open.get(&fh)
+            .map(|(_, h)| h.clone())
+            .ok_or_else(|| FsError::new(libc::EBADF, format!("no open file {fh}")))
+    }
+
+    pub(super) fn writes(&self) -> FsResult<&Arc<Writes>> {
+        self.writes
+            .as_ref()
+            .ok_or_else(|| FsError::new(libc::EROFS, "the mount is read-only"))
+    }
+
+    pub(super) fn writes_opt(&self) -> Option<&Arc<Writes>> {
+        self.writes.as_ref()
+    }
+
+    /// The size to show for `inode`: its stage's while it is staged.
+    pub fn size_of(&self, inode: &super::inode::Inode) -> u64 {
+        match self.writes.as_ref().and_then(|w| w.staged(inode.ino)) {
+            Some(staged) => staged.size(),
+            None => inode.size(),
+        }
     }
 }

@@ -147,6 +147,34 @@ impl InodeTable {
         inode
     }
 
+    /// Give inode `ino` a new node and attributes, keeping its number (a file whose upload
+    /// landed, or that moved). Returns the new inode, or `None` if `ino` is unknown.
+    pub fn rekey(&self, ino: Ino, node: Node, info: InodeInfo) -> Option<Arc<Inode>> {
+        let mut t = self.table.lock().expect("inode table lock");
+        let old = t.by_ino.get(&ino)?.clone();
+        if t.by_node.get(&old.node) == Some(&ino) {
+            t.by_node.remove(&old.node);
+        }
+        if t.by_uri.get(&old.uri) == Some(&ino) {
+            t.by_uri.remove(&old.uri);
+        }
+        let inode = Arc::new(Inode {
+            ino,
+            node: node.clone(),
+            parent: old.parent,
+            size: AtomicU64::new(info.size),
+            xattrs: info.xattrs,
+            uri: info.uri,
+            digest: info.digest,
+        });
+        t.by_node.insert(node, ino);
+        if !inode.uri.is_empty() && !inode.is_dir() {
+            t.by_uri.insert(inode.uri.clone(), ino);
+        }
+        t.by_ino.insert(ino, inode.clone());
+        Some(inode)
+    }
+
     /// The newest file inode downloaded from `uri`.
     pub fn find_uri(&self, uri: &str) -> Option<Arc<Inode>> {
         let t = self.table.lock().expect("inode table lock");

@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod catalog;
 pub mod core;
+mod core_write;
 pub mod error;
 pub mod inode;
 pub mod names;
@@ -14,6 +15,7 @@ pub mod namespace;
 pub mod node;
 pub mod read;
 pub mod remote;
+pub mod write;
 
 #[cfg(test)]
 mod fake;

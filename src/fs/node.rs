@@ -5,7 +5,8 @@
 //! server version changes becomes a new node and gets a new inode number.
 
 /// The object a set of resources hangs off.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Owner {
     Project {
         project: String,

@@ -41,7 +41,7 @@ pub fn owner_path(owner: &Owner) -> ApiPath {
     }
 }
 
-fn file_row(file: CatalogFile) -> FileRow {
+pub(crate) fn file_row(file: CatalogFile) -> FileRow {
     FileRow {
         path: file.path,
         size: file.size,

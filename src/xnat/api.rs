@@ -19,7 +19,7 @@ use super::model::{
     PROJECT_SCAN_COLUMNS,
 };
 use super::paths::{self, ApiPath};
-use super::transfer::{Download, FileHead};
+use super::transfer::{Download, FileHead, Uploaded};
 
 /// Columns asked of a project's experiment listing, so subjects come in the same call.
 const PROJECT_EXPERIMENT_COLUMNS: &str =
@@ -208,7 +208,7 @@ pub trait XnatApi: Send + Sync + 'static {
         source: &Path,
         overwrite: bool,
         params: &[(&str, &str)],
-    ) -> impl Future<Output = Result<()>> + Send;
+    ) -> impl Future<Output = Result<Uploaded>> + Send;
     fn put(
         &self,
         path: &ApiPath,
@@ -269,7 +269,7 @@ impl XnatApi for XnatClient {
         source: &Path,
         overwrite: bool,
         params: &[(&str, &str)],
-    ) -> Result<()> {
+    ) -> Result<Uploaded> {
         XnatClient::upload(self, path, source, overwrite, params).await
     }
     async fn put(&self, path: &ApiPath, params: &[(&str, &str)]) -> Result<Created> {

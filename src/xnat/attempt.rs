@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use md5::{Digest, Md5};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, COOKIE, RANGE};
 use reqwest::{Response, Url};
 use tokio::io::AsyncReadExt;
@@ -20,6 +21,9 @@ use tokio_util::io::ReaderStream;
 
 use super::client::{error_detail, Call, XnatClient};
 use super::error::{Result, XnatError};
+
+/// Bytes read from the upload file at a time.
+const UPLOAD_CHUNK: usize = 256 << 10;
 
 /// A failure before any answer: connection refused or reset, timeout, TLS, …
 pub(crate) struct SendError {
@@ -98,25 +102,58 @@ impl XnatClient {
             .map_err(|e| XnatError::io(context(), e))?
             .len();
         let progress = Arc::new(Progress::new());
-        let mark = progress.clone();
-        // XNAT needs Content-Length on a raw body; `take` keeps the body to that length even
-        // if the file grew since.
-        let body = ReaderStream::new(file.take(len)).inspect(move |chunk| {
-            if let Ok(bytes) = chunk {
-                mark.taken(bytes.len() as u64);
-            }
-        });
-        let send = self
+        let request = self
             .inner
             .upload_http
             .request(call.method.clone(), url.clone())
-            .header(COOKIE, cookie)
+            .header(COOKIE, cookie);
+        if len == 0 {
+            // XNAT refuses an empty raw body (500); an empty file part of a form is stored.
+            if let Some(sink) = &call.sent_md5 {
+                *sink.lock().expect("md5 sink lock") = Some(hex(&Md5::digest(b"")));
+            }
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "file".into());
+            let part = reqwest::multipart::Part::bytes(Vec::new())
+                .file_name(name)
+                .mime_str("application/octet-stream")
+                .expect("a valid MIME type");
+            let form = reqwest::multipart::Form::new().part("file", part);
+            let send = request.multipart(form).send();
+            return Ok(watch(send, &progress, len, self.inner.read_timeout).await);
+        }
+        let mark = progress.clone();
+        let hasher = Arc::new(std::sync::Mutex::new(Md5::new()));
+        let hashing = hasher.clone();
+        // XNAT needs Content-Length on a raw body; `take` keeps the body to that length even
+        // if the file grew since.
+        let body =
+            ReaderStream::with_capacity(file.take(len), UPLOAD_CHUNK).inspect(move |chunk| {
+                if let Ok(bytes) = chunk {
+                    mark.taken(bytes.len() as u64);
+                    hashing.lock().expect("md5 lock").update(bytes);
+                }
+            });
+        let send = request
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, len)
             .body(reqwest::Body::wrap_stream(body))
             .send();
-        Ok(watch(send, &progress, len, self.inner.read_timeout).await)
+        let answer = watch(send, &progress, len, self.inner.read_timeout).await;
+        if let Some(sink) = &call.sent_md5 {
+            let sent = progress.bytes.load(Ordering::Relaxed) == len;
+            let digest = std::mem::take(&mut *hasher.lock().expect("md5 lock"));
+            *sink.lock().expect("md5 sink lock") = sent.then(|| hex(&digest.finalize()));
+        }
+        Ok(answer)
     }
+}
+
+/// Lower-case hex of a digest.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// How far an upload body has got: bytes taken by the connection, and when last.

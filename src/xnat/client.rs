@@ -70,8 +70,11 @@ pub(crate) struct Call<'a> {
     pub query: Vec<(String, String)>,
     /// `Range: bytes=start-end` (end exclusive; `u64::MAX` for "to the end").
     pub range: Option<(u64, u64)>,
-    /// A file to send as the raw body, re-opened for each attempt.
+    /// A file to send as the body, re-opened for each attempt: raw with Content-Length, or as
+    /// a one-part multipart form when it is empty (XNAT refuses an empty raw body).
     pub upload: Option<&'a Path>,
+    /// Where the MD5 digest (32 hex) of the upload body sent by the last attempt is left.
+    pub sent_md5: Option<Arc<std::sync::Mutex<Option<String>>>>,
 }
 
 impl<'a> Call<'a> {
@@ -85,6 +88,7 @@ impl<'a> Call<'a> {
                 .collect(),
             range: None,
             upload: None,
+            sent_md5: None,
         }
     }
 }

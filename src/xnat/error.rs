@@ -55,10 +55,6 @@ pub enum XnatError {
         ambiguous: bool,
     },
 
-    /// XNAT's raw-body upload refuses 0-byte files (it answers 500).
-    #[error("PUT {url}: XNAT cannot store an empty (0-byte) file through its upload API")]
-    EmptyUpload { url: String },
-
     /// The server did not answer in time.
     #[error("{method} {url}: timed out after {attempts} attempt(s)")]
     Timeout {
@@ -139,7 +135,6 @@ impl XnatError {
             | XnatError::Forbidden { .. } => libc::EACCES,
             XnatError::NotFound { .. } => libc::ENOENT,
             XnatError::Conflict { .. } | XnatError::Duplicate { .. } => libc::EEXIST,
-            XnatError::EmptyUpload { .. } => libc::ENOTSUP,
             XnatError::Timeout { .. } => libc::ETIMEDOUT,
             XnatError::InvalidPath { .. } | XnatError::BadServerUrl { .. } => libc::EINVAL,
             XnatError::Status { status, .. } => match status {

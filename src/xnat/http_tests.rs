@@ -249,24 +249,22 @@ async fn uploads_send_length_and_detect_duplicates() {
 }
 
 #[tokio::test]
-async fn upload_is_reread_for_a_retry_and_empty_files_are_refused() {
+async fn upload_is_reread_for_a_retry_and_reports_the_digest_sent() {
     let (client, knobs) = connected().await;
     let dir = tempfile::tempdir().unwrap();
     let local = dir.path().join("x.txt");
     std::fs::write(&local, b"payload").unwrap();
     let target = paths::project("P1").resource("R").file("x.txt");
     knobs.lock().unwrap().fail_503 = 1;
-    client.upload(&target, &local, false, &[]).await.unwrap();
+    let sent = client.upload(&target, &local, false, &[]).await.unwrap();
+    assert_eq!(sent.size, 7);
+    // md5("payload")
+    assert_eq!(sent.md5, "321c3cf486ed509164edec1e1981fec8");
     assert_eq!(
         knobs.lock().unwrap().files["/data/projects/P1/resources/R/files/x.txt"],
         b"payload"
     );
-
-    let empty = dir.path().join("empty");
-    std::fs::write(&empty, b"").unwrap();
-    let err = client.upload(&target, &empty, true, &[]).await.unwrap_err();
-    assert!(matches!(err, XnatError::EmptyUpload { .. }), "{err}");
-    // Two attempts for the first upload (503, then stored), none for the empty file.
+    // Two attempts (503, then stored).
     assert_eq!(
         requests(&knobs, "/data/projects/P1/resources/R/files/x.txt"),
         2

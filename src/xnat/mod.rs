@@ -26,7 +26,7 @@ pub use model::{
 pub use paths::ApiPath;
 pub use retry::RetryPolicy;
 pub use setup::ClientConfig;
-pub use transfer::{BodyStream, Download, FileHead};
+pub use transfer::{BodyStream, Download, FileHead, Uploaded};
 
 #[cfg(test)]
 mod http_tests;

@@ -193,31 +193,32 @@ impl XnatClient {
     }
 
     /// Upload a local file to `path` (`…/resources/R/files/<relpath>`), streamed with
-    /// `Content-Length`. With `overwrite` an existing file is replaced (XNAT keeps the old
-    /// one in its history); without it an existing file makes this fail with
-    /// [`XnatError::Duplicate`]. `params` go on the query (`format`, `content`, `tags`, …).
+    /// `Content-Length` (an empty file goes as a multipart form, since XNAT refuses an empty
+    /// raw body). With `overwrite` an existing file is replaced (XNAT keeps the old one in its
+    /// history); without it an existing file makes this fail with [`XnatError::Duplicate`].
+    /// `params` go on the query (`format`, `content`, `tags`, …). Returns the size and MD5
+    /// digest of the bytes the server accepted.
     pub async fn upload(
         &self,
         path: &ApiPath,
         source: &Path,
         overwrite: bool,
         params: &[(&str, &str)],
-    ) -> Result<()> {
+    ) -> Result<Uploaded> {
         let len = tokio::fs::metadata(source)
             .await
             .map_err(|e| XnatError::io(format!("reading {} to upload it", source.display()), e))?
             .len();
         let mut call = Call::new(Method::PUT, path, params);
-        if len == 0 {
-            return Err(XnatError::EmptyUpload {
-                url: format!("{}{}", self.server(), path),
-            });
+        if len > 0 {
+            call.query.insert(0, ("inbody".into(), "true".into()));
         }
-        call.query.insert(0, ("inbody".into(), "true".into()));
         if overwrite {
             call.query.insert(0, ("overwrite".into(), "true".into()));
         }
         call.upload = Some(source);
+        let sink = std::sync::Arc::new(std::sync::Mutex::new(None));
+        call.sent_md5 = Some(sink.clone());
         let sent = self.execute(&call).await?;
         let body = sent.resp.text().await.unwrap_or_default();
         if let Some(paths) = parse_duplicates(&body) {
@@ -229,9 +230,23 @@ impl XnatClient {
             tracing::warn!("{err}");
             return Err(err);
         }
+        let md5 = sink.lock().expect("md5 sink lock").take().ok_or_else(|| {
+            XnatError::protocol(
+                &sent.url,
+                "the server answered before the whole body was sent",
+            )
+        })?;
         tracing::debug!(url = %sent.url, bytes = len, "uploaded");
-        Ok(())
+        Ok(Uploaded { size: len, md5 })
     }
+}
+
+/// What an upload sent and the server took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uploaded {
+    pub size: u64,
+    /// Lower-case hex MD5 digest of the bytes sent.
+    pub md5: String,
 }
 
 #[cfg(test)]

@@ -62,6 +62,8 @@ impl Mount {
             .arg(cache.path().join("blocks"))
             .arg("--log-file")
             .arg(&log)
+            .arg("--spool-dir")
+            .arg(cache.path().join("spool"))
             .args(extra)
             .env("XNAT_USER", user)
             .env("XNAT_PASS", password)
@@ -145,6 +147,26 @@ impl Mount {
                 .status();
         }
         status
+    }
+
+    /// The daemon dies as in a crash (SIGKILL); the dead mount is detached. The cache and
+    /// spool folders stay for a remount ([`Mount::into_cache`]).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if is_mounted(self.dir.path()) {
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(self.dir.path())
+                .status();
+        }
+    }
+
+    /// The spool folder this mount stages files in (inside its cache folder).
+    pub fn spool_root(&self) -> PathBuf {
+        self.cache.path().join("spool")
     }
 
     /// Stop this mount and keep its cache folder, for a remount with the same `--cache-dir`.

@@ -23,6 +23,9 @@ use super::inode::{Ino, Inode, InodeInfo, InodeTable, ROOT_INO};
 use super::names::{self, Deduper};
 use super::node::{scan_folder_name, Node, Owner};
 
+mod edit;
+pub use edit::LocalEntry;
+
 /// The name of the reserved folder holding an object's own resources.
 pub const RESOURCES_DIR: &str = ".resources";
 /// The name of the reserved folder holding a session's assessors.
@@ -70,6 +73,10 @@ pub struct Namespace<C: Catalog> {
     inodes: InodeTable,
     listings: Mutex<HashMap<Ino, Arc<Listing>>>,
     loading: Mutex<HashMap<Ino, Arc<tokio::sync::Mutex<()>>>>,
+    /// Entries made through the mount that the server does not list (yet): staged files and
+    /// folders inside resources, by the directory node they sit in and their shown name. A
+    /// listing reload keeps them, over a server entry of the same name.
+    local: Mutex<HashMap<Node, std::collections::BTreeMap<String, LocalEntry>>>,
     ttl: Duration,
     project: Option<String>,
 }
@@ -82,6 +89,7 @@ impl<C: Catalog> Namespace<C> {
             inodes: InodeTable::default(),
             listings: Mutex::new(HashMap::new()),
             loading: Mutex::new(HashMap::new()),
+            local: Mutex::new(HashMap::new()),
             ttl,
             project,
         }
@@ -126,6 +134,10 @@ impl<C: Catalog> Namespace<C> {
             return Ok(listing);
         }
         self.load(&inode).await?;
+        if self.has_local_dir(&inode.node) && self.fresh(dir).is_none() {
+            // A folder made through the mount that no server file is in yet.
+            self.fill(inode.node.clone(), inode.parent, Vec::new());
+        }
         // The listing just loaded, however old it already is: with a short TTL (or 0, "always
         // ask the server") a slow load must not turn into an error.
         let loaded = self
@@ -173,11 +185,18 @@ impl<C: Catalog> Namespace<C> {
 
     /// Record `children` as the listing of the directory `node`.
     fn fill(&self, node: Node, parent: Ino, children: Vec<Child>) -> Arc<Inode> {
+        let local = self.local_entries(&node);
         let dir = self.inodes.intern(node, parent, InodeInfo::default());
         let mut dedup = Deduper::default();
-        let mut entries = Vec::with_capacity(children.len());
-        let mut by_name = HashMap::with_capacity(children.len());
+        let mut entries = Vec::with_capacity(children.len() + local.len());
+        let mut by_name = HashMap::with_capacity(children.len() + local.len());
         let mut aliases = Vec::new();
+        for (name, entry) in local {
+            dedup.reserve(&name);
+            let inode = self.inodes.intern(entry.node, dir.ino, entry.info);
+            by_name.insert(name.clone(), inode.ino);
+            entries.push((name, inode.ino));
+        }
         for child in children {
             // Only the real reserved folders keep their dot name; a server object labelled
             // `.resources` (a resource, a file) is escaped like any other leading dot.
@@ -186,7 +205,12 @@ impl<C: Catalog> Namespace<C> {
                 dedup.reserve(&child.name);
                 child.name
             } else {
-                dedup.unique(names::encode(&child.name))
+                let shown = names::encode(&child.name);
+                if by_name.contains_key(&shown) {
+                    // A local entry stands in for it (a staged version of that file).
+                    continue;
+                }
+                dedup.unique(shown)
             };
             let inode = self.inodes.intern(child.node, dir.ino, child.info);
             if let Some(alias) = child.alias {
@@ -596,42 +620,12 @@ impl<C: Catalog> Namespace<C> {
                 }
                 ancestor = up;
             }
-            let version = format!(
-                "{}:{}",
-                file.size.map(|s| s.to_string()).unwrap_or_default(),
-                file.digest.clone().unwrap_or_default()
-            );
-            let file_node = Node::File {
-                owner: owner.clone(),
-                resource: resource.to_string(),
-                path: file.path.clone(),
-                version,
-            };
-            let uri = if file.uri.starts_with("/data/") || file.uri.starts_with("/REST/") {
-                file.uri.clone()
-            } else {
-                file_node.path().unwrap_or_default()
-            };
-            let mut xattrs = attrs(
-                &[
-                    ("format", &file.format),
-                    ("content", &file.content),
-                    ("tags", &file.tags),
-                    ("digest", file.digest.as_deref().unwrap_or("")),
-                ],
-                &uri,
-            );
-            xattrs.retain(|(k, _)| !k.is_empty());
+            let (file_node, info) = file_entry(owner, resource, file);
             folders.entry(folder).or_default().push(Child {
                 name,
                 alias: None,
                 node: file_node,
-                info: InodeInfo {
-                    size: file.size.unwrap_or(0),
-                    xattrs,
-                    uri,
-                    digest: file.digest,
-                },
+                info,
             });
         }
         // Fill parents before children so nested folders know their parent inode.
@@ -663,6 +657,43 @@ impl<C: Catalog> Namespace<C> {
             inos.insert(path, ino);
         }
     }
+}
+
+/// The node and attributes of a file from its listing row.
+pub fn file_entry(owner: &Owner, resource: &str, file: FileRow) -> (Node, InodeInfo) {
+    let version = format!(
+        "{}:{}",
+        file.size.map(|s| s.to_string()).unwrap_or_default(),
+        file.digest.clone().unwrap_or_default()
+    );
+    let node = Node::File {
+        owner: owner.clone(),
+        resource: resource.to_string(),
+        path: file.path.clone(),
+        version,
+    };
+    let uri = if file.uri.starts_with("/data/") || file.uri.starts_with("/REST/") {
+        file.uri.clone()
+    } else {
+        node.path().unwrap_or_default()
+    };
+    let mut xattrs = attrs(
+        &[
+            ("format", &file.format),
+            ("content", &file.content),
+            ("tags", &file.tags),
+            ("digest", file.digest.as_deref().unwrap_or("")),
+        ],
+        &uri,
+    );
+    xattrs.retain(|(k, _)| !k.is_empty());
+    let info = InodeInfo {
+        size: file.size.unwrap_or(0),
+        xattrs,
+        uri,
+        digest: file.digest,
+    };
+    (node, info)
 }
 
 /// `user.xnat.*` attributes from (name, value) pairs, skipping empty values, plus the URI.

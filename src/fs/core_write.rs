@@ -1,0 +1,136 @@
+//! The changing operations of the core, as the FUSE adapter calls them.
+//!
+//! Each one refuses with EROFS on a read-only mount and otherwise hands over to the write path
+//! (`write/`). Handles on a file being written are handles on its stage; `flush` (every
+//! `close`) and `fsync` upload the stage when the server lacks some of its changes and return
+//! the upload's error, which is what `close` returns to the program.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::core::{Core, Handle};
+use super::error::{FsError, FsResult};
+use super::inode::{Ino, Inode};
+
+impl Core {
+    /// Create and open file `name` in `parent`.
+    pub async fn create(&self, parent: Ino, name: &[u8]) -> FsResult<(Arc<Inode>, u64)> {
+        let writes = self.writes()?;
+        let dir = self.namespace().inode(parent)?;
+        if self.namespace().lookup(parent, name).await.is_ok() {
+            return Err(FsError::new(libc::EEXIST, "the file exists"));
+        }
+        let (inode, staged) = writes.create(&dir, name)?;
+        let fh = self.add_handle(inode.ino, Handle::Write(staged));
+        Ok((inode, fh))
+    }
+
+    /// Open an existing file for writing (`truncate`: `O_TRUNC`).
+    pub async fn open_write(&self, ino: Ino, truncate: bool) -> FsResult<u64> {
+        let writes = self.writes()?;
+        let inode = self.namespace().inode(ino)?;
+        let staged = writes.open_existing(&inode, truncate).await?;
+        Ok(self.add_handle(ino, Handle::Write(staged)))
+    }
+
+    pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
+        let writes = self.writes()?;
+        match self.handle(fh)? {
+            Handle::Write(staged) => writes.write(&staged, offset, data),
+            _ => Err(FsError::new(libc::EBADF, "not open for writing")),
+        }
+    }
+
+    /// Change a file's size: through an open handle (`ftruncate`), the change goes up at its
+    /// close; by path (`truncate`), it goes up now.
+    pub async fn set_size(&self, ino: Ino, fh: Option<u64>, size: u64) -> FsResult<Arc<Inode>> {
+        let writes = self.writes()?;
+        let inode = self.namespace().inode(ino)?;
+        if inode.is_dir() {
+            return Err(FsError::is_dir());
+        }
+        let through_handle = match fh.map(|fh| self.handle(fh)) {
+            Some(Ok(Handle::Write(staged))) => Some(staged),
+            _ => None,
+        };
+        if let Some(staged) = &through_handle {
+            writes.truncate(staged, size)?;
+        } else {
+            let staged = writes.open_existing(&inode, size == 0).await?;
+            let cut = match size {
+                0 => Ok(()),
+                _ => writes.truncate(&staged, size),
+            };
+            let result = match cut {
+                Ok(()) => writes.upload(&staged).await,
+                Err(e) => Err(e),
+            };
+            writes.release(&staged);
+            result?;
+        }
+        self.namespace().inode(ino)
+    }
+
+    /// A `close` of `fh`: upload what the server lacks.
+    pub async fn flush(&self, fh: u64) -> FsResult<()> {
+        let (Some(writes), Ok(Handle::Write(staged))) = (self.writes_opt(), self.handle(fh)) else {
+            return Ok(());
+        };
+        writes.upload(&staged).await
+    }
+
+    pub async fn mkdir(&self, parent: Ino, name: &[u8]) -> FsResult<Arc<Inode>> {
+        let writes = self.writes()?;
+        let dir = self.namespace().inode(parent)?;
+        writes.mkdir(&dir, name).await
+    }
+
+    pub async fn unlink(&self, parent: Ino, name: &[u8]) -> FsResult<()> {
+        let writes = self.writes()?;
+        let dir = self.namespace().inode(parent)?;
+        writes.unlink(&dir, name).await
+    }
+
+    pub async fn rmdir(&self, parent: Ino, name: &[u8]) -> FsResult<()> {
+        let writes = self.writes()?;
+        let dir = self.namespace().inode(parent)?;
+        writes.rmdir(&dir, name).await
+    }
+
+    pub async fn rename(
+        &self,
+        parent: Ino,
+        name: &[u8],
+        new_parent: Ino,
+        new_name: &[u8],
+        no_replace: bool,
+    ) -> FsResult<()> {
+        let writes = self.writes()?;
+        let dir = self.namespace().inode(parent)?;
+        let new_dir = self.namespace().inode(new_parent)?;
+        writes
+            .rename(&dir, name, &new_dir, new_name, no_replace)
+            .await
+    }
+
+    /// The spool folder, where files are staged (none on a read-only mount).
+    pub fn spool_dir(&self) -> Option<PathBuf> {
+        self.writes_opt().map(|w| w.spool_dir())
+    }
+
+    /// (free, total) bytes for staged files.
+    pub fn spool_space(&self) -> Option<(u64, u64)> {
+        self.writes_opt().map(|w| w.space())
+    }
+
+    /// Put back the uploads an earlier mount left in the spool and start the background
+    /// retries. Call once, inside the runtime. Returns how many files the spool held.
+    pub fn start_writes(&self) -> usize {
+        let Some(writes) = self.writes_opt() else {
+            return 0;
+        };
+        let found = writes.recover();
+        tokio::spawn(writes.clone().run_retries());
+        found
+    }
+}

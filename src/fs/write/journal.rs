@@ -1,0 +1,308 @@
+//! The spool: where staged files live on local disk, with a journal record beside each one.
+//!
+//! A stage is `<id>.data`; its record `<id>.json` says where it goes on the server and how far
+//! it got (still being written, waiting to be uploaded, failed and why). A record is written
+//! before an upload starts and removed once the server has the bytes, so after a crash or an
+//! unmount the next mount finds every upload that was not finished, and `xnatfs status` can list
+//! them without the daemon. One spool folder serves one server and user at a time (a lock file
+//! keeps a second mount off it).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::fs::node::Owner;
+
+/// How far a staged file got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UploadState {
+    /// Open for writing, or written since its last upload and not closed yet.
+    Writing,
+    /// Closed and waiting for its upload (first try or a retry after a failure).
+    Pending,
+    /// The server refused it for a reason a retry won't fix (permissions, a name taken); kept
+    /// in the spool and tried again at the next mount.
+    Failed,
+}
+
+/// The journal record of one staged file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub id: u64,
+    pub owner: Owner,
+    /// The resource as requests name it (label, or numeric ID where the listing gave one).
+    pub resource: String,
+    /// The file's path inside the resource, as the server holds it.
+    pub path: String,
+    /// Where the file shows under the mount point, for people reading `xnatfs status`.
+    pub shown: String,
+    /// Replace a file of that name on the server (`overwrite=true`).
+    pub replace: bool,
+    pub state: UploadState,
+    /// Why the last upload failed.
+    pub reason: Option<String>,
+    pub attempts: u32,
+    pub size: u64,
+    /// Seconds since the epoch of the last change of this record.
+    pub updated: u64,
+}
+
+impl Record {
+    pub fn touch(&mut self) {
+        self.updated = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+    }
+}
+
+/// The spool folder of one mount.
+pub struct Spool {
+    dir: PathBuf,
+    next_id: AtomicU64,
+    /// Held for the life of the mount: an exclusive `flock` on `lock`.
+    _lock: File,
+}
+
+/// The spool folder's name for a server and user: readable, and safe as one path segment.
+pub fn spool_key(server: &str, user: &str) -> String {
+    let host = server
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .unwrap_or(server)
+        .trim_end_matches('/');
+    format!("{user}@{host}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+impl Spool {
+    /// Open (creating it, private to the user) the spool folder `root/<key>`.
+    pub fn open(root: &Path, key: &str) -> io::Result<Spool> {
+        let dir = root.join(key);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(dir.join("lock"))?;
+        // SAFETY: flock on an fd we own.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!(
+                    "spool {} is in use by another xnatfs mount of the same server and user; \
+                     give this one its own with --spool-dir",
+                    dir.display()
+                ),
+            ));
+        }
+        let highest = ids(&dir)?.into_iter().max().unwrap_or(0);
+        Ok(Spool {
+            dir,
+            next_id: AtomicU64::new(highest + 1),
+            _lock: lock,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn data_path(&self, id: u64) -> PathBuf {
+        self.dir.join(format!("{id}.data"))
+    }
+
+    fn record_path(&self, id: u64) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+
+    /// A new, empty stage file and its id.
+    pub fn create_stage(&self) -> io::Result<(u64, File)> {
+        loop {
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            match OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(self.data_path(id))
+            {
+                Ok(file) => return Ok((id, file)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Write `record` durably: to a temporary file, synced, then renamed over the old one.
+    pub fn save(&self, record: &Record) -> io::Result<()> {
+        let tmp = self.dir.join(format!("{}.json.tmp", record.id));
+        let body = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        let written = file.write_all(&body).and_then(|_| file.sync_data());
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        fs::rename(&tmp, self.record_path(record.id))
+    }
+
+    /// Forget a record, keeping its stage (the server has the bytes; handles may still read).
+    pub fn drop_record(&self, id: u64) {
+        remove_quietly(&self.record_path(id));
+    }
+
+    /// Remove a stage and its record.
+    pub fn remove(&self, id: u64) {
+        remove_quietly(&self.record_path(id));
+        remove_quietly(&self.data_path(id));
+    }
+
+    /// Every record in the spool; stages without a record (their upload finished, or they
+    /// were never closed into one) are removed.
+    pub fn recover(&self) -> Vec<Record> {
+        let records = read_records(&self.dir).unwrap_or_default();
+        for id in ids(&self.dir).unwrap_or_default() {
+            if !records.iter().any(|r| r.id == id) {
+                tracing::debug!(id, "removing a stage without a journal record");
+                remove_quietly(&self.data_path(id));
+            }
+        }
+        records
+    }
+
+    /// Bytes free for stages on the spool's disk, and its size.
+    pub fn space(&self) -> (u64, u64) {
+        disk_space(&self.dir).unwrap_or((0, 0))
+    }
+}
+
+fn remove_quietly(path: &Path) {
+    if let Err(e) = fs::remove_file(path) {
+        if e.kind() != io::ErrorKind::NotFound {
+            tracing::warn!("removing {}: {e}", path.display());
+        }
+    }
+}
+
+/// Stage ids present in `dir` (from `<id>.data` names).
+fn ids(dir: &Path) -> io::Result<Vec<u64>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        if let Some(id) = name.strip_suffix(".data").and_then(|n| n.parse().ok()) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+/// The journal records in a spool folder, oldest first. Unreadable ones are logged and skipped.
+pub fn read_records(dir: &Path) -> io::Result<Vec<Record>> {
+    let mut records = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        match fs::read(&path).map(|b| serde_json::from_slice::<Record>(&b)) {
+            Ok(Ok(record)) => records.push(record),
+            Ok(Err(e)) => tracing::warn!("skipping journal record {}: {e}", path.display()),
+            Err(e) => tracing::warn!("reading journal record {}: {e}", path.display()),
+        }
+    }
+    records.sort_by_key(|r| r.id);
+    Ok(records)
+}
+
+/// (free bytes for an unprivileged user, total bytes) of the filesystem holding `path`.
+pub fn disk_space(path: &Path) -> io::Result<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid C string and a zeroed out-struct.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let frsize = st.f_frsize as u64;
+    Ok((st.f_bavail as u64 * frsize, st.f_blocks as u64 * frsize))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: u64) -> Record {
+        Record {
+            id,
+            owner: Owner::Scan {
+                experiment: "XNAT_E00001".into(),
+                scan: "1".into(),
+            },
+            resource: "NIFTI".into(),
+            path: "sub/a.nii.gz".into(),
+            shown: "P/S/E/1-mprage/NIFTI/sub/a.nii.gz".into(),
+            replace: false,
+            state: UploadState::Pending,
+            reason: None,
+            attempts: 0,
+            size: 3,
+            updated: 0,
+        }
+    }
+
+    #[test]
+    fn records_survive_a_reopen_and_stages_without_one_go() {
+        let root = tempfile::tempdir().unwrap();
+        let key = spool_key("https://xnat.example.org:8443/", "alice");
+        assert_eq!(key, "alice@xnat.example.org_8443");
+        let spool = Spool::open(root.path(), &key).unwrap();
+        let (kept, mut f) = spool.create_stage().unwrap();
+        f.write_all(b"abc").unwrap();
+        spool.save(&record(kept)).unwrap();
+        let (orphan, _) = spool.create_stage().unwrap();
+        assert!(
+            Spool::open(root.path(), &key).is_err(),
+            "the lock keeps a second mount off"
+        );
+        drop(spool);
+
+        let spool = Spool::open(root.path(), &key).unwrap();
+        let found = spool.recover();
+        assert_eq!(found, vec![record(kept)]);
+        assert_eq!(fs::read(spool.data_path(kept)).unwrap(), b"abc");
+        assert!(!spool.data_path(orphan).exists());
+        let (next, _) = spool.create_stage().unwrap();
+        assert!(
+            next > orphan,
+            "ids are not reused while records may name them"
+        );
+        spool.remove(kept);
+        assert!(read_records(spool.dir()).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,505 @@
+//! The write path: files written under a resource are staged on local disk and uploaded when
+//! they are closed; `mkdir`, `rm`, `rmdir` and `mv` change the archive.
+//!
+//! - `journal`: the spool folder, a stage file and a journal record per file;
+//! - `stage`: one staged file (reads and writes at offsets, change counters);
+//! - `upload`: the upload of a stage, its check against the server's listing, and the
+//!   background retries of failed uploads;
+//! - `objects`: `mkdir`, `unlink` and `rmdir` as XNAT requests;
+//! - `rename`: `mv`, local for files not uploaded yet, upload-then-delete otherwise.
+//!
+//! A file's stage is keyed by its inode, so every handle on the file (duplicated descriptors,
+//! another process, a reader) sees the same bytes, as on a local filesystem. The upload runs
+//! from `flush` (every `close`) when the stage has changes the server lacks; its error is the
+//! error `close` returns. A failed upload stays in the spool and is retried in the background.
+
+pub mod journal;
+mod objects;
+mod rename;
+pub mod stage;
+mod upload;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use journal::{Record, Spool, UploadState};
+use stage::Staged;
+
+use super::error::{FsError, FsResult};
+use super::inode::{Ino, Inode, InodeInfo};
+use super::names;
+use super::namespace::Namespace;
+use super::node::{Node, Owner};
+use super::read::ReadEngine;
+use crate::xnat::XnatClient;
+
+/// What the write path is set up with.
+#[derive(Clone, Debug)]
+pub struct WriteConfig {
+    /// Deleting server data (`rm`, `rmdir`, the source of `mv`) is allowed.
+    pub allow_delete: bool,
+    /// The xsiType `mkdir` gives a new experiment.
+    pub session_type: String,
+    /// The longest wait between two background retries of a failed upload.
+    pub retry_max: Duration,
+}
+
+impl Default for WriteConfig {
+    fn default() -> Self {
+        WriteConfig {
+            allow_delete: false,
+            session_type: "xnat:mrSessionData".into(),
+            retry_max: Duration::from_secs(60),
+        }
+    }
+}
+
+pub struct Writes {
+    namespace: Arc<Namespace<XnatClient>>,
+    client: XnatClient,
+    /// Fetches the server's bytes of a file opened for writing without truncation.
+    reads: Arc<ReadEngine>,
+    spool: Spool,
+    config: WriteConfig,
+    staged: Mutex<HashMap<Ino, Arc<Staged>>>,
+    /// Held while a stage is made for a file, so two opens make one stage.
+    opening: tokio::sync::Mutex<()>,
+    /// Wakes the background retries.
+    wake: tokio::sync::Notify,
+}
+
+/// Where a file goes: its resource and its path inside.
+struct Place {
+    owner: Owner,
+    resource: String,
+    /// The folder inside the resource (`""` for the resource itself).
+    folder: String,
+}
+
+impl Place {
+    /// The place a directory's files go, if files can go there.
+    fn of(dir: &Node) -> Option<Place> {
+        match dir {
+            Node::Resource { owner, resource } => Some(Place {
+                owner: owner.clone(),
+                resource: resource.clone(),
+                folder: String::new(),
+            }),
+            Node::Folder {
+                owner,
+                resource,
+                path,
+            } => Some(Place {
+                owner: owner.clone(),
+                resource: resource.clone(),
+                folder: path.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    fn path(&self, raw: &str) -> String {
+        if self.folder.is_empty() {
+            raw.to_string()
+        } else {
+            format!("{}/{raw}", self.folder)
+        }
+    }
+}
+
+/// A name a user typed, as the server will hold it.
+fn raw_name(name: &[u8]) -> FsResult<String> {
+    let raw = names::decode_str(name)
+        .ok_or_else(|| FsError::new(libc::EINVAL, "not a name XNAT can hold (not UTF-8)"))?;
+    if raw.is_empty() || raw.contains('/') || raw.contains('\0') {
+        return Err(FsError::new(
+            libc::EINVAL,
+            format!("not a valid name: {raw:?}"),
+        ));
+    }
+    Ok(raw)
+}
+
+/// XNAT refuses to catalogue these names (reference §2.5).
+fn check_file_name(raw: &str) -> FsResult<()> {
+    if raw.ends_with("_catalog.xml") {
+        return Err(FsError::new(
+            libc::EINVAL,
+            format!(
+                "XNAT cannot store a file named {raw:?}: names ending in _catalog.xml are its own"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn io_error(what: &str, e: std::io::Error) -> FsError {
+    let errno = e.raw_os_error().unwrap_or(libc::EIO);
+    tracing::warn!("{what}: {e}");
+    FsError::new(errno, format!("{what}: {e}"))
+}
+
+impl Writes {
+    pub fn new(
+        namespace: Arc<Namespace<XnatClient>>,
+        client: XnatClient,
+        reads: Arc<ReadEngine>,
+        spool: Spool,
+        config: WriteConfig,
+    ) -> Arc<Writes> {
+        Arc::new(Writes {
+            namespace,
+            client,
+            reads,
+            spool,
+            config,
+            staged: Mutex::new(HashMap::new()),
+            opening: tokio::sync::Mutex::new(()),
+            wake: tokio::sync::Notify::new(),
+        })
+    }
+
+    pub fn spool_dir(&self) -> PathBuf {
+        self.spool.dir().to_path_buf()
+    }
+
+    /// (free, total) bytes of the spool's disk.
+    pub fn space(&self) -> (u64, u64) {
+        self.spool.space()
+    }
+
+    pub fn staged(&self, ino: Ino) -> Option<Arc<Staged>> {
+        self.staged.lock().expect("staged lock").get(&ino).cloned()
+    }
+
+    fn stages(&self) -> Vec<Arc<Staged>> {
+        self.staged
+            .lock()
+            .expect("staged lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Put the uploads a previous mount left in the spool back in the tree, and queue them.
+    pub fn recover(&self) -> usize {
+        let records = self.spool.recover();
+        let count = records.len();
+        for mut record in records {
+            let path = self.spool.data_path(record.id);
+            let file = match std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+            {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::error!(
+                        "journal record {} names stage {}, which cannot be opened: {e}",
+                        record.id,
+                        path.display()
+                    );
+                    continue;
+                }
+            };
+            let node = Node::File {
+                owner: record.owner.clone(),
+                resource: record.resource.clone(),
+                path: record.path.clone(),
+                version: format!("stage:{}", record.id),
+            };
+            let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+            let info = InodeInfo {
+                size,
+                uri: node.path().unwrap_or_default(),
+                ..InodeInfo::default()
+            };
+            let inode = self.namespace.add_local_file(
+                &record.owner,
+                &record.resource,
+                &record.path,
+                node,
+                info,
+            );
+            if record.state != UploadState::Writing {
+                record.state = UploadState::Pending;
+            }
+            let replace = record.replace;
+            let pending = record.state == UploadState::Pending;
+            let staged = match Staged::new(record, inode.ino, path, file, true, replace) {
+                Ok(s) => Arc::new(s),
+                Err(e) => {
+                    tracing::error!("stage of inode {}: {e}", inode.ino);
+                    continue;
+                }
+            };
+            staged.journaled(true);
+            if pending {
+                tracing::info!(
+                    "upload of {} left by an earlier mount: queued",
+                    staged.snapshot().shown
+                );
+            } else {
+                tracing::warn!(
+                    "{} was still open for writing when the last mount ended; kept in the spool, \
+                     not uploaded (open and close it to upload it)",
+                    staged.snapshot().shown
+                );
+            }
+            self.staged
+                .lock()
+                .expect("staged lock")
+                .insert(inode.ino, staged);
+        }
+        self.wake.notify_one();
+        count
+    }
+
+    /// A new file `name` in directory `dir`, staged and open.
+    pub fn create(&self, dir: &Inode, name: &[u8]) -> FsResult<(Arc<Inode>, Arc<Staged>)> {
+        let place = Place::of(&dir.node).ok_or_else(|| {
+            FsError::new(
+                libc::EPERM,
+                "files can only be created inside a resource folder (…/SCAN/RESOURCE/)",
+            )
+        })?;
+        let raw = raw_name(name)?;
+        check_file_name(&raw)?;
+        let shown = String::from_utf8_lossy(name).into_owned();
+        let path = place.path(&raw);
+        let (id, file) = self
+            .spool
+            .create_stage()
+            .map_err(|e| io_error("making a stage in the spool", e))?;
+        let mut record = Record {
+            id,
+            owner: place.owner.clone(),
+            resource: place.resource.clone(),
+            path: path.clone(),
+            shown: format!("{}/{shown}", self.namespace.shown_path(dir.ino)),
+            replace: false,
+            state: UploadState::Writing,
+            reason: None,
+            attempts: 0,
+            size: 0,
+            updated: 0,
+        };
+        record.touch();
+        if let Err(e) = self.spool.save(&record) {
+            self.spool.remove(id);
+            return Err(io_error("writing the journal record", e));
+        }
+        let node = Node::File {
+            owner: place.owner,
+            resource: place.resource,
+            path,
+            version: format!("stage:{id}"),
+        };
+        let info = InodeInfo {
+            size: 0,
+            uri: node.path().unwrap_or_default(),
+            ..InodeInfo::default()
+        };
+        let inode = self.namespace.add_local(dir, &shown, node, info);
+        let data = self.spool.data_path(id);
+        let staged = Arc::new(
+            Staged::new(record, inode.ino, data, file, true, false)
+                .map_err(|e| io_error("reading the new stage", e))?,
+        );
+        staged.journaled(true);
+        staged.opened();
+        self.staged
+            .lock()
+            .expect("staged lock")
+            .insert(inode.ino, staged.clone());
+        Ok((inode, staged))
+    }
+
+    /// Held while a stage is made for an existing file (see [`Writes::stage_existing`]).
+    pub async fn opening(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.opening.lock().await
+    }
+
+    /// The stage of `inode`, made empty if there is none yet: the caller fills it with the
+    /// server's bytes unless it truncates (`fill` says which). Call with [`Writes::opening`]
+    /// held.
+    pub fn stage_existing(&self, inode: &Inode) -> FsResult<(Arc<Staged>, bool)> {
+        if let Some(staged) = self.staged(inode.ino) {
+            return Ok((staged, false));
+        }
+        let Node::File {
+            owner,
+            resource,
+            path,
+            ..
+        } = &inode.node
+        else {
+            return Err(FsError::is_dir());
+        };
+        let (id, file) = self
+            .spool
+            .create_stage()
+            .map_err(|e| io_error("making a stage in the spool", e))?;
+        let mut record = Record {
+            id,
+            owner: owner.clone(),
+            resource: resource.clone(),
+            path: path.clone(),
+            shown: self.namespace.shown_path(inode.ino),
+            replace: true,
+            state: UploadState::Writing,
+            reason: None,
+            attempts: 0,
+            size: 0,
+            updated: 0,
+        };
+        record.touch();
+        let data = self.spool.data_path(id);
+        let staged = Staged::new(record, inode.ino, data, file, false, true)
+            .map_err(|e| io_error("reading the new stage", e))?;
+        Ok((Arc::new(staged), true))
+    }
+
+    /// Make a filled (or deliberately empty) stage the file's stage.
+    pub fn adopt(&self, staged: Arc<Staged>) -> Arc<Staged> {
+        let mut map = self.staged.lock().expect("staged lock");
+        map.entry(staged.ino).or_insert(staged).clone()
+    }
+
+    /// Throw away a stage that was never adopted (its fill failed).
+    pub fn abandon(&self, staged: &Staged) {
+        self.spool.remove(staged.id);
+    }
+
+    /// Note that the stage changed: it needs a journal record that says so.
+    fn note_change(&self, staged: &Staged) -> FsResult<()> {
+        let state_changed = {
+            let mut record = staged.record.lock().expect("record lock");
+            let changed = record.state != UploadState::Writing;
+            record.state = UploadState::Writing;
+            changed
+        };
+        if state_changed || !staged.is_journaled() {
+            let mut record = staged.snapshot();
+            record.touch();
+            self.spool
+                .save(&record)
+                .map_err(|e| io_error("writing the journal record", e))?;
+            staged.journaled(true);
+        }
+        Ok(())
+    }
+
+    pub fn write(&self, staged: &Staged, offset: u64, data: &[u8]) -> FsResult<u32> {
+        self.note_change(staged)?;
+        staged.write_at(offset, data).map_err(|e| {
+            if staged.poisoned() {
+                tracing::error!(
+                    "the spool disk is full ({}): {} will not be uploaded",
+                    self.spool.dir().display(),
+                    staged.snapshot().shown
+                );
+            }
+            io_error("writing to the stage", e)
+        })?;
+        Ok(data.len() as u32)
+    }
+
+    pub fn truncate(&self, staged: &Staged, size: u64) -> FsResult<()> {
+        self.note_change(staged)?;
+        staged
+            .set_len(size)
+            .map_err(|e| io_error("truncating the stage", e))
+    }
+
+    /// A handle on a staged file closed. The last one leaves a stage the server has to be
+    /// removed, and a stage with changes the server lacks to the background retries.
+    pub fn release(&self, staged: &Arc<Staged>) {
+        if staged.closed() > 0 || staged.is_unlinked() {
+            return;
+        }
+        if staged.poisoned() {
+            self.discard(staged);
+            return;
+        }
+        if staged.dirty() {
+            if staged.state() == UploadState::Writing {
+                // Closed without a flush that uploaded (a failed write, an interrupted close).
+                self.set_state(staged, UploadState::Pending, None);
+            }
+            self.wake.notify_one();
+            return;
+        }
+        self.finish(staged);
+    }
+
+    /// The server has the stage's bytes and nobody holds it: drop it.
+    fn finish(&self, staged: &Arc<Staged>) {
+        let mut map = self.staged.lock().expect("staged lock");
+        if staged.handles() > 0 || staged.dirty() {
+            return;
+        }
+        if map.get(&staged.ino).is_some_and(|s| Arc::ptr_eq(s, staged)) {
+            map.remove(&staged.ino);
+        }
+        drop(map);
+        self.spool.remove(staged.id);
+    }
+
+    /// Drop a stage that must not be uploaded (a write into it failed for want of space, or
+    /// the file was removed before it reached the server).
+    fn discard(&self, staged: &Arc<Staged>) {
+        {
+            let mut map = self.staged.lock().expect("staged lock");
+            if map.get(&staged.ino).is_some_and(|s| Arc::ptr_eq(s, staged)) {
+                map.remove(&staged.ino);
+            }
+        }
+        self.spool.remove(staged.id);
+        if !staged.on_server() {
+            // A new file that never reached the server: it goes from the tree too.
+            if let Ok(inode) = self.namespace.inode(staged.ino) {
+                let record = staged.snapshot();
+                let name = record.path.rsplit('/').next().unwrap_or(&record.path);
+                if let Ok(dir) = self.namespace.inode(inode.parent) {
+                    self.namespace.remove_entry(&dir, &names::encode(name));
+                    let typed = record.shown.rsplit('/').next().unwrap_or_default();
+                    self.namespace.remove_entry(&dir, typed);
+                }
+            }
+        }
+    }
+
+    fn set_state(&self, staged: &Staged, state: UploadState, reason: Option<String>) {
+        {
+            let mut record = staged.record.lock().expect("record lock");
+            record.state = state;
+            if reason.is_some() {
+                record.reason = reason;
+            }
+        }
+        let mut record = staged.snapshot();
+        record.touch();
+        if let Err(e) = self.spool.save(&record) {
+            tracing::error!("writing the journal record of {}: {e}", record.shown);
+        } else {
+            staged.journaled(true);
+        }
+    }
+
+    fn check_delete(&self, what: &str) -> FsResult<()> {
+        if self.config.allow_delete {
+            return Ok(());
+        }
+        tracing::warn!(
+            "refused to delete {what} on the server: deleting server data needs the mount option \
+             --allow-delete (-o allow_delete)"
+        );
+        Err(FsError::new(
+            libc::EPERM,
+            format!("deleting {what} needs --allow-delete"),
+        ))
+    }
+}

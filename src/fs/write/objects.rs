@@ -1,0 +1,261 @@
+//! `mkdir`, `unlink` and `rmdir` as XNAT requests (reference §2.6).
+//!
+//! `mkdir` makes the object its level implies: a subject in a project, an experiment
+//! (`--session-type`) in a subject, a scan (`<ID>` or `<ID>-<type>`, `xnat:mrScanData`) in an
+//! experiment, a resource in a scan, assessor or `.resources` folder. A folder inside a resource
+//! stays local until a file lands in it, since XNAT has no empty folders. Deleting anything the
+//! server holds needs `--allow-delete`; a file that never reached the server is local and goes
+//! without it.
+
+use std::sync::Arc;
+
+use super::stage::Staged;
+use super::{raw_name, Place, Writes};
+use crate::fs::error::{FsError, FsResult};
+use crate::fs::inode::{Inode, InodeInfo};
+use crate::fs::namespace::{ASSESSORS_DIR, RESOURCES_DIR};
+use crate::fs::node::{Node, Owner};
+use crate::fs::remote::owner_path;
+use crate::xnat::paths::{self, ApiPath};
+
+/// The scan ID and type a folder name `<ID>` or `<ID>-<type>` asks for. The type may only
+/// hold characters that XNAT's own scan folder names keep (`[A-Za-z0-9_-]`), or the folder
+/// would show under another name than the one made.
+fn scan_name(raw: &str) -> FsResult<(String, String)> {
+    let (id, kind) = raw.split_once('-').unwrap_or((raw, ""));
+    let id_ok = !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+    let kind_ok = kind
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !id_ok || !kind_ok {
+        return Err(FsError::new(
+            libc::EINVAL,
+            format!(
+                "a scan folder is named <ID> or <ID>-<type>, with an ID of letters, digits, `_` \
+                 and `.`, and a type of letters, digits, `_` and `-`: {raw:?}"
+            ),
+        ));
+    }
+    Ok((id.to_string(), kind.to_string()))
+}
+
+fn attr<'a>(inode: &'a Inode, key: &str) -> Option<&'a str> {
+    inode
+        .xattrs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+impl Writes {
+    /// Make directory `name` in `dir`.
+    pub async fn mkdir(&self, dir: &Inode, name: &[u8]) -> FsResult<Arc<Inode>> {
+        let raw = raw_name(name)?;
+        let shown = String::from_utf8_lossy(name).into_owned();
+        let listing = self.namespace.list(dir.ino).await?;
+        if listing.get(&shown).is_some() {
+            return Err(FsError::new(libc::EEXIST, format!("{shown} exists")));
+        }
+        let (path, params): (ApiPath, Vec<(&str, String)>) = match &dir.node {
+            Node::Resource { .. } | Node::Folder { .. } => {
+                let place = Place::of(&dir.node).expect("a resource or folder");
+                let node = Node::Folder {
+                    owner: place.owner.clone(),
+                    resource: place.resource.clone(),
+                    path: place.path(&raw),
+                };
+                return Ok(self
+                    .namespace
+                    .add_local(dir, &shown, node, InodeInfo::default()));
+            }
+            Node::Root => {
+                return Err(FsError::new(
+                    libc::EPERM,
+                    "projects are made on the XNAT server (its web interface), not with mkdir",
+                ))
+            }
+            Node::Assessors { .. } => {
+                return Err(FsError::new(
+                    libc::EPERM,
+                    "assessors are made by pipelines or uploads of their XML, not with mkdir",
+                ))
+            }
+            Node::File { .. } => return Err(FsError::not_dir()),
+            Node::Project { project } => (paths::subject(project, &raw), Vec::new()),
+            Node::Subject { project, subject } => {
+                let label = attr(dir, "user.xnat.label").unwrap_or(subject);
+                (
+                    paths::subject_experiment(project, label, &raw),
+                    vec![("xsiType", self.config.session_type.clone())],
+                )
+            }
+            Node::Experiment { experiment, .. } => {
+                let (id, kind) = scan_name(&raw)?;
+                let mut params = vec![("xsiType", "xnat:mrScanData".to_string())];
+                if !kind.is_empty() {
+                    params.push(("xnat:mrScanData/type", kind));
+                }
+                (paths::experiment(experiment).scan(&id), params)
+            }
+            Node::Scan {
+                experiment, scan, ..
+            } => {
+                let owner = Owner::Scan {
+                    experiment: experiment.clone(),
+                    scan: scan.clone(),
+                };
+                (owner_path(&owner).resource(&raw), Vec::new())
+            }
+            Node::Resources { owner } => (owner_path(owner).resource(&raw), Vec::new()),
+            Node::Assessor {
+                experiment,
+                assessor,
+            } => {
+                let owner = Owner::Assessor {
+                    experiment: experiment.clone(),
+                    assessor: assessor.clone(),
+                };
+                (owner_path(&owner).resource(&raw), Vec::new())
+            }
+        };
+        let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let created = self.client.put(&path, &params).await?;
+        self.namespace.forget(dir.ino);
+        let existed = created.status.as_u16() == 200
+            && matches!(dir.node, Node::Project { .. } | Node::Subject { .. });
+        if existed {
+            // XNAT answers 200 for a subject or experiment that was already there.
+            return Err(FsError::new(
+                libc::EEXIST,
+                format!("{shown} already exists on the server"),
+            ));
+        }
+        tracing::info!("created {path}");
+        self.namespace.lookup(dir.ino, name).await.map_err(|_| {
+            FsError::new(
+                libc::EIO,
+                format!("created {path}, but the server's listing does not show it as {shown}"),
+            )
+        })
+    }
+
+    /// Remove file `name` from `dir`.
+    pub async fn unlink(&self, dir: &Inode, name: &[u8]) -> FsResult<()> {
+        let shown = String::from_utf8_lossy(name).into_owned();
+        let inode = self.namespace.lookup(dir.ino, name).await?;
+        let Node::File {
+            owner,
+            resource,
+            path,
+            ..
+        } = &inode.node
+        else {
+            return Err(FsError::is_dir());
+        };
+        let staged = self.staged(inode.ino);
+        let _one = match &staged {
+            Some(s) => Some(s.upload.lock().await),
+            None => None,
+        };
+        if staged.as_ref().is_none_or(|s| s.on_server()) {
+            let what = format!("{}/{shown}", self.namespace.shown_path(dir.ino));
+            self.check_delete(&what)?;
+            let target = owner_path(owner).resource(resource).file(path);
+            match self.client.delete(&target, &[]).await {
+                Ok(()) => tracing::info!("deleted {target}"),
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if let Some(s) = &staged {
+            self.unlink_stage(s);
+        }
+        self.namespace.remove_entry(dir, &shown);
+        Ok(())
+    }
+
+    /// A staged file was removed: it is never uploaded again; open handles keep its bytes.
+    pub(super) fn unlink_stage(&self, staged: &Arc<Staged>) {
+        staged.unlink();
+        {
+            let mut map = self.staged.lock().expect("staged lock");
+            if map.get(&staged.ino).is_some_and(|s| Arc::ptr_eq(s, staged)) {
+                map.remove(&staged.ino);
+            }
+        }
+        self.spool.remove(staged.id);
+    }
+
+    /// Remove the empty directory `name` from `dir`.
+    pub async fn rmdir(&self, dir: &Inode, name: &[u8]) -> FsResult<()> {
+        let shown = String::from_utf8_lossy(name).into_owned();
+        let inode = self.namespace.lookup(dir.ino, name).await?;
+        if !inode.is_dir() {
+            return Err(FsError::not_dir());
+        }
+        let listing = self.namespace.list(inode.ino).await?;
+        for (child, ino) in &listing.entries {
+            let reserved = child == RESOURCES_DIR || child == ASSESSORS_DIR;
+            if !reserved || !self.namespace.list(*ino).await?.entries.is_empty() {
+                return Err(FsError::new(
+                    libc::ENOTEMPTY,
+                    format!("{shown} is not empty"),
+                ));
+            }
+        }
+        let target = match &inode.node {
+            Node::Folder { .. } => {
+                // An empty folder inside a resource exists only here.
+                self.namespace.remove_entry(dir, &shown);
+                return Ok(());
+            }
+            Node::Subject { project, subject } => paths::subject(project, subject),
+            Node::Experiment { experiment, .. } => paths::experiment(experiment),
+            Node::Scan {
+                experiment, scan, ..
+            } => paths::experiment(experiment).scan(scan),
+            Node::Resource { owner, resource } => owner_path(owner).resource(resource),
+            _ => {
+                return Err(FsError::new(
+                    libc::EPERM,
+                    format!("{shown} cannot be removed through the mount"),
+                ))
+            }
+        };
+        let what = format!("{}/{shown}", self.namespace.shown_path(dir.ino));
+        self.check_delete(&what)?;
+        match self
+            .client
+            .delete(&target, &[("removeFiles", "true")])
+            .await
+        {
+            Ok(()) => tracing::info!("deleted {target}"),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.namespace.remove_entry(dir, &shown);
+        self.namespace.forget(dir.ino);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_folder_names() {
+        assert_eq!(scan_name("5").unwrap(), ("5".into(), String::new()));
+        assert_eq!(scan_name("5-T2w").unwrap(), ("5".into(), "T2w".to_string()));
+        assert_eq!(
+            scan_name("12-fmri-rest_1").unwrap(),
+            ("12".into(), "fmri-rest_1".to_string())
+        );
+        assert_eq!(scan_name("").unwrap_err().errno, libc::EINVAL);
+        assert_eq!(scan_name("-T1").unwrap_err().errno, libc::EINVAL);
+        assert_eq!(scan_name("5-T1 w").unwrap_err().errno, libc::EINVAL);
+    }
+}

@@ -1,0 +1,200 @@
+//! One staged file: the local copy a file is written to before it is uploaded.
+//!
+//! Writes land in the stage file at their offsets; reads of a staged file are served from it, so
+//! a file is readable while it is written and while its upload waits. Two counters tell whether
+//! the server is behind: `changed` counts changes, `uploaded` is the count the server has. A
+//! write that fails for want of disk space poisons the stage: it is never uploaded, because the
+//! server must not get a file with a hole where the failed write should have gone.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use super::journal::{Record, UploadState};
+use crate::fs::inode::Ino;
+
+pub struct Staged {
+    pub id: u64,
+    pub ino: Ino,
+    pub path: PathBuf,
+    file: File,
+    size: AtomicU64,
+    changed: AtomicU64,
+    uploaded: AtomicU64,
+    /// Open handles (of any mode) on the file while it is staged.
+    handles: AtomicUsize,
+    /// A write failed for want of space: never upload this stage.
+    poisoned: AtomicBool,
+    /// The server holds a version of this file (it was there before, or an upload landed).
+    on_server: AtomicBool,
+    /// A journal record of this stage is in the spool.
+    journaled: AtomicBool,
+    /// The file was removed (`rm`): never upload it again.
+    unlinked: AtomicBool,
+    pub record: Mutex<Record>,
+    /// Uploads of this stage, one at a time.
+    pub upload: tokio::sync::Mutex<()>,
+    /// When the background retry may try again.
+    pub retry_at: Mutex<Option<Instant>>,
+}
+
+impl Staged {
+    /// `dirty`: the stage differs from the server (a new file, a truncated one).
+    pub fn new(
+        record: Record,
+        ino: Ino,
+        path: PathBuf,
+        file: File,
+        dirty: bool,
+        on_server: bool,
+    ) -> io::Result<Staged> {
+        let size = file.metadata()?.len();
+        Ok(Staged {
+            id: record.id,
+            ino,
+            path,
+            file,
+            size: AtomicU64::new(size),
+            changed: AtomicU64::new(u64::from(dirty)),
+            uploaded: AtomicU64::new(0),
+            handles: AtomicUsize::new(0),
+            poisoned: AtomicBool::new(false),
+            on_server: AtomicBool::new(on_server),
+            journaled: AtomicBool::new(false),
+            unlinked: AtomicBool::new(false),
+            record: Mutex::new(record),
+            upload: tokio::sync::Mutex::new(()),
+            retry_at: Mutex::new(None),
+        })
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size.load(Ordering::Acquire)
+    }
+
+    pub fn read_at(&self, offset: u64, len: u32) -> io::Result<Vec<u8>> {
+        let end = self.size().min(offset.saturating_add(u64::from(len)));
+        let mut buf = vec![0; end.saturating_sub(offset) as usize];
+        let mut done = 0;
+        while done < buf.len() {
+            match self.file.read_at(&mut buf[done..], offset + done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        buf.truncate(done);
+        Ok(buf)
+    }
+
+    pub fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.changed.fetch_add(1, Ordering::AcqRel);
+        if let Err(e) = self.file.write_all_at(data, offset) {
+            if e.raw_os_error() == Some(libc::ENOSPC) || e.raw_os_error() == Some(libc::EDQUOT) {
+                self.poisoned.store(true, Ordering::Release);
+            }
+            return Err(e);
+        }
+        self.size
+            .fetch_max(offset + data.len() as u64, Ordering::AcqRel);
+        Ok(())
+    }
+
+    pub fn set_len(&self, size: u64) -> io::Result<()> {
+        self.changed.fetch_add(1, Ordering::AcqRel);
+        self.file.set_len(size)?;
+        self.size.store(size, Ordering::Release);
+        Ok(())
+    }
+
+    /// Make the stage's bytes durable on the local disk.
+    pub fn sync(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+
+    /// The change count now, to hand to [`Staged::mark_uploaded`] once those bytes landed.
+    pub fn generation(&self) -> u64 {
+        self.changed.load(Ordering::Acquire)
+    }
+
+    pub fn mark_uploaded(&self, generation: u64) {
+        self.uploaded.fetch_max(generation, Ordering::AcqRel);
+        self.on_server.store(true, Ordering::Release);
+    }
+
+    /// The stage holds changes the server does not have.
+    pub fn dirty(&self) -> bool {
+        self.changed.load(Ordering::Acquire) != self.uploaded.load(Ordering::Acquire)
+    }
+
+    pub fn poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
+    }
+
+    pub fn on_server(&self) -> bool {
+        self.on_server.load(Ordering::Acquire)
+    }
+
+    pub fn unlink(&self) {
+        self.unlinked.store(true, Ordering::Release);
+    }
+
+    pub fn is_unlinked(&self) -> bool {
+        self.unlinked.load(Ordering::Acquire)
+    }
+
+    /// Count a change without writing (a stage about to go to a new place).
+    pub fn touch(&self) {
+        self.changed.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn journaled(&self, yes: bool) {
+        self.journaled.store(yes, Ordering::Release);
+    }
+
+    pub fn is_journaled(&self) -> bool {
+        self.journaled.load(Ordering::Acquire)
+    }
+
+    /// Copy the server's bytes in (not a change: the server has them).
+    pub fn fill_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.file.write_all_at(data, offset)?;
+        self.size
+            .fetch_max(offset + data.len() as u64, Ordering::AcqRel);
+        Ok(())
+    }
+
+    pub fn opened(&self) {
+        self.handles.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// One handle fewer; returns how many are left.
+    pub fn closed(&self) -> usize {
+        let before = self
+            .handles
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some(n.saturating_sub(1))
+            })
+            .unwrap_or(0);
+        before.saturating_sub(1)
+    }
+
+    pub fn handles(&self) -> usize {
+        self.handles.load(Ordering::Acquire)
+    }
+
+    pub fn state(&self) -> UploadState {
+        self.record.lock().expect("record lock").state
+    }
+
+    pub fn snapshot(&self) -> Record {
+        let mut record = self.record.lock().expect("record lock").clone();
+        record.size = self.size();
+        record
+    }
+}
