@@ -285,8 +285,31 @@ mod tests {
     fn mount(args: &[&str]) -> Result<MountOptions, String> {
         let cli = Cli::try_parse_from(["xnatfs", "mount"].iter().chain(args))
             .map_err(|e| e.to_string())?;
-        let Command::Mount(m) = cli.command;
-        m.resolve()
+        match cli.command {
+            Command::Mount(m) => m.resolve(),
+            Command::Status(_) => Err("not a mount".into()),
+        }
+    }
+
+    #[test]
+    fn write_options() {
+        let o = mount(&["/mnt/x"]).unwrap();
+        assert!(!o.allow_delete);
+        assert_eq!(o.session_type, DEFAULT_SESSION_TYPE);
+        assert_eq!(o.upload_retry_max, DEFAULT_UPLOAD_RETRY_MAX);
+        let o = mount(&[
+            "/mnt/x",
+            "-o",
+            "allow_delete,session_type=xnat:petSessionData,spool_dir=/s,upload_retry_max=5",
+        ])
+        .unwrap();
+        assert!(o.allow_delete);
+        assert_eq!(o.session_type, "xnat:petSessionData");
+        assert_eq!(o.spool_dir, Some(PathBuf::from("/s")));
+        assert_eq!(o.upload_retry_max, Duration::from_secs(5));
+        let o = mount(&["/mnt/x", "--allow-delete", "--spool-dir", "/t"]).unwrap();
+        assert!(o.allow_delete);
+        assert_eq!(o.spool_dir, Some(PathBuf::from("/t")));
     }
 
     #[test]

@@ -61,7 +61,13 @@ impl XnatApi for Fake {
     async fn download(&self, path: &ApiPath, _: Option<Range<u64>>) -> Result<Download> {
         Err(refused(path))
     }
-    async fn upload(&self, path: &ApiPath, _: &Path, _: bool, _: &[(&str, &str)]) -> Result<()> {
+    async fn upload(
+        &self,
+        path: &ApiPath,
+        _: &Path,
+        _: bool,
+        _: &[(&str, &str)],
+    ) -> Result<crate::xnat::Uploaded> {
         Err(refused(path))
     }
     async fn put(&self, path: &ApiPath, _: &[(&str, &str)]) -> Result<Created> {

@@ -191,6 +191,8 @@ impl<C: Catalog> Namespace<C> {
         let mut entries = Vec::with_capacity(children.len() + local.len());
         let mut by_name = HashMap::with_capacity(children.len() + local.len());
         let mut aliases = Vec::new();
+        let local_names: std::collections::HashSet<String> =
+            local.iter().map(|(n, _)| n.clone()).collect();
         for (name, entry) in local {
             dedup.reserve(&name);
             let inode = self.inodes.intern(entry.node, dir.ino, entry.info);
@@ -206,7 +208,7 @@ impl<C: Catalog> Namespace<C> {
                 child.name
             } else {
                 let shown = names::encode(&child.name);
-                if by_name.contains_key(&shown) {
+                if local_names.contains(&shown) {
                     // A local entry stands in for it (a staged version of that file).
                     continue;
                 }
