@@ -597,6 +597,21 @@ pub fn invalidate_on_size_change(core: &Core, notifier: fuser::Notifier) {
     }));
 }
 
+/// Make the kernel forget an entry that left the tree without it asking (a new file whose
+/// stage was thrown away after a failed write): otherwise it keeps finding the name.
+pub fn invalidate_gone_entries(core: &Core, notifier: fuser::Notifier, runtime: Handle) {
+    core.on_entry_gone(Box::new(move |dir, name| {
+        let notifier = notifier.clone();
+        let name = name.to_string();
+        // From a task, never from inside the request that caused it.
+        runtime.spawn(async move {
+            if let Err(e) = notifier.inval_entry(INodeNo(dir), OsStr::new(&name)) {
+                tracing::debug!(dir, name, "invalidating an entry: {e}");
+            }
+        });
+    }));
+}
+
 /// Answer a size probe (`size == 0`) or the value itself, or ERANGE if it does not fit.
 fn reply_xattr(reply: ReplyXattr, value: &[u8], size: u32) {
     if size == 0 {

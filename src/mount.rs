@@ -216,6 +216,7 @@ fn serve(
         }
     };
     crate::fuse::invalidate_on_size_change(&core, session.notifier());
+    crate::fuse::invalidate_gone_entries(&core, session.notifier(), runtime.handle().clone());
     let mut unmounter = session.unmount_callable();
     // The session loop runs on its own thread. Not `Session::spawn`: that moves the mount out
     // of the handle `unmount_callable` shares, so a signal's unmount would find nothing to do.

@@ -113,6 +113,14 @@ impl Core {
             .await
     }
 
+    /// Call `tell` with (directory, name) of each entry that leaves the tree without the
+    /// kernel asking, so that it can drop its cached entry.
+    pub fn on_entry_gone(&self, tell: super::write::EntryGone) {
+        if let Some(writes) = self.writes_opt() {
+            writes.on_entry_gone(tell);
+        }
+    }
+
     /// The spool folder, where files are staged (none on a read-only mount).
     pub fn spool_dir(&self) -> Option<PathBuf> {
         self.writes_opt().map(|w| w.spool_dir())

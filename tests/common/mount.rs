@@ -53,6 +53,8 @@ impl Mount {
         );
         let dir = tempfile::tempdir().expect("mount dir");
         let log = cache.path().join("xnatfs.log");
+        let own_spool = extra.contains(&"--spool-dir");
+        let spool = cache.path().join("spool");
         let child = Command::new(xnatfs_bin())
             .arg("mount")
             .arg(url)
@@ -62,8 +64,11 @@ impl Mount {
             .arg(cache.path().join("blocks"))
             .arg("--log-file")
             .arg(&log)
-            .arg("--spool-dir")
-            .arg(cache.path().join("spool"))
+            .args(if own_spool {
+                vec![]
+            } else {
+                vec!["--spool-dir".as_ref(), spool.as_os_str()]
+            })
             .args(extra)
             .env("XNAT_USER", user)
             .env("XNAT_PASS", password)

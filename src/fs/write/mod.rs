@@ -68,7 +68,12 @@ pub struct Writes {
     opening: tokio::sync::Mutex<()>,
     /// Wakes the background retries.
     wake: tokio::sync::Notify,
+    /// Told (directory, name) of an entry that went away without the kernel asking.
+    gone: std::sync::OnceLock<EntryGone>,
 }
+
+/// Drops the kernel's cached entry `name` of directory `dir`.
+pub type EntryGone = Box<dyn Fn(Ino, &str) + Send + Sync>;
 
 /// Where a file goes: its resource and its path inside.
 struct Place {
@@ -158,7 +163,14 @@ impl Writes {
             staged: Mutex::new(HashMap::new()),
             opening: tokio::sync::Mutex::new(()),
             wake: tokio::sync::Notify::new(),
+            gone: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Call `tell` with each entry that leaves the tree without the kernel asking (a new file
+    /// whose stage was thrown away). Only the first call counts.
+    pub fn on_entry_gone(&self, tell: EntryGone) {
+        let _ = self.gone.set(tell);
     }
 
     pub fn spool_dir(&self) -> PathBuf {
@@ -393,17 +405,20 @@ impl Writes {
     }
 
     pub fn write(&self, staged: &Staged, offset: u64, data: &[u8]) -> FsResult<u32> {
-        self.note_change(staged)?;
-        staged.write_at(offset, data).map_err(|e| {
-            if staged.poisoned() {
-                tracing::error!(
-                    "the spool disk is full ({}): {} will not be uploaded",
-                    self.spool.dir().display(),
-                    staged.snapshot().shown
-                );
-            }
-            io_error("writing to the stage", e)
-        })?;
+        let written = self.note_change(staged).and_then(|()| {
+            staged
+                .write_at(offset, data)
+                .map_err(|e| io_error("writing to the stage", e))
+        });
+        if let Err(e) = written {
+            staged.poison();
+            tracing::error!(
+                "a write to {} failed ({}); the file will not be uploaded",
+                staged.snapshot().shown,
+                e.message
+            );
+            return Err(e);
+        }
         Ok(data.len() as u32)
     }
 
@@ -464,9 +479,13 @@ impl Writes {
                 let record = staged.snapshot();
                 let name = record.path.rsplit('/').next().unwrap_or(&record.path);
                 if let Ok(dir) = self.namespace.inode(inode.parent) {
-                    self.namespace.remove_entry(&dir, &names::encode(name));
                     let typed = record.shown.rsplit('/').next().unwrap_or_default();
-                    self.namespace.remove_entry(&dir, typed);
+                    for shown in [names::encode(name), typed.to_string()] {
+                        self.namespace.remove_entry(&dir, &shown);
+                        if let Some(tell) = self.gone.get() {
+                            tell(dir.ino, &shown);
+                        }
+                    }
                 }
             }
         }

@@ -3,8 +3,9 @@
 //! Writes land in the stage file at their offsets; reads of a staged file are served from it, so
 //! a file is readable while it is written and while its upload waits. Two counters tell whether
 //! the server is behind: `changed` counts changes, `uploaded` is the count the server has. A
-//! write that fails for want of disk space poisons the stage: it is never uploaded, because the
-//! server must not get a file with a hole where the failed write should have gone.
+//! write that fails (no space left on the spool disk, a disk error) poisons the stage: it is
+//! never uploaded, because the server must not get a file with a hole where the failed write
+//! should have gone.
 
 use std::fs::File;
 use std::io;
@@ -27,7 +28,7 @@ pub struct Staged {
     uploaded: AtomicU64,
     /// Open handles (of any mode) on the file while it is staged.
     handles: AtomicUsize,
-    /// A write failed for want of space: never upload this stage.
+    /// A write failed (no space left, a disk error): never upload this stage.
     poisoned: AtomicBool,
     /// The server holds a version of this file (it was there before, or an upload landed).
     on_server: AtomicBool,
@@ -95,9 +96,9 @@ impl Staged {
     pub fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         self.changed.fetch_add(1, Ordering::AcqRel);
         if let Err(e) = self.file.write_all_at(data, offset) {
-            if e.raw_os_error() == Some(libc::ENOSPC) || e.raw_os_error() == Some(libc::EDQUOT) {
-                self.poisoned.store(true, Ordering::Release);
-            }
+            // Some of the bytes may be in, some not: the stage no longer holds what the
+            // program wrote, and must never reach the server.
+            self.poison();
             return Err(e);
         }
         self.size
@@ -130,6 +131,10 @@ impl Staged {
     /// The stage holds changes the server does not have.
     pub fn dirty(&self) -> bool {
         self.changed.load(Ordering::Acquire) != self.uploaded.load(Ordering::Acquire)
+    }
+
+    pub fn poison(&self) {
+        self.poisoned.store(true, Ordering::Release);
     }
 
     pub fn poisoned(&self) -> bool {

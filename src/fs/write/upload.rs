@@ -174,19 +174,26 @@ impl Writes {
                 staged.record.lock().expect("record lock").replace = true;
                 sent
             }
-            Err(XnatError::Duplicate {
-                ambiguous: true, ..
-            }) => {
-                // A retried request: the first attempt may have stored the file. It counts
-                // if the server's copy is this stage.
+            Err(err @ XnatError::Duplicate { .. }) => {
+                // A file of that name is there. It counts as this upload if it is this stage:
+                // a retried request whose first attempt landed, or an upload a crash cut off
+                // after the server stored it.
                 let md5 = md5_of(&staged.path)
                     .map_err(|e| (super::io_error("reading the stage", e), true))?;
-                crate::xnat::Uploaded {
-                    size: record.size,
-                    md5,
+                let size = std::fs::metadata(&staged.path)
+                    .map(|m| m.len())
+                    .unwrap_or(0);
+                let rows = self.client.files(&resource).await.map_err(fail)?;
+                let same = rows.into_iter().map(file_row).find(|r| {
+                    r.path == record.path
+                        && r.size == Some(size)
+                        && r.digest
+                            .as_deref()
+                            .is_some_and(|d| d.eq_ignore_ascii_case(&md5))
+                });
+                if let Some(row) = same {
+                    return Ok(row);
                 }
-            }
-            Err(err @ XnatError::Duplicate { .. }) => {
                 let message = format!(
                     "a file {} is already on the server (put there since this mount listed the \
                      folder); not replaced. {err}",

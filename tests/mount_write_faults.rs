@@ -1,0 +1,339 @@
+//! Nothing written is lost: the server down during `close()`, the daemon killed during an
+//! upload, a name taken on the server since the folder was listed, and a full spool disk, on
+//! real mounts of xnat-sim.
+
+mod common;
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::mount::{is_mounted, Mount};
+use common::sim::*;
+use xnat_sim::model::ResourceOwner;
+use xnat_sim::{populate, BlockingSimServer, Faults, Shape, SimConfig};
+
+fn shape() -> Shape {
+    Shape {
+        subjects: 1,
+        sessions: 1,
+        scans: 1,
+        files: 1,
+        file_size: 4096,
+        members: vec![USER.into()],
+        ..Default::default()
+    }
+}
+
+fn bytes(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 9) as u8)
+        .collect()
+}
+
+/// The first scan resource folder under the mount, relative.
+fn scan_resource(store: &xnat_sim::Store) -> String {
+    let files = expected_files(store, None);
+    let first = files
+        .keys()
+        .find(|k| k.matches('/').count() == 5 && !k.contains("/.resources/"))
+        .expect("a scan file")
+        .clone();
+    first.rsplit_once('/').unwrap().0.to_string()
+}
+
+fn server_bytes(store: &xnat_sim::Store, rel: &str) -> Option<Vec<u8>> {
+    expected_files(store, None).get(rel).map(Expected::bytes)
+}
+
+fn status(mountpoint: &Path) -> (i32, String) {
+    let out = Command::new(common::mount::xnatfs_bin())
+        .arg("status")
+        .arg(mountpoint)
+        .output()
+        .expect("xnatfs status");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// Wait up to `limit` for `done`.
+fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} within {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A sim whose server can be stopped and started again at the same address over the same
+/// archive: the server going down and coming back.
+struct Restartable {
+    config: SimConfig,
+    server: Option<BlockingSimServer>,
+    _root: tempfile::TempDir,
+}
+
+impl Restartable {
+    fn start() -> Restartable {
+        let root = tempfile::tempdir().unwrap();
+        let config = SimConfig {
+            root: root.path().to_path_buf(),
+            users: vec![(USER.into(), PASS.into())],
+            ..Default::default()
+        };
+        let server = BlockingSimServer::start(config.clone()).expect("start xnat-sim");
+        populate(server.store(), &shape()).expect("populate");
+        let config = SimConfig {
+            listen: server.addr(),
+            ..config
+        };
+        Restartable {
+            config,
+            server: Some(server),
+            _root: root,
+        }
+    }
+
+    fn server(&self) -> &BlockingSimServer {
+        self.server.as_ref().expect("the server is up")
+    }
+
+    fn stop(&mut self) {
+        drop(self.server.take());
+    }
+
+    fn start_again(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match BlockingSimServer::start(self.config.clone()) {
+                Ok(server) => {
+                    self.server = Some(server);
+                    return;
+                }
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("restarting the sim: {e}; again");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => panic!("cannot restart the sim at {}: {e}", self.config.listen),
+            }
+        }
+    }
+}
+
+#[test]
+fn close_fails_while_the_server_is_down_and_the_upload_lands_when_it_is_back() {
+    let mut sim = Restartable::start();
+    let url = sim.server().url();
+    let mount = Mount::start(&url, USER, PASS, &["--upload-retry-max", "1"]);
+    let dir = scan_resource(sim.server().store());
+    fs::read_dir(mount.path().join(&dir)).unwrap().count();
+    let rel = format!("{dir}/written_while_down.bin");
+    let data = bytes(300_000, 3);
+
+    sim.stop();
+    let mut f = File::create(mount.path().join(&rel)).unwrap();
+    f.write_all(&data).unwrap();
+    let closed = nix_close(f);
+    assert_eq!(
+        closed.map_err(|e| e.raw_os_error()),
+        Err(Some(libc::EIO)),
+        "close() reports the failed upload"
+    );
+    // Still there, from the spool.
+    assert_eq!(fs::read(mount.path().join(&rel)).unwrap(), data);
+    let (code, text) = status(mount.path());
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("pending") && text.contains("written_while_down.bin"),
+        "{text}"
+    );
+    assert!(text.contains("last error"), "{text}");
+
+    sim.start_again();
+    wait_for(Duration::from_secs(30), "the background retry", || {
+        server_bytes(sim.server().store(), &rel).is_some()
+    });
+    assert_eq!(server_bytes(sim.server().store(), &rel).unwrap(), data);
+    wait_for(Duration::from_secs(10), "the spool to empty", || {
+        status(mount.path()).0 == 0
+    });
+}
+
+/// Close `f` and return what close(2) said (std's drop ignores it).
+fn nix_close(f: File) -> std::io::Result<()> {
+    use std::os::fd::IntoRawFd;
+    let fd = f.into_raw_fd();
+    // SAFETY: we own the descriptor and close it once.
+    if unsafe { libc::close(fd) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[test]
+fn an_upload_cut_by_kill_9_finishes_at_the_next_mount() {
+    let sim = Sim::start(shape());
+    let mut mount = Mount::start(&sim.url(), USER, PASS, &[]);
+    let dir = scan_resource(sim.store());
+    let rel = format!("{dir}/big_result.nii");
+    let data = bytes(6 << 20, 9);
+    // Slow uploads (1 MiB/s) so the kill lands in the middle of one.
+    sim.server.set_faults(Faults {
+        bandwidth: Some(1 << 20),
+        ..Faults::default()
+    });
+    let target = mount.path().join(&rel);
+    let payload = data.clone();
+    let writer = std::thread::spawn(move || {
+        let mut f = File::create(target)?;
+        f.write_all(&payload)?;
+        nix_close(f)
+    });
+    let spool = mount.spool_root();
+    wait_for(Duration::from_secs(20), "the upload to start", || {
+        journal_states(&spool).iter().any(|s| s == "pending")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    mount.kill();
+    assert!(
+        writer.join().unwrap().is_err(),
+        "the writer's close saw the daemon die"
+    );
+    assert!(
+        server_bytes(sim.store(), &rel).is_none(),
+        "not uploaded yet"
+    );
+
+    sim.server.set_faults(Faults::default());
+    let cache = mount.into_cache();
+    let again = Mount::start_with_cache(&sim.url(), USER, PASS, &[], cache);
+    wait_for(
+        Duration::from_secs(30),
+        "the upload after the remount",
+        || server_bytes(sim.store(), &rel).is_some(),
+    );
+    assert_eq!(server_bytes(sim.store(), &rel).unwrap(), data);
+    assert_eq!(fs::read(again.path().join(&rel)).unwrap(), data);
+    wait_for(Duration::from_secs(10), "the spool to empty", || {
+        status(again.path()).0 == 0
+    });
+}
+
+/// The `state` of every journal record under a spool root.
+fn journal_states(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for dir in fs::read_dir(root).into_iter().flatten().flatten() {
+        for entry in fs::read_dir(dir.path()).into_iter().flatten().flatten() {
+            if entry.path().extension().is_some_and(|e| e == "json") {
+                let text = fs::read_to_string(entry.path()).unwrap_or_default();
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+                    out.push(v["state"].as_str().unwrap_or("").to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_name_taken_on_the_server_since_the_listing_is_not_overwritten() {
+    let sim = Sim::start(shape());
+    let (experiment, scan) = sim.store().read(|a| {
+        let e = a
+            .experiments
+            .values()
+            .find(|e| !e.scans.is_empty())
+            .unwrap();
+        (e.id.clone(), e.scans[0].id.clone())
+    });
+    let resource = sim.add_resource(ResourceOwner::Scan { experiment, scan }, "OUT");
+    let mount = Mount::start(&sim.url(), USER, PASS, &[]);
+    let dir = scan_resource(sim.store());
+    let out_dir = format!("{}/OUT", dir.rsplit_once('/').unwrap().0);
+    assert_eq!(
+        fs::read_dir(mount.path().join(&out_dir)).unwrap().count(),
+        0
+    );
+    // Someone else uploads clash.nii after this mount listed the folder.
+    sim.add_file(resource, "clash.nii", b"theirs");
+    let mut f = File::create(mount.path().join(&out_dir).join("clash.nii")).unwrap();
+    f.write_all(b"ours").unwrap();
+    let closed = nix_close(f);
+    assert_eq!(
+        closed.map_err(|e| e.raw_os_error()),
+        Err(Some(libc::EEXIST))
+    );
+    assert_eq!(
+        server_bytes(sim.store(), &format!("{out_dir}/clash.nii")).as_deref(),
+        Some(&b"theirs"[..]),
+        "the server's file is kept"
+    );
+    let (code, text) = status(mount.path());
+    assert_eq!(code, 1);
+    assert!(
+        text.contains("failed") && text.contains("already on the server"),
+        "{text}"
+    );
+}
+
+/// A small tmpfs for the spool, unmounted when dropped.
+struct SmallDisk(PathBuf, tempfile::TempDir);
+
+impl SmallDisk {
+    fn new(size: &str) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(
+            ok.success(),
+            "this test mounts a small tmpfs for the spool (needs root)"
+        );
+        SmallDisk(dir.path().to_path_buf(), dir)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        if is_mounted(&self.0) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+}
+
+#[test]
+fn a_full_spool_disk_fails_the_write_and_uploads_nothing_partial() {
+    let sim = Sim::start(shape());
+    let disk = SmallDisk::new("1m");
+    let spool = disk.0.to_string_lossy().into_owned();
+    let mount = Mount::start(&sim.url(), USER, PASS, &["--spool-dir", &spool]);
+    let dir = scan_resource(sim.store());
+    let rel = format!("{dir}/too_big.bin");
+    let mut f = File::create(mount.path().join(&rel)).unwrap();
+    let err = f.write_all(&bytes(4 << 20, 1)).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOSPC));
+    assert!(nix_close(f).is_err(), "close fails too");
+    assert!(
+        server_bytes(sim.store(), &rel).is_none(),
+        "nothing partial on the server"
+    );
+    // The kernel releases the file just after close() returns; then it goes.
+    wait_for(Duration::from_secs(5), "the incomplete file to go", || {
+        !mount.path().join(&rel).exists()
+    });
+    assert_eq!(status(mount.path()).0, 0, "and not left in the spool");
+    // Room again: a small file still goes up.
+    fs::write(mount.path().join(&dir).join("small.txt"), b"fits").unwrap();
+    assert_eq!(
+        server_bytes(sim.store(), &format!("{dir}/small.txt")).as_deref(),
+        Some(&b"fits"[..])
+    );
+    drop(mount);
+}
