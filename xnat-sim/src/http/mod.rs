@@ -113,6 +113,8 @@ pub fn router(state: AppState) -> Router {
             get(auth::endpoints::invalidate_token),
         )
         .fallback(archive::handle)
+        // XNAT puts no cap on upload bodies; axum's Multipart extractor has a 2 MB default.
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::middleware::authenticate,
