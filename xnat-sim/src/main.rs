@@ -50,6 +50,9 @@ struct ServeArgs {
     /// USER:PROJECT membership (repeatable).
     #[arg(long = "member", value_parser = pair)]
     members: Vec<(String, String)>,
+    /// USER:PROJECT read-only collaborator role (repeatable): writes get 403.
+    #[arg(long = "collaborator", value_parser = pair)]
+    collaborators: Vec<(String, String)>,
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
     /// Bytes per second per request/response body.
@@ -199,6 +202,7 @@ fn serve(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         users: a.users,
         admins: a.admins,
         members: a.members,
+        collaborators: a.collaborators,
         faults: Faults {
             latency_ms: a.latency_ms,
             bandwidth: a.bandwidth,

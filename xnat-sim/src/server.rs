@@ -25,6 +25,9 @@ pub struct SimConfig {
     pub admins: Vec<String>,
     /// (user, project) memberships granted at start.
     pub members: Vec<(String, String)>,
+    /// (user, project) read-only collaborator roles granted at start: listings and
+    /// downloads work, every upload, create and delete is refused with 403.
+    pub collaborators: Vec<(String, String)>,
     /// Knob settings at start.
     pub faults: Faults,
     pub session_timeout: Duration,
@@ -43,6 +46,7 @@ impl Default for SimConfig {
             users: Vec::new(),
             admins: Vec::new(),
             members: Vec::new(),
+            collaborators: Vec::new(),
             faults: Faults::default(),
             session_timeout: Duration::from_secs(900),
             lockout_after: None,
@@ -65,7 +69,11 @@ pub struct SimServer {
 /// Opens the store and applies the configured users and memberships.
 pub fn open_store(config: &SimConfig) -> io::Result<Arc<Store>> {
     let store = Arc::new(Store::open(&config.root)?);
-    if !(config.users.is_empty() && config.admins.is_empty() && config.members.is_empty()) {
+    if !(config.users.is_empty()
+        && config.admins.is_empty()
+        && config.members.is_empty()
+        && config.collaborators.is_empty())
+    {
         store.write(|a| {
             for (u, p) in &config.users {
                 a.add_user(u, p, false);
@@ -75,9 +83,18 @@ pub fn open_store(config: &SimConfig) -> io::Result<Arc<Store>> {
                     user.admin = true;
                 }
             }
+            // One role per user and project, as in XNAT: a new role replaces the old one.
             for (u, p) in &config.members {
                 if let Some(project) = a.projects.get_mut(p) {
+                    project.collaborators.remove(u);
                     project.members.insert(u.clone());
+                }
+            }
+            for (u, p) in &config.collaborators {
+                if let Some(project) = a.projects.get_mut(p) {
+                    project.owners.remove(u);
+                    project.members.remove(u);
+                    project.collaborators.insert(u.clone());
                 }
             }
         })?;

@@ -5,7 +5,9 @@
 use super::error::{status_page, XnatError};
 use super::files::{self, FilesRequest};
 use super::path::{self, Coll};
-use super::resolve::{missing_message, owner_of, resolve, Node, Resolved};
+use super::resolve::{
+    check_write, missing_message, owner_of, resolve, target_project, Node, Resolved,
+};
 use super::upload::{self, UploadTarget};
 use super::{create, delete, download, listings, object, zip_download};
 use super::{tagged, AppState, CurrentUser, Params, RequestKind};
@@ -40,6 +42,22 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
         Err(e) => return e.into_response(),
     };
     let method = req.method().clone();
+    if matches!(method, Method::PUT | Method::POST | Method::DELETE) {
+        let allowed = state.store.read(|a| match target_project(a, &resolved) {
+            Some(p) => check_write(a, &user, &p),
+            None => Ok(()),
+        });
+        if let Err(e) = allowed {
+            let kind = match (&method, &resolved) {
+                (&Method::DELETE, _) => RequestKind::Delete,
+                (_, Resolved::Files { .. } | Resolved::Missing { files: Some(_), .. }) => {
+                    RequestKind::Upload
+                }
+                _ => RequestKind::Create,
+            };
+            return upload::refused(kind, req, e).await;
+        }
+    }
     match method {
         Method::GET | Method::HEAD => read(&state, &user, resolved, &params, req).await,
         Method::PUT | Method::POST => write(state, user, resolved, params, req).await,
