@@ -22,6 +22,20 @@ fn archive_rest(path: &str) -> Option<&str> {
     PREFIXES.iter().find_map(|p| path.strip_prefix(p))
 }
 
+/// What a request would change in the archive, judged from its method and path alone
+/// (for the fault knobs, which answer before the server looks): an upload (`PUT`/`POST`
+/// on `…/files…`), a create (other `PUT`/`POST`) or a delete. None for reads and for
+/// non-archive paths (`/data/JSESSION`, `/data/services/…`).
+pub fn write_kind(method: &Method, path: &str) -> Option<RequestKind> {
+    let parsed = archive_rest(path).and_then(path::parse)?;
+    match *method {
+        Method::PUT | Method::POST if parsed.files.is_some() => Some(RequestKind::Upload),
+        Method::PUT | Method::POST => Some(RequestKind::Create),
+        Method::DELETE => Some(RequestKind::Delete),
+        _ => None,
+    }
+}
+
 pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
     let not_found = || {
         status_page(

@@ -19,9 +19,11 @@ mod site;
 mod upload;
 mod zip_download;
 
+pub use archive::write_kind;
 pub use error::{status_page, XnatError, XnatResult};
 pub use file_body::file_body;
 pub use params::Params;
+pub use upload::refused;
 
 use crate::auth::{self, AuthState};
 use crate::store::Store;
