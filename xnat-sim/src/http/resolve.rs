@@ -100,6 +100,9 @@ pub fn check_project(a: &Archive, user: &CurrentUser, project: &str) -> XnatResu
 
 /// 403 for a change to a project the user may only read (a collaborator: see
 /// `model::Project`); XNAT answers permission failures with 403 (reference §2.6).
+/// One doubt: XNAT's FileList `handlePost` (XW 1.8.9.1 and NW) only skips the upload when
+/// `canEdit` fails and sets no status, so a real server may answer a collaborator's upload
+/// with an empty 200 and store nothing; the sim follows the reference's 403.
 pub fn check_write(a: &Archive, user: &CurrentUser, project: &str) -> XnatResult<()> {
     if user.admin || a.can_write(&user.name, project) {
         Ok(())
