@@ -6,9 +6,11 @@
 //! - [`http`]: the faithful REST server (routing, listings, downloads, uploads, …).
 //! - [`auth`]: Basic, JSESSION, form login, alias tokens, timeouts, lockout.
 //! - [`knobs`]: latency, bandwidth, Range, faults, counters — layers around `http`.
-//! - [`server`]: [`SimServer`] / [`BlockingSimServer`] for tests and the binary.
+//! - [`server`]: [`SimServer`] / [`BlockingSimServer`] for tests and the binary
+//!   (`accept`: the accept loop that owns every connection).
 //! - [`populate`] and [`import`]: building archives.
 
+mod accept;
 pub mod auth;
 pub mod http;
 pub mod import;

@@ -50,6 +50,9 @@ struct ServeArgs {
     /// USER:PROJECT membership (repeatable).
     #[arg(long = "member", value_parser = pair)]
     members: Vec<(String, String)>,
+    /// USER:PROJECT read-only collaborator role (repeatable): writes get 403.
+    #[arg(long = "collaborator", value_parser = pair)]
+    collaborators: Vec<(String, String)>,
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
     /// Bytes per second per request/response body.
@@ -64,6 +67,12 @@ struct ServeArgs {
     fail_status: u16,
     #[arg(long)]
     fail_nth: Option<u64>,
+    /// Answer every upload (PUT/POST on …/files…) with this status.
+    #[arg(long)]
+    fail_uploads: Option<u16>,
+    /// Answer every upload, create and delete with this status.
+    #[arg(long)]
+    fail_writes: Option<u16>,
     #[arg(long)]
     reset_after_bytes: Option<u64>,
     #[arg(long)]
@@ -199,6 +208,7 @@ fn serve(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         users: a.users,
         admins: a.admins,
         members: a.members,
+        collaborators: a.collaborators,
         faults: Faults {
             latency_ms: a.latency_ms,
             bandwidth: a.bandwidth,
@@ -210,6 +220,8 @@ fn serve(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             stall_after_bytes: a.stall_after_bytes,
             stall_ms: a.stall_ms,
             stale_size: a.stale_size,
+            fail_uploads: a.fail_uploads,
+            fail_writes: a.fail_writes,
         },
         session_timeout: Duration::from_secs(a.session_timeout),
         lockout_after: a.lockout_after,

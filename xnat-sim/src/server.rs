@@ -2,11 +2,11 @@
 //! [`BlockingSimServer`] with its own runtime for plain `#[test]`s. Both
 //! listen on a free port by default and stop when dropped.
 
+use crate::accept;
 use crate::auth::{AuthConfig, AuthState};
 use crate::http::{self, AppState};
 use crate::knobs::{self, Faults, Knobs, StatsSnapshot};
 use crate::store::Store;
-use axum::serve::ListenerExt;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,6 +25,9 @@ pub struct SimConfig {
     pub admins: Vec<String>,
     /// (user, project) memberships granted at start.
     pub members: Vec<(String, String)>,
+    /// (user, project) read-only collaborator roles granted at start: listings and
+    /// downloads work, every upload, create and delete is refused with 403.
+    pub collaborators: Vec<(String, String)>,
     /// Knob settings at start.
     pub faults: Faults,
     pub session_timeout: Duration,
@@ -43,6 +46,7 @@ impl Default for SimConfig {
             users: Vec::new(),
             admins: Vec::new(),
             members: Vec::new(),
+            collaborators: Vec::new(),
             faults: Faults::default(),
             session_timeout: Duration::from_secs(900),
             lockout_after: None,
@@ -52,6 +56,9 @@ impl Default for SimConfig {
         }
     }
 }
+
+/// How long `stop` lets responses in flight finish before it cuts their connections.
+const GRACE: Duration = Duration::from_secs(2);
 
 /// A running emulator.
 pub struct SimServer {
@@ -65,7 +72,11 @@ pub struct SimServer {
 /// Opens the store and applies the configured users and memberships.
 pub fn open_store(config: &SimConfig) -> io::Result<Arc<Store>> {
     let store = Arc::new(Store::open(&config.root)?);
-    if !(config.users.is_empty() && config.admins.is_empty() && config.members.is_empty()) {
+    if !(config.users.is_empty()
+        && config.admins.is_empty()
+        && config.members.is_empty()
+        && config.collaborators.is_empty())
+    {
         store.write(|a| {
             for (u, p) in &config.users {
                 a.add_user(u, p, false);
@@ -75,9 +86,18 @@ pub fn open_store(config: &SimConfig) -> io::Result<Arc<Store>> {
                     user.admin = true;
                 }
             }
+            // One role per user and project, as in XNAT: a new role replaces the old one.
             for (u, p) in &config.members {
                 if let Some(project) = a.projects.get_mut(p) {
+                    project.collaborators.remove(u);
                     project.members.insert(u.clone());
+                }
+            }
+            for (u, p) in &config.collaborators {
+                if let Some(project) = a.projects.get_mut(p) {
+                    project.owners.remove(u);
+                    project.members.remove(u);
+                    project.collaborators.insert(u.clone());
                 }
             }
         })?;
@@ -114,19 +134,10 @@ impl SimServer {
         };
         let app = knobs::admin::router(knobs.clone())
             .merge(knobs::wrap(http::router(state), knobs.clone()));
-        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        let listener = accept::bind(config.listen)?;
         let addr = listener.local_addr()?;
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let task = tokio::spawn(accept::serve(listener, app, rx, GRACE));
         Ok(SimServer {
             addr,
             store,
@@ -166,14 +177,16 @@ impl SimServer {
         self.knobs.stats.reset()
     }
 
-    /// Stops accepting, lets requests in flight finish (up to 2 s), then stops.
+    /// Closes the listener, lets responses in flight finish (up to 2 s), then closes every
+    /// connection that is left, idle keep-alive ones included. When it returns, the address
+    /// is free for a new server (`SimConfig::listen`), which may open the same root.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
             let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(2), task)
+            if tokio::time::timeout(GRACE + Duration::from_secs(1), task)
                 .await
                 .is_err()
             {
@@ -200,6 +213,7 @@ impl SimServer {
     }
 }
 
+/// Dropping cuts every connection at once (the accept loop owns them), without grace.
 impl Drop for SimServer {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -230,6 +244,11 @@ impl BlockingSimServer {
             runtime: Some(runtime),
         })
     }
+
+    /// [`SimServer::stop`], then the runtime goes; dropping does the same.
+    pub fn stop(self) {
+        drop(self)
+    }
 }
 
 impl std::ops::Deref for BlockingSimServer {
@@ -243,9 +262,7 @@ impl Drop for BlockingSimServer {
     fn drop(&mut self) {
         if let Some(rt) = self.runtime.take() {
             if let Some(server) = self.server.take() {
-                rt.block_on(async {
-                    let _ = tokio::time::timeout(Duration::from_secs(2), server.stop()).await;
-                });
+                rt.block_on(server.stop());
             }
             rt.shutdown_timeout(Duration::from_secs(1));
         }

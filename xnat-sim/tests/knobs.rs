@@ -193,3 +193,83 @@ fn counters_and_request_log() {
     assert_eq!(line, format!("GET {file} 200 9"));
     assert!(!text.contains("__sim"), "admin calls are not logged");
 }
+
+#[test]
+fn upload_and_write_failures_leave_reads_working() {
+    let sim = start();
+    fixture(&sim);
+    let a = sim.alice();
+    let nifti = format!("{E1}/scans/1/resources/NIFTI/files");
+    sim.server.set_faults(Faults {
+        fail_uploads: Some(503),
+        ..Default::default()
+    });
+    // a big body: the client reads the answer, not a reset
+    let big = vec![7u8; 3 << 20];
+    let (code, body) = a.upload(&format!("{nifti}/big.bin"), &big);
+    assert_eq!(code, 503);
+    assert!(body.contains("injected failure"));
+    let form = reqwest::blocking::multipart::Form::new().part(
+        "file",
+        reqwest::blocking::multipart::Part::bytes(Vec::new()).file_name("e.txt"),
+    );
+    let r = a
+        .req(Method::POST, &format!("{nifti}/e.txt"))
+        .multipart(form)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    // reads, creates and deletes still work
+    assert_eq!(a.rows(&nifti).len(), 1);
+    assert_eq!(
+        a.text(&format!("{nifti}/t1.nii.gz")),
+        (200, "t1 volume".into())
+    );
+    assert_eq!(a.put("/data/projects/P/subjects/S5").0, 201);
+    assert_eq!(
+        a.delete(&format!("{E1}/resources/QC/files/report.txt")).0,
+        200
+    );
+    assert_eq!(a.text("/data/JSESSION").0, 200);
+
+    // over HTTP: uploads answered 403, then every change 503
+    let f = admin(
+        &sim,
+        reqwest::Method::POST,
+        "/__sim/faults",
+        Some(json!({"fail_uploads": 403})),
+    );
+    assert_eq!(f["fail_uploads"], 403);
+    assert_eq!(a.upload(&format!("{nifti}/x.nii"), b"x").0, 403);
+    admin(
+        &sim,
+        reqwest::Method::POST,
+        "/__sim/faults",
+        Some(json!({"fail_uploads": null, "fail_writes": 503})),
+    );
+    assert_eq!(a.upload(&format!("{nifti}/x.nii"), b"x").0, 503);
+    assert_eq!(a.put("/data/projects/P/subjects/S6").0, 503);
+    assert_eq!(
+        a.put(&format!("{E1}/scans/1/resources/NEW?format=NIFTI")).0,
+        503
+    );
+    assert_eq!(a.delete(&format!("{nifti}/t1.nii.gz")).0, 503);
+    assert_eq!(a.delete(&format!("{E1}?removeFiles=true")).0, 503);
+    assert_eq!(a.rows("/data/projects/P/subjects").len(), 3);
+    assert_eq!(a.rows(&nifti).len(), 1);
+    // login still works: it changes no archive object
+    let r = a
+        .client
+        .post(format!("{}/data/JSESSION", sim.server.url()))
+        .basic_auth("alice", Some("pw"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(sim.server.stats().injected_failures, 8);
+    // cleared: writes work again
+    admin(&sim, reqwest::Method::DELETE, "/__sim/faults", None);
+    assert_eq!(
+        a.upload(&format!("{nifti}/x.nii"), b"x"),
+        (200, String::new())
+    );
+}

@@ -307,6 +307,31 @@ fn the_binary_prints_its_url_and_stops_on_sigterm() {
     unsafe_kill_term(child.id());
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
+
+    // again on the same address, with a read-only collaborator and failing uploads
+    let addr = url.strip_prefix("http://").unwrap().to_string();
+    let mut child = Command::new(exe)
+        .args(["serve", "--root"])
+        .arg(root.path())
+        .args(["--listen", &addr, "--user", "carol:pw3"])
+        .args(["--collaborator", "carol:SIM01", "--fail-uploads", "507"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), format!("xnat-sim listening on {url}"));
+    let carol = Api::new(&url, Some(("carol", "pw3")));
+    assert_eq!(carol.rows("/data/projects")[0]["ID"], "SIM01");
+    assert_eq!(carol.put("/data/projects/SIM01/subjects/NEW").0, 403);
+    assert_eq!(
+        a.upload("/data/projects/SIM01/resources/R/files/f", b"f").0,
+        507
+    );
+    unsafe_kill_term(child.id());
+    assert!(child.wait().unwrap().success());
 }
 
 fn unsafe_kill_term(pid: u32) {

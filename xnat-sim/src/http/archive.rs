@@ -5,7 +5,9 @@
 use super::error::{status_page, XnatError};
 use super::files::{self, FilesRequest};
 use super::path::{self, Coll};
-use super::resolve::{missing_message, owner_of, resolve, Node, Resolved};
+use super::resolve::{
+    check_write, missing_message, owner_of, resolve, target_project, Node, Resolved,
+};
 use super::upload::{self, UploadTarget};
 use super::{create, delete, download, listings, object, zip_download};
 use super::{tagged, AppState, CurrentUser, Params, RequestKind};
@@ -18,6 +20,20 @@ const PREFIXES: &[&str] = &["/data/archive/", "/data/", "/REST/archive/", "/REST
 
 fn archive_rest(path: &str) -> Option<&str> {
     PREFIXES.iter().find_map(|p| path.strip_prefix(p))
+}
+
+/// What a request would change in the archive, judged from its method and path alone
+/// (for the fault knobs, which answer before the server looks): an upload (`PUT`/`POST`
+/// on `…/files…`), a create (other `PUT`/`POST`) or a delete. None for reads and for
+/// non-archive paths (`/data/JSESSION`, `/data/services/…`).
+pub fn write_kind(method: &Method, path: &str) -> Option<RequestKind> {
+    let parsed = archive_rest(path).and_then(path::parse)?;
+    match *method {
+        Method::PUT | Method::POST if parsed.files.is_some() => Some(RequestKind::Upload),
+        Method::PUT | Method::POST => Some(RequestKind::Create),
+        Method::DELETE => Some(RequestKind::Delete),
+        _ => None,
+    }
 }
 
 pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
@@ -40,6 +56,22 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
         Err(e) => return e.into_response(),
     };
     let method = req.method().clone();
+    if matches!(method, Method::PUT | Method::POST | Method::DELETE) {
+        let allowed = state.store.read(|a| match target_project(a, &resolved) {
+            Some(p) => check_write(a, &user, &p),
+            None => Ok(()),
+        });
+        if let Err(e) = allowed {
+            let kind = match (&method, &resolved) {
+                (&Method::DELETE, _) => RequestKind::Delete,
+                (_, Resolved::Files { .. } | Resolved::Missing { files: Some(_), .. }) => {
+                    RequestKind::Upload
+                }
+                _ => RequestKind::Create,
+            };
+            return upload::refused(kind, req, e).await;
+        }
+    }
     match method {
         Method::GET | Method::HEAD => read(&state, &user, resolved, &params, req).await,
         Method::PUT | Method::POST => write(state, user, resolved, params, req).await,

@@ -19,9 +19,11 @@ mod site;
 mod upload;
 mod zip_download;
 
+pub use archive::write_kind;
 pub use error::{status_page, XnatError, XnatResult};
 pub use file_body::file_body;
 pub use params::Params;
+pub use upload::refused;
 
 use crate::auth::{self, AuthState};
 use crate::store::Store;
@@ -113,6 +115,8 @@ pub fn router(state: AppState) -> Router {
             get(auth::endpoints::invalidate_token),
         )
         .fallback(archive::handle)
+        // XNAT puts no cap on upload bodies; axum's Multipart extractor has a 2 MB default.
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::middleware::authenticate,

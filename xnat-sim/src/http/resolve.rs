@@ -98,6 +98,31 @@ pub fn check_project(a: &Archive, user: &CurrentUser, project: &str) -> XnatResu
     }
 }
 
+/// 403 for a change to a project the user may only read (a collaborator: see
+/// `model::Project`); XNAT answers permission failures with 403 (reference §2.6).
+/// One doubt: XNAT's FileList `handlePost` (XW 1.8.9.1 and NW) only skips the upload when
+/// `canEdit` fails and sets no status, so a real server may answer a collaborator's upload
+/// with an empty 200 and store nothing; the sim follows the reference's 403.
+pub fn check_write(a: &Archive, user: &CurrentUser, project: &str) -> XnatResult<()> {
+    if user.admin || a.can_write(&user.name, project) {
+        Ok(())
+    } else {
+        Err(XnatError::forbidden(format!(
+            "User account doesn't have permission to modify data in the {project} project."
+        )))
+    }
+}
+
+/// The project a write to `resolved` changes (None: a new project, or no project at all).
+pub fn target_project(a: &Archive, resolved: &Resolved) -> Option<String> {
+    match resolved {
+        Resolved::Object(node) => node_project(a, node),
+        Resolved::Collection { parent, .. }
+        | Resolved::Missing { parent, .. }
+        | Resolved::Files { parent, .. } => node_project(a, parent),
+    }
+}
+
 /// Scan IDs selected by `ALL` or a comma list of IDs and types.
 fn select_scans(a: &Archive, experiment: &str, key: &str) -> Vec<String> {
     let Some(e) = a.experiments.get(experiment) else {

@@ -129,6 +129,12 @@ pub async fn handle(
 /// a refused body: a server that closes the connection on an unread body makes the client see a
 /// reset instead of the answer.
 async fn refuse<T>(req: Request, err: XnatError) -> XnatResult<T> {
+    swallow(req).await;
+    Err(err)
+}
+
+/// Reads and drops a request body, up to 64 MiB.
+pub async fn swallow(req: Request) {
     let mut body = req.into_body().into_data_stream();
     let mut swallowed = 0usize;
     while let Some(Ok(chunk)) = body.next().await {
@@ -137,7 +143,17 @@ async fn refuse<T>(req: Request, err: XnatError) -> XnatResult<T> {
             break;
         }
     }
-    Err(err)
+}
+
+/// A refused write (`kind`) answered after its body is swallowed, closing the connection.
+pub async fn refused(kind: RequestKind, req: Request, err: XnatError) -> Response {
+    swallow(req).await;
+    let mut response = err.into_response();
+    response.headers_mut().insert(
+        header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    tagged(kind, response)
 }
 
 /// Returns the duplicate paths left unchanged.

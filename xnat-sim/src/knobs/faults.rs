@@ -25,6 +25,12 @@ pub struct Faults {
     pub stall_ms: Option<u64>,
     /// Report `Size` in file listings off by this many bytes (clamped at 0).
     pub stale_size: Option<i64>,
+    /// Answer every upload (`PUT`/`POST` on `…/files…`) with this status; reads, creates
+    /// and deletes still work.
+    pub fail_uploads: Option<u16>,
+    /// Answer every archive change (uploads, creates and deletes: `PUT`/`POST`/`DELETE`
+    /// under `/data`, `/REST`) with this status; reads still work.
+    pub fail_writes: Option<u16>,
 }
 
 impl Default for Faults {
@@ -40,6 +46,8 @@ impl Default for Faults {
             stall_after_bytes: None,
             stall_ms: None,
             stale_size: None,
+            fail_uploads: None,
+            fail_writes: None,
         }
     }
 }

@@ -1,9 +1,9 @@
-//! The simple knob layers: latency, injected failures, body shaping and the
-//! Range switch.
+//! The simple knob layers: latency, injected failures (any request, or only
+//! uploads or archive changes), body shaping and the Range switch.
 
 use super::body::{Shape, Shaped};
 use super::Knobs;
-use crate::http::{status_page, RequestKind};
+use crate::http::{refused, status_page, write_kind, RequestKind, XnatError};
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
@@ -20,7 +20,14 @@ pub async fn latency(State(knobs): State<Arc<Knobs>>, req: Request, next: Next) 
     next.run(req).await
 }
 
-/// Answers the Nth request, or a random fraction of requests, with the failure status.
+const INJECTED: &str = "xnat-sim: injected failure";
+
+fn status_or_503(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+}
+
+/// Answers the Nth request, or a random fraction of requests, with the failure status;
+/// and uploads or all archive changes with theirs (`fail_uploads`, `fail_writes`).
 pub async fn inject_failures(
     State(knobs): State<Arc<Knobs>>,
     req: Request,
@@ -32,10 +39,22 @@ pub async fn inject_failures(
     let random = f.fail_rate > 0.0 && rand::thread_rng().gen::<f64>() < f.fail_rate;
     if nth || random {
         knobs.stats.update(|s| s.injected_failures += 1);
-        let status = StatusCode::from_u16(f.fail_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-        let mut resp = status_page(status, "xnat-sim: injected failure");
+        let mut resp = status_page(status_or_503(f.fail_status), INJECTED);
         resp.extensions_mut().insert(RequestKind::Other);
         return resp;
+    }
+    if f.fail_uploads.is_some() || f.fail_writes.is_some() {
+        let write = match write_kind(req.method(), req.uri().path()) {
+            Some(RequestKind::Upload) => f.fail_uploads.or(f.fail_writes),
+            Some(_) => f.fail_writes,
+            None => None,
+        };
+        if let Some(code) = write {
+            knobs.stats.update(|s| s.injected_failures += 1);
+            // as for any refused upload: swallow the body so the client reads the answer
+            let err = XnatError::new(status_or_503(code), INJECTED);
+            return refused(RequestKind::Other, req, err).await;
+        }
     }
     next.run(req).await
 }

@@ -43,8 +43,17 @@ pub struct Archive {
 impl Archive {
     // ---- users and access ----
 
-    /// Whether `user` may read and write project `project`.
+    /// Whether `user` may read project `project` (admin, owner, member or collaborator).
     pub fn can_access(&self, user: &str, project: &str) -> bool {
+        if self.users.get(user).is_some_and(|u| u.admin) {
+            return true;
+        }
+        self.projects.get(project).is_some_and(|p| p.can_read(user))
+    }
+
+    /// Whether `user` may change project `project`: admins, owners and members, not
+    /// collaborators (see [`Project`]).
+    pub fn can_write(&self, user: &str, project: &str) -> bool {
         if self.users.get(user).is_some_and(|u| u.admin) {
             return true;
         }
@@ -473,6 +482,14 @@ mod tests {
         assert_eq!(a.assessor_of(&e, "QC").unwrap().id, q);
         assert!(a.can_access("alice", "P"));
         assert!(!a.can_access("bob", "P"));
+        a.projects
+            .get_mut("P")
+            .unwrap()
+            .collaborators
+            .insert("carol".into());
+        assert!(a.can_access("carol", "P"));
+        assert!(!a.can_write("carol", "P"));
+        assert!(a.can_write("alice", "P"));
     }
 
     #[test]

@@ -1,4 +1,9 @@
-//! An XNAT project: the unit of access control.
+//! An XNAT project: the unit of access control, with XNAT's three default
+//! project roles. The reference only names them (§2.2: `/data/projects` filters
+//! `owner=`, `member=`, `collaborator=`) and says permission failures are 403
+//! (§2.1, §2.6); what each role may do is XNAT's documented CRUD table
+//! (wiki "Understanding User Roles and Permissions"): owners create, read,
+//! update and delete; members create, read and update; collaborators only read.
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,6 +20,9 @@ pub struct Project {
     pub owners: BTreeSet<String>,
     /// Users granted read/write access (`--member USER:PROJECT`).
     pub members: BTreeSet<String>,
+    /// Users granted read-only access (`--collaborator USER:PROJECT`).
+    #[serde(default)]
+    pub collaborators: BTreeSet<String>,
     pub insert_date: String,
     pub insert_user: String,
     /// Project-level resources, by numeric resource id.
@@ -38,5 +46,10 @@ impl Project {
     /// Whether `user` may read and write this project (admins are checked by the caller).
     pub fn is_member(&self, user: &str) -> bool {
         self.owners.contains(user) || self.members.contains(user)
+    }
+
+    /// Whether `user` may read this project: owners, members and collaborators.
+    pub fn can_read(&self, user: &str) -> bool {
+        self.is_member(user) || self.collaborators.contains(user)
     }
 }
