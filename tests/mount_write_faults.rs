@@ -337,3 +337,36 @@ fn a_full_spool_disk_fails_the_write_and_uploads_nothing_partial() {
     );
     drop(mount);
 }
+
+#[test]
+fn a_read_only_role_gets_eacces_at_mkdir_and_at_close() {
+    // Collaborators read a project but may change nothing in it (403 from the server).
+    let sim = Sim::start(shape());
+    let project = sim
+        .store()
+        .read(|a| a.projects.keys().next().unwrap().clone());
+    sim.store()
+        .write(|a| {
+            let p = a.projects.get_mut(&project).unwrap();
+            p.members.remove(USER);
+            p.collaborators.insert(USER.to_string());
+        })
+        .unwrap();
+    let mount = Mount::start(&sim.url(), USER, PASS, &[]);
+    let err = fs::create_dir(mount.path().join(&project).join("NEWSUBJ")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EACCES));
+    let dir = scan_resource(sim.store());
+    let rel = format!("{dir}/refused.txt");
+    let mut f = File::create(mount.path().join(&rel)).unwrap();
+    f.write_all(b"not allowed").unwrap();
+    assert_eq!(
+        nix_close(f).map_err(|e| e.raw_os_error()),
+        Err(Some(libc::EACCES))
+    );
+    assert!(server_bytes(sim.store(), &rel).is_none());
+    // Kept, readable, and listed as failed with the server's reason.
+    assert_eq!(fs::read(mount.path().join(&rel)).unwrap(), b"not allowed");
+    let (code, text) = status(mount.path());
+    assert_eq!(code, 1);
+    assert!(text.contains("failed") && text.contains("403"), "{text}");
+}
