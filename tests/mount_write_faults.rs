@@ -282,7 +282,10 @@ fn a_name_taken_on_the_server_since_the_listing_is_not_overwritten() {
 }
 
 /// A small tmpfs for the spool, unmounted when dropped.
-struct SmallDisk(PathBuf, tempfile::TempDir);
+struct SmallDisk {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
 
 impl SmallDisk {
     fn new(size: &str) -> SmallDisk {
@@ -296,14 +299,17 @@ impl SmallDisk {
             ok.success(),
             "this test mounts a small tmpfs for the spool (needs root)"
         );
-        SmallDisk(dir.path().to_path_buf(), dir)
+        SmallDisk {
+            path: dir.path().to_path_buf(),
+            _dir: dir,
+        }
     }
 }
 
 impl Drop for SmallDisk {
     fn drop(&mut self) {
-        if is_mounted(&self.0) {
-            let _ = Command::new("umount").arg(&self.0).status();
+        if is_mounted(&self.path) {
+            let _ = Command::new("umount").arg(&self.path).status();
         }
     }
 }
@@ -312,7 +318,7 @@ impl Drop for SmallDisk {
 fn a_full_spool_disk_fails_the_write_and_uploads_nothing_partial() {
     let sim = Sim::start(shape());
     let disk = SmallDisk::new("1m");
-    let spool = disk.0.to_string_lossy().into_owned();
+    let spool = disk.path.to_string_lossy().into_owned();
     let mount = Mount::start(&sim.url(), USER, PASS, &["--spool-dir", &spool]);
     let dir = scan_resource(sim.store());
     let rel = format!("{dir}/too_big.bin");
