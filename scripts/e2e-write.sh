@@ -27,7 +27,7 @@ source "$ROOT/scripts/lib/sim.sh"
 E2E_NAME=e2e-write
 # shellcheck source=scripts/lib/e2e.sh
 source "$ROOT/scripts/lib/e2e.sh"
-VENV="${XNATFS_VENV:-$ROOT/.venv}"
+VENV="$(realpath -m "${XNATFS_VENV:-$ROOT/.venv}")"   # absolute: the bet shim links into it
 PY="$VENV/bin/python"
 HELPER="$ROOT/scripts/lib/e2e_write.py"
 CH2=/usr/share/mricron/templates/ch2.nii.gz
