@@ -16,6 +16,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/lib/sim.sh
 source "$ROOT/scripts/lib/sim.sh"
+E2E_NAME=e2e
+# shellcheck source=scripts/lib/e2e.sh
+source "$ROOT/scripts/lib/e2e.sh"
 VENV="${XNATFS_VENV:-$ROOT/.venv}"
 PY="$VENV/bin/python"
 CH2=/usr/share/mricron/templates/ch2.nii.gz
@@ -23,111 +26,20 @@ PROJECT=E2E
 SIM_USER=e2e
 SIM_PASS=e2e-secret
 
-passed=0
-failed=()
-say() { printf 'e2e: %s\n' "$*"; }
-# In the set-up, `fail` ends the script; inside a check (a subshell) it ends that check only.
-fail() {
-    printf 'e2e: FAILED: %s\n' "$*" >&2
-    exit 1
-}
-# Run one check (a function) in a subshell and record how it went; later checks still run.
-# The subshell is a background job in its own process group (set -m), waited for with `wait`,
-# so an INT or TERM reaches the traps at once, and the cleanup can stop the check's tools too.
-CHECK_PID=""
-check() {
-    local what="$1"
-    shift
-    set -m
-    ("$@") </dev/null &
-    CHECK_PID=$!
-    set +m
-    if wait "$CHECK_PID"; then
-        passed=$((passed + 1))
-        printf 'e2e: ok   %s\n' "$what"
-    else
-        failed+=("$what")
-        printf 'e2e: FAIL %s\n' "$what" >&2
-    fi
-    CHECK_PID=""
-}
-
 # --- what the checks need ------------------------------------------------------------------
 [ -e /dev/fuse ] || fail "/dev/fuse is missing: these checks mount a FUSE filesystem"
-for tool in miconv dcm2niix getfattr md5sum cmp diff mountpoint; do
-    command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/test.sh installs fuse3 attr dcm2niix mitools)"
-done
+require_tools miconv dcm2niix getfattr md5sum cmp diff mountpoint
 [ -r "$CH2" ] || fail "$CH2 is missing (apt-get install mricron-data)"
 [ -x "$PY" ] || fail "no python venv at $VENV (run scripts/test.sh, or set XNATFS_VENV)"
 "$PY" -c 'import nibabel, numpy' 2>/dev/null || fail "$PY cannot import nibabel and numpy (pip install -r tests/clients/requirements.txt)"
 
-# --- everything this script starts, and its cleanup ------------------------------------------
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/xnatfs-e2e.XXXXXX")"
+# --- everything this script starts (stopped and removed by e2e_cleanup) ---------------------
+e2e_workdir
 SRC="$WORK/src"           # the archive as a local tree: the reference copy of every byte
 ARCHIVE="$WORK/archive"   # xnat-sim's storage
 MNT="$WORK/mnt"
 MNT2="$WORK/mnt-helper"   # the second mount, made through the mount.xnatfs name
 OUT="$WORK/out"
-SIM_PID=""
-MOUNTS=()
-
-# The background xnatfs process of a mount point: it re-ran itself with our mount point as an
-# argument, so the exact path (unique to this run) finds it, and only it.
-daemon_pids() {
-    local mp="$1" pid args
-    for pid in $(ls /proc | grep -E '^[0-9]+$'); do
-        mapfile -d '' -t args 2>/dev/null <"/proc/$pid/cmdline" || continue
-        [ "${#args[@]}" -gt 2 ] && [ "${args[0]}" = xnatfs ] && [ "${args[1]}" = mount ] || continue
-        if printf '%s\n' "${args[@]}" | grep -qxF -- "$mp"; then echo "$pid"; fi
-    done
-    return 0
-}
-
-unmount() {
-    local mp="$1"
-    if [ "$(id -u)" -eq 0 ]; then umount "$mp"; else fusermount3 -u "$mp"; fi
-}
-
-cleanup() {
-    local rc=$? mp pid pids
-    set +e
-    trap - EXIT INT TERM
-    # A check still running (interrupted): stop it and the tools it runs, so nothing holds the mount.
-    if [ -n "$CHECK_PID" ]; then
-        kill -TERM -- "-$CHECK_PID" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 -- "-$CHECK_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL -- "-$CHECK_PID" 2>/dev/null || true
-    fi
-    for mp in "${MOUNTS[@]}"; do
-        pids="$(daemon_pids "$mp")"
-        if mountpoint -q "$mp" 2>/dev/null; then
-            unmount "$mp" 2>/dev/null || { sleep 1; unmount "$mp" 2>/dev/null; } ||
-                umount -l "$mp" 2>/dev/null || fusermount3 -uz "$mp" 2>/dev/null || true
-        fi
-        for pid in $pids; do
-            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-            kill "$pid" 2>/dev/null || true
-        done
-    done
-    if [ -n "$SIM_PID" ]; then
-        kill "$SIM_PID" 2>/dev/null || true
-        wait "$SIM_PID" 2>/dev/null || true
-    fi
-    if [ "$rc" -ne 0 ] && [ -s "$WORK/xnatfs.log" ]; then
-        echo "e2e: last lines of the xnatfs log:" >&2
-        tail -n 20 "$WORK/xnatfs.log" >&2
-    fi
-    # Never remove a folder that is still a mount point (that would delete through it).
-    if ! mountpoint -q "$MNT" 2>/dev/null && ! mountpoint -q "$MNT2" 2>/dev/null; then
-        rm -rf "$WORK"
-    else
-        echo "e2e: $WORK is still mounted and was left in place" >&2
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'echo "e2e: interrupted" >&2; exit 130' INT
-trap 'echo "e2e: terminated" >&2; exit 143' TERM
 
 # --- build -----------------------------------------------------------------------------------
 say "building (debug)"
@@ -160,9 +72,8 @@ say "xnat-sim (pid $SIM_PID) serves $URL"
 # --- the mount (background mode: returns once mounted) ---------------------------------------
 mkdir -p "$MNT" "$MNT2" "$OUT"
 MOUNTS+=("$MNT")
-env -u XNAT_HOST XNAT_USER="$SIM_USER" XNAT_PASS="$SIM_PASS" \
-    "$XNATFS" mount "$URL" "$MNT" --cache-dir "$WORK/cache" --log-file "$WORK/xnatfs.log" \
-    </dev/null || fail "xnatfs mount $URL $MNT failed"
+sim_env "$XNATFS" mount "$URL" "$MNT" --cache-dir "$WORK/cache" --log-file "$WORK/xnatfs.log" ||
+    fail "xnatfs mount $URL $MNT failed"
 mountpoint -q "$MNT" || fail "xnatfs mount returned but $MNT is not a mount point"
 [ -n "$(daemon_pids "$MNT")" ] || fail "no background xnatfs process serves $MNT"
 say "xnatfs mount went to the background and returned with $MNT mounted"
@@ -275,10 +186,9 @@ check_xattrs() {
 check_helper_name() {
     mkdir -p "$WORK/bin"
     ln -sf "$XNATFS" "$WORK/bin/mount.xnatfs"
-    env -u XNAT_HOST XNAT_USER="$SIM_USER" XNAT_PASS="$SIM_PASS" \
-        "$WORK/bin/mount.xnatfs" "$URL" "$MNT2" \
-        -o "ro,noauto,_netdev,project=$PROJECT,cache_dir=$WORK/cache2,log_file=$WORK/xnatfs2.log" \
-        </dev/null || fail "mount.xnatfs $URL $MNT2 -o … failed"
+    sim_env "$WORK/bin/mount.xnatfs" "$URL" "$MNT2" \
+        -o "ro,noauto,_netdev,project=$PROJECT,cache_dir=$WORK/cache2,log_file=$WORK/xnatfs2.log" ||
+        fail "mount.xnatfs $URL $MNT2 -o … failed"
     [ "$(ls "$MNT2")" = "$PROJECT" ] || fail "mount.xnatfs -o project=$PROJECT shows '$(ls "$MNT2")'"
     cmp "$CH2" "$MNT2/$PROJECT/S02/S02_MR2/1-T1w/NIFTI/ch2.nii.gz" || fail "cmp through the mount.xnatfs mount"
     if touch "$MNT2/$PROJECT/new-file" 2>"$OUT/touch.txt"; then fail "a -o ro mount accepted a new file"; fi
@@ -287,17 +197,8 @@ check_helper_name() {
 
 # umount unmounts, and the background process of each mount exits.
 check_unmount() {
-    local mp pids pid
-    for mp in "$MNT2" "$MNT"; do
-        mountpoint -q "$mp" || continue
-        pids="$(daemon_pids "$mp")"
-        unmount "$mp" || fail "unmounting $mp failed"
-        for pid in $pids; do
-            for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-            if kill -0 "$pid" 2>/dev/null; then fail "xnatfs (pid $pid) still runs 10 s after $mp was unmounted"; fi
-        done
-        if mountpoint -q "$mp"; then fail "$mp is still mounted after umount"; fi
-    done
+    unmount_and_wait "$MNT2"
+    unmount_and_wait "$MNT"
 }
 
 MOUNTS+=("$MNT2")
@@ -310,9 +211,4 @@ check "getfattr shows user.xnat.* (a file's uri and digest = its MD5, a scan fol
 check "mount.xnatfs URL DIR -o ro,project=…: one project, same bytes, a new file refused with EROFS" check_helper_name
 check "umount unmounts and the background xnatfs processes exit" check_unmount
 
-if [ ${#failed[@]} -gt 0 ]; then
-    say "${#failed[@]} of $((passed + ${#failed[@]})) checks FAILED:"
-    printf 'e2e:   %s\n' "${failed[@]}" >&2
-    exit 1
-fi
-say "all $passed checks passed"
+e2e_summary

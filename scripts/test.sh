@@ -2,16 +2,18 @@
 # The one test command (README.md names it; .ci/run calls it).
 #
 # It installs what the tests need on a fresh Debian machine (apt packages, a Python venv with the
-# pinned XNAT clients and nibabel), then runs every check in turn, the end-to-end tool checks of
-# scripts/e2e.sh last, and ends with a plain summary. A failing step does not stop the later ones,
-# so one run shows everything that is wrong; the exit code is non-zero if any step failed.
+# pinned XNAT clients, nibabel, fslpy and brainextractor), then runs every check in turn, the
+# end-to-end tool checks of scripts/e2e.sh (reads) and scripts/e2e-write.sh (writes) last, and
+# ends with a plain summary. A failing step does not stop the later ones, so one run shows
+# everything that is wrong; the exit code is non-zero if any step failed.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
+cd "$ROOT" || exit 1
 VENV="${XNATFS_VENV:-$ROOT/.venv}"
 # fuse3 and attr (getfattr) for the mount tests; dcm2niix, mitools (miconv) and mricron-data (the
-# Colin27 head) for the end-to-end tool checks of scripts/e2e.sh.
+# Colin27 head) for the end-to-end tool checks of scripts/e2e.sh; curl and mricron-data for those
+# of scripts/e2e-write.sh.
 APT_PACKAGES=(fuse3 curl attr dcm2niix mitools mricron-data)
 
 step_names=()
@@ -58,7 +60,8 @@ install_python_venv() {
         "$VENV/bin/pip" install -q --disable-pip-version-check -r tests/clients/requirements.txt || return 1
         cp tests/clients/requirements.txt "$stamp"
     fi
-    "$VENV/bin/python" -c 'import pyxnat, xnat, pytest' && echo "venv ready: $VENV"
+    "$VENV/bin/python" -c 'import pyxnat, xnat, pytest, nibabel, fsl.data.image, brainextractor.main' &&
+        echo "venv ready: $VENV"
 }
 
 client_suite() {
@@ -67,12 +70,13 @@ client_suite() {
 }
 
 run_step "install apt packages (${APT_PACKAGES[*]})" install_apt_packages
-run_step "python venv with pinned XNAT clients" install_python_venv
+run_step "python venv with pinned XNAT clients and tools" install_python_venv
 run_step "cargo fmt --check" cargo fmt --all --check
 run_step "cargo clippy --all-targets -- -D warnings" cargo clippy --workspace --all-targets -- -D warnings
 run_step "cargo test --workspace" cargo test --workspace
 run_step "client suite (pyxnat, xnatpy against xnat-sim)" client_suite
 run_step "end-to-end tools on a mount (scripts/e2e.sh)" env XNATFS_VENV="$VENV" scripts/e2e.sh
+run_step "end-to-end tools writing through a mount (scripts/e2e-write.sh)" env XNATFS_VENV="$VENV" scripts/e2e-write.sh
 
 passed=0
 failed=0
