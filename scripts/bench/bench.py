@@ -30,7 +30,9 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-BIN = REPO / "target" / "release"
+# Where scripts/bench.sh's `cargo build --release` put the binaries (cargo reads CARGO_TARGET_DIR,
+# relative to the repository, where bench.sh runs it).
+BIN = REPO / os.environ.get("CARGO_TARGET_DIR", "target") / "release"
 USER, PASSWORD = "bench", "bench-pw"
 
 
@@ -87,15 +89,16 @@ class Sim:
 class Mount:
     """An xnatfs mount in the foreground mode, unmounted and stopped by PID."""
 
-    def __init__(self, url, mnt, cache, log):
+    def __init__(self, url, mnt, cache, log, *flags):
         env = dict(os.environ, XNAT_USER=USER, XNAT_PASS=PASSWORD)
         self.mnt = mnt
         self.proc = subprocess.Popen(
             [str(BIN / "xnatfs"), "mount", url, str(mnt), "-f", "--cache-dir", str(cache),
-             "--log-file", str(log), "--log-level", "warn"], env=env, stdin=subprocess.DEVNULL)
+             "--log-file", str(log), "--log-level", "warn", *flags], env=env, stdin=subprocess.DEVNULL)
         deadline = time.time() + 30
         while not os.path.ismount(mnt):
             if self.proc.poll() is not None or time.time() > deadline:
+                self.stop()
                 sys.exit(f"bench: xnatfs did not mount; see {log}")
             time.sleep(0.02)
 
