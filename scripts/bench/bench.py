@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -280,6 +281,17 @@ def make_source(path, size):
     return digest.hexdigest()
 
 
+def cpu_seconds(pid):
+    """User + system CPU time a live process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def settle(src):
     """Before each upload contender: the previous one's dirty pages written out, the page cache
     dropped, and the source read back in, so every contender starts alike, with the source in
@@ -331,6 +343,10 @@ def scenario_upload(work, size, runs):
     keys = ("curl", "xnatfs_cp", "xnatfs_write", "xnatfs_close", "xnatfs_write_close", "local_cp",
             "local_cp_fsync")
     times = {k: [] for k in keys}
+    # CPU seconds per upload: the client (curl, cp), the mount daemon, the sim. On a small machine
+    # they compete for the same cores, so these tell where the time goes.
+    cpu_keys = ("curl", "sim_for_curl", "cp_into_mount", "xnatfs_daemon", "sim_for_xnatfs")
+    cpu = {k: [] for k in cpu_keys}
     rss, puts = [], []
     try:
         digest = make_source(src, size)
@@ -362,11 +378,13 @@ def scenario_upload(work, size, runs):
             name = f"round{i}-curl.bin"
             settle(src)
             sim.reset()
+            c0, s0 = children_cpu(), cpu_seconds(sim.proc.pid)
             start = time.perf_counter()
             out = run(["curl", "-sSf", "-u", f"{USER}:{PASSWORD}", "-T", str(src),
                        "-H", "Content-Type: application/octet-stream", f"{sim.url}{files}/{name}?inbody=true"],
                       capture_output=True, text=True, timeout=timeout).stdout
             sample["curl"] = time.perf_counter() - start
+            used = {"curl": children_cpu() - c0, "sim_for_curl": cpu_seconds(sim.proc.pid) - s0}
             names.append(name)
             if "duplicates" in out:
                 sys.exit(f"bench: upload: the server did not take {name}: {out}")
@@ -384,7 +402,10 @@ def scenario_upload(work, size, runs):
                 name = f"round{i}-xnatfs-cp.bin"
                 settle(src)
                 sim.reset()
+                c0, d0, s0 = children_cpu(), cpu_seconds(m.proc.pid), cpu_seconds(sim.proc.pid)
                 sample["xnatfs_cp"] = timed(["cp", str(src), str(folder / name)], timeout=timeout)
+                used.update(cp_into_mount=children_cpu() - c0, xnatfs_daemon=cpu_seconds(m.proc.pid) - d0,
+                            sim_for_xnatfs=cpu_seconds(sim.proc.pid) - s0)
                 names.append(name)
                 puts.append(count_puts(name))
                 check(name)
@@ -403,7 +424,7 @@ def scenario_upload(work, size, runs):
                                      capture_output=True, text=True)
             if waiting.returncode != 0:
                 sys.exit(f"bench: upload: uploads left in the spool after the unmount:\n{waiting.stdout}{waiting.stderr}")
-            left = [p.name for p in spool.iterdir() if p.suffix == ".data"]
+            left = [p.name for p in spool.rglob("*.data")]  # <spool>/<server and user>/<id>.data
             if left:
                 print(f"  upload: stages left in the spool after the unmount: {left}", flush=True)
             # The disk itself: cp to a local folder, and the fsync that makes it as durable as a stage.
@@ -419,7 +440,10 @@ def scenario_upload(work, size, runs):
             if i > 0:  # the first round is the warm-up
                 for k, v in sample.items():
                     times[k].append(v)
-            print("  upload round", i, {k: round(v, 3) for k, v in sample.items()}, flush=True)
+                for k, v in used.items():
+                    cpu[k].append(v)
+            print("  upload round", i, {k: round(v, 3) for k, v in sample.items()},
+                  "CPU s", {k: round(v, 2) for k, v in used.items()}, flush=True)
     finally:
         sim.stop()
     med = {k: median(v) for k, v in times.items()}
@@ -429,6 +453,7 @@ def scenario_upload(work, size, runs):
         "seconds": med,
         "mib_per_s": {k: size / (1 << 20) / v for k, v in med.items()},
         "mb_per_s": {k: size / 1e6 / v for k, v in med.items()},
+        "cpu_seconds": {k: median(v) for k, v in cpu.items()},
         "peak_rss_mib": max(rss) if rss else None,
         "put_requests_per_xnatfs_upload": max(puts) if puts else None,
     }
@@ -486,7 +511,9 @@ def upload_rows(u):
         f"| B5 upload {size_mib:.0f} MiB: `cp` into a scan resource folder, until `cp` returns (the close waits for the server) | {s['xnatfs_cp']:.2f} s ({rate['xnatfs_cp']:.0f} MiB/s) | `curl -T` to the same resource {s['curl']:.2f} s ({rate['curl']:.0f} MiB/s) | {s['curl'] / s['xnatfs_cp']:.2f}× curl | — |",
         f"| B5 the same `cp` against local disk | {s['xnatfs_cp']:.2f} s | local `cp` {s['local_cp']:.2f} s ({rate['local_cp']:.0f} MiB/s); with an fsync {s['local_cp_fsync']:.2f} s ({rate['local_cp_fsync']:.0f} MiB/s) | {s['local_cp_fsync'] / s['xnatfs_cp']:.2f}× local cp + fsync | — |",
         f"| B5 where the time goes: writes into the stage, then the close (stage fsync, PUT, listing check) | writes {s['xnatfs_write']:.2f} s ({rate['xnatfs_write']:.0f} MiB/s), close {s['xnatfs_close']:.2f} s ({rate['xnatfs_close']:.0f} MiB/s) | — | — | — |",
-    ]
+    ] + ([
+        f"| B5 CPU seconds per upload (client + mount daemon + sim) | cp {c['cp_into_mount']:.2f} + daemon {c['xnatfs_daemon']:.2f} + sim {c['sim_for_xnatfs']:.2f} | curl {c['curl']:.2f} + sim {c['sim_for_curl']:.2f} | — | — |",
+    ] if (c := u.get("cpu_seconds")) else [])
 
 
 def report(results, out_md, out_json):
