@@ -263,9 +263,12 @@ def scenario_walk(work, subjects, runs, venv_python):
 
 
 UPLOAD_LABEL = "UPLOAD"
-# cp's buffer for a file this size (coreutils 9 reads and writes 128 KiB at a time, or st_blksize
-# when that is larger); write_then_close uses the same, so its two parts add up to a cp.
-CP_BLOCK = 128 << 10
+
+
+def cp_block(src, dst_folder):
+    """cp's buffer size (coreutils 9: 128 KiB, or the larger st_blksize of source and target; the
+    mount says 1 MiB), so write_then_close writes as cp does and its two parts add up to a cp."""
+    return max(128 << 10, os.stat(src).st_blksize, os.stat(dst_folder).st_blksize)
 
 
 def make_source(path, size):
@@ -303,7 +306,7 @@ def settle(src):
 def write_then_close(src, dst, timeout):
     """cp's loop by hand, timing the writes (into the stage on the spool disk) apart from the
     close (the stage's fsync, the PUT, the check of the server's listing). Returns both."""
-    buf = bytearray(CP_BLOCK)
+    buf = bytearray(cp_block(src, dst.parent))
     view = memoryview(buf)
     deadline = time.perf_counter() + timeout
     fi = os.open(src, os.O_RDONLY)
