@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Benchmarks: builds in release mode and runs scripts/bench/bench.py (see its header for the
-# scenarios). `scripts/bench.sh --quick` runs a small version in a few minutes. Writes
+# scenarios: read, walk, upload). `scripts/bench.sh --quick` runs a small version in a few
+# minutes; `--only upload` runs one scenario and keeps the others' results. Writes
 # docs/BENCHMARKS.md and docs/benchmarks.json. Needs root (FUSE mounts, dropping the page cache)
 # and the venv that scripts/test.sh makes (for the pyxnat baseline).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-cargo build --release --bin xnatfs -p xnatfs -p xnat-sim
+cargo build --release -p xnatfs -p xnat-sim --bin xnatfs --bin xnat-sim
 VENV="${XNATFS_VENV:-$PWD/.venv}"
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
