@@ -106,6 +106,14 @@ fn errno(err: &FsError) -> Errno {
     Errno::from_i32(err.errno)
 }
 
+/// Answer a request that returns nothing but success or an errno.
+fn answer(reply: ReplyEmpty, result: Result<(), FsError>) {
+    match result {
+        Ok(()) => reply.ok(),
+        Err(e) => reply.error(errno(&e)),
+    }
+}
+
 /// A cheap copy of what attribute replies need, to move into tasks.
 #[derive(Clone)]
 struct AttrCtx {
@@ -284,10 +292,7 @@ impl Filesystem for XnatFuse {
     ) {
         let core = self.core.clone();
         self.spawn(async move {
-            match core.flush(fh.0).await {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(&e)),
-            }
+            answer(reply, core.flush(fh.0).await);
         });
     }
 
@@ -315,10 +320,7 @@ impl Filesystem for XnatFuse {
         let core = self.core.clone();
         let name = name.as_encoded_bytes().to_vec();
         self.spawn(async move {
-            match core.unlink(parent.0, &name).await {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(&e)),
-            }
+            answer(reply, core.unlink(parent.0, &name).await);
         });
     }
 
@@ -326,10 +328,7 @@ impl Filesystem for XnatFuse {
         let core = self.core.clone();
         let name = name.as_encoded_bytes().to_vec();
         self.spawn(async move {
-            match core.rmdir(parent.0, &name).await {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(&e)),
-            }
+            answer(reply, core.rmdir(parent.0, &name).await);
         });
     }
 
@@ -354,13 +353,10 @@ impl Filesystem for XnatFuse {
         let name = name.as_encoded_bytes().to_vec();
         let newname = newname.as_encoded_bytes().to_vec();
         self.spawn(async move {
-            match core
+            let moved = core
                 .rename(parent.0, &name, newparent.0, &newname, no_replace)
-                .await
-            {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(&e)),
-            }
+                .await;
+            answer(reply, moved);
         });
     }
 
@@ -397,10 +393,7 @@ impl Filesystem for XnatFuse {
         // kernel drops errors from `release`, but `close` returns this one.
         let core = self.core.clone();
         self.spawn(async move {
-            match core.flush(fh.0).await {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(&e)),
-            }
+            answer(reply, core.flush(fh.0).await);
         });
     }
 

@@ -211,19 +211,21 @@ impl Core {
             .in_flight
             .entry(ino)
             .or_default() += 1;
-        let handle = self.handle(fh)?;
-        let staged = match handle {
-            Handle::ReadStaged(s) | Handle::Write(s) => Some(s),
-            Handle::Read(_) => self.writes.as_ref().and_then(|w| w.staged(ino)),
+        let handle = match self.handle(fh)? {
+            Handle::ReadStaged(staged) | Handle::Write(staged) => Err(staged),
+            // Opened before the file was staged: the stage has the newer bytes.
+            Handle::Read(handle) => match self.writes.as_ref().and_then(|w| w.staged(ino)) {
+                Some(staged) => Err(staged),
+                None => Ok(handle),
+            },
         };
-        if let Some(staged) = staged {
-            return staged
-                .read_at(offset, size)
-                .map(Bytes::from)
-                .map_err(|e| FsError::new(e.raw_os_error().unwrap_or(libc::EIO), e.to_string()));
-        }
-        let Handle::Read(handle) = self.handle(fh)? else {
-            unreachable!("a staged handle was answered above");
+        let handle = match handle {
+            Ok(handle) => handle,
+            Err(staged) => {
+                return staged.read_at(offset, size).map(Bytes::from).map_err(|e| {
+                    FsError::new(e.raw_os_error().unwrap_or(libc::EIO), e.to_string())
+                })
+            }
         };
         handle.read(offset, size).await.map_err(|e| {
             tracing::warn!("read failed: {e}");

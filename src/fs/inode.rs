@@ -65,6 +65,27 @@ struct Table {
     by_uri: HashMap<String, Ino>,
 }
 
+impl Table {
+    /// Make inode `ino` of `node` and find it by number, node and (files) download URI.
+    fn index(&mut self, ino: Ino, node: Node, parent: Ino, info: InodeInfo) -> Arc<Inode> {
+        let inode = Arc::new(Inode {
+            ino,
+            node: node.clone(),
+            parent,
+            size: AtomicU64::new(info.size),
+            xattrs: info.xattrs,
+            uri: info.uri,
+            digest: info.digest,
+        });
+        self.by_node.insert(node, ino);
+        if !inode.uri.is_empty() && !inode.is_dir() {
+            self.by_uri.insert(inode.uri.clone(), ino);
+        }
+        self.by_ino.insert(ino, inode.clone());
+        inode
+    }
+}
+
 pub struct InodeTable {
     table: Mutex<Table>,
     next: AtomicU64,
@@ -130,21 +151,7 @@ impl InodeTable {
             return known;
         }
         let ino = self.next.fetch_add(1, Ordering::Relaxed);
-        let inode = Arc::new(Inode {
-            ino,
-            node: node.clone(),
-            parent,
-            size: AtomicU64::new(info.size),
-            xattrs: info.xattrs,
-            uri: info.uri,
-            digest: info.digest,
-        });
-        t.by_node.insert(node, ino);
-        if !inode.uri.is_empty() && !inode.is_dir() {
-            t.by_uri.insert(inode.uri.clone(), ino);
-        }
-        t.by_ino.insert(ino, inode.clone());
-        inode
+        t.index(ino, node, parent, info)
     }
 
     /// Give inode `ino` a new node and attributes, keeping its number (a file whose upload
@@ -158,21 +165,7 @@ impl InodeTable {
         if t.by_uri.get(&old.uri) == Some(&ino) {
             t.by_uri.remove(&old.uri);
         }
-        let inode = Arc::new(Inode {
-            ino,
-            node: node.clone(),
-            parent: old.parent,
-            size: AtomicU64::new(info.size),
-            xattrs: info.xattrs,
-            uri: info.uri,
-            digest: info.digest,
-        });
-        t.by_node.insert(node, ino);
-        if !inode.uri.is_empty() && !inode.is_dir() {
-            t.by_uri.insert(inode.uri.clone(), ino);
-        }
-        t.by_ino.insert(ino, inode.clone());
-        Some(inode)
+        Some(t.index(ino, node, old.parent, info))
     }
 
     /// The newest file inode downloaded from `uri`.

@@ -55,6 +55,32 @@ pub struct Record {
 }
 
 impl Record {
+    /// The record of a new stage: being written, nothing tried yet.
+    pub fn new(
+        id: u64,
+        owner: Owner,
+        resource: String,
+        path: String,
+        shown: String,
+        replace: bool,
+    ) -> Record {
+        let mut record = Record {
+            id,
+            owner,
+            resource,
+            path,
+            shown,
+            replace,
+            state: UploadState::Writing,
+            reason: None,
+            attempts: 0,
+            size: 0,
+            updated: 0,
+        };
+        record.touch();
+        record
+    }
+
     pub fn touch(&mut self) {
         self.updated = SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -84,6 +84,16 @@ struct Place {
 }
 
 impl Place {
+    /// The place a directory's files go; EPERM where XNAT keeps no files.
+    fn for_files(dir: &Node) -> FsResult<Place> {
+        Self::of(dir).ok_or_else(|| {
+            FsError::new(
+                libc::EPERM,
+                "files can only go inside a resource folder (…/SCAN/RESOURCE/)",
+            )
+        })
+    }
+
     /// The place a directory's files go, if files can go there.
     fn of(dir: &Node) -> Option<Place> {
         match dir {
@@ -271,12 +281,7 @@ impl Writes {
 
     /// A new file `name` in directory `dir`, staged and open.
     pub fn create(&self, dir: &Inode, name: &[u8]) -> FsResult<(Arc<Inode>, Arc<Staged>)> {
-        let place = Place::of(&dir.node).ok_or_else(|| {
-            FsError::new(
-                libc::EPERM,
-                "files can only be created inside a resource folder (…/SCAN/RESOURCE/)",
-            )
-        })?;
+        let place = Place::for_files(&dir.node)?;
         let raw = raw_name(name)?;
         check_file_name(&raw)?;
         let shown = String::from_utf8_lossy(name).into_owned();
@@ -285,20 +290,14 @@ impl Writes {
             .spool
             .create_stage()
             .map_err(|e| io_error("making a stage in the spool", e))?;
-        let mut record = Record {
+        let record = Record::new(
             id,
-            owner: place.owner.clone(),
-            resource: place.resource.clone(),
-            path: path.clone(),
-            shown: format!("{}/{shown}", self.namespace.shown_path(dir.ino)),
-            replace: false,
-            state: UploadState::Writing,
-            reason: None,
-            attempts: 0,
-            size: 0,
-            updated: 0,
-        };
-        record.touch();
+            place.owner.clone(),
+            place.resource.clone(),
+            path.clone(),
+            format!("{}/{shown}", self.namespace.shown_path(dir.ino)),
+            false,
+        );
         if let Err(e) = self.spool.save(&record) {
             self.spool.remove(id);
             return Err(io_error("writing the journal record", e));
@@ -354,20 +353,14 @@ impl Writes {
             .spool
             .create_stage()
             .map_err(|e| io_error("making a stage in the spool", e))?;
-        let mut record = Record {
+        let record = Record::new(
             id,
-            owner: owner.clone(),
-            resource: resource.clone(),
-            path: path.clone(),
-            shown: self.namespace.shown_path(inode.ino),
-            replace: true,
-            state: UploadState::Writing,
-            reason: None,
-            attempts: 0,
-            size: 0,
-            updated: 0,
-        };
-        record.touch();
+            owner.clone(),
+            resource.clone(),
+            path.clone(),
+            self.namespace.shown_path(inode.ino),
+            true,
+        );
         let data = self.spool.data_path(id);
         let staged = Staged::new(record, inode.ino, data, file, false, true)
             .map_err(|e| io_error("reading the new stage", e))?;

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use super::journal::UploadState;
+use super::journal::{Record, UploadState};
 use super::stage::Staged;
 use super::{check_file_name, io_error, raw_name, Place, Writes};
 use crate::fs::error::{FsError, FsResult};
@@ -105,12 +105,7 @@ impl Writes {
                 ),
             });
         }
-        let place = Place::of(&new_dir.node).ok_or_else(|| {
-            FsError::new(
-                libc::EPERM,
-                "files can only go inside a resource folder (…/SCAN/RESOURCE/)",
-            )
-        })?;
+        let place = Place::for_files(&new_dir.node)?;
         let raw = raw_name(new_name)?;
         check_file_name(&raw)?;
         let shown = String::from_utf8_lossy(name).into_owned();
@@ -131,31 +126,29 @@ impl Writes {
             Some(t) => self.staged(t.ino).is_none_or(|s| s.on_server()),
             None => false,
         };
-        let mut destination = place.clone_record_target(&raw);
-        destination.shown = format!("{}/{new_shown}", self.namespace.shown_path(new_dir.ino));
+        let new_path = place.path(&raw);
+        let shown_at = format!("{}/{new_shown}", self.namespace.shown_path(new_dir.ino));
         let staged = self.staged(inode.ino);
 
         if let Some(s) = staged.as_ref().filter(|s| !s.on_server()) {
             let _one = s.upload.lock().await;
             if !s.on_server() {
                 // Not on the server yet: only the destination changes.
-                {
-                    let mut r = s.record.lock().expect("record lock");
-                    r.owner = destination.owner.clone();
-                    r.resource = destination.resource.clone();
-                    r.path = destination.path.clone();
-                    r.shown = destination.shown.clone();
-                    r.replace = target_on_server;
-                }
+                place.retarget(
+                    &mut s.record.lock().expect("record lock"),
+                    &new_path,
+                    &shown_at,
+                    target_on_server,
+                );
                 let mut record = s.snapshot();
                 record.touch();
                 self.spool
                     .save(&record)
                     .map_err(|e| io_error("writing the journal record", e))?;
                 let node = Node::File {
-                    owner: destination.owner,
-                    resource: destination.resource,
-                    path: destination.path,
+                    owner: place.owner.clone(),
+                    resource: place.resource.clone(),
+                    path: new_path,
                     version: format!("stage:{}", s.id),
                 };
                 let info = InodeInfo {
@@ -193,11 +186,7 @@ impl Writes {
             .sync()
             .map_err(|e| io_error("syncing the stage", e))?;
         let mut record = source.snapshot();
-        record.owner = destination.owner.clone();
-        record.resource = destination.resource.clone();
-        record.path = destination.path.clone();
-        record.shown = destination.shown.clone();
-        record.replace = target_on_server;
+        place.retarget(&mut record, &new_path, &shown_at, target_on_server);
         let moved = async {
             let row = self.send(&source, &record).await.map_err(|(e, _)| e)?;
             let old_file = owner_path(owner).resource(resource).file(path);
@@ -255,21 +244,13 @@ impl Writes {
     }
 }
 
-/// Where a file goes, as a journal record names it.
-struct Destination {
-    owner: crate::fs::node::Owner,
-    resource: String,
-    path: String,
-    shown: String,
-}
-
 impl Place {
-    fn clone_record_target(&self, raw: &str) -> Destination {
-        Destination {
-            owner: self.owner.clone(),
-            resource: self.resource.clone(),
-            path: self.path(raw),
-            shown: String::new(),
-        }
+    /// Point `record` at `path` in this place.
+    fn retarget(&self, record: &mut Record, path: &str, shown: &str, replace: bool) {
+        record.owner = self.owner.clone();
+        record.resource = self.resource.clone();
+        record.path = path.to_string();
+        record.shown = shown.to_string();
+        record.replace = replace;
     }
 }
