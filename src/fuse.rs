@@ -185,13 +185,14 @@ impl Filesystem for XnatFuse {
         }
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let core = self.core.clone();
+        let pid = req.pid();
         let writing = flags.0 & libc::O_ACCMODE != libc::O_RDONLY;
         let truncate = flags.0 & libc::O_TRUNC != 0;
         self.spawn(async move {
             let opened = if writing {
-                core.open_write(ino.0, truncate).await
+                core.open_write(ino.0, truncate, pid).await
             } else {
                 core.open(ino.0).await
             };
@@ -204,7 +205,7 @@ impl Filesystem for XnatFuse {
 
     fn create(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         _mode: u32,
@@ -215,8 +216,9 @@ impl Filesystem for XnatFuse {
         let core = self.core.clone();
         let ctx = self.ctx();
         let name = name.as_encoded_bytes().to_vec();
+        let pid = req.pid();
         self.spawn(async move {
-            match core.create(parent.0, &name).await {
+            match core.create(parent.0, &name, pid).await {
                 Ok((inode, fh)) => reply.created(
                     &ctx.ttl,
                     &ctx.attr(&inode),
@@ -292,7 +294,7 @@ impl Filesystem for XnatFuse {
     ) {
         let core = self.core.clone();
         self.spawn(async move {
-            answer(reply, core.flush(fh.0).await);
+            answer(reply, core.fsync(fh.0).await);
         });
     }
 
@@ -383,17 +385,18 @@ impl Filesystem for XnatFuse {
 
     fn flush(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        // Every `close` of a file written here uploads it, and returns the upload's error: the
+        // A `close` of a file written here uploads it, and returns the upload's error: the
         // kernel drops errors from `release`, but `close` returns this one.
         let core = self.core.clone();
+        let pid = req.pid();
         self.spawn(async move {
-            answer(reply, core.flush(fh.0).await);
+            answer(reply, core.flush(fh.0, pid).await);
         });
     }
 

@@ -300,6 +300,53 @@ fn a_file_reads_back_while_it_is_written_and_dup_closes_upload() {
 }
 
 #[test]
+fn only_a_close_in_the_opening_process_uploads() {
+    let sim = Sim::start(shape());
+    let mount = Mount::start(&sim.url(), USER, PASS, &[]);
+    let (dir, _) = nifti_resource(&sim);
+    let rel = format!("{dir}/half.txt");
+    let mut f = File::create(mount.path().join(&rel)).unwrap();
+    f.write_all(b"half").unwrap();
+    // A child process gets a copy of every descriptor, and its exec closes them: that close
+    // must not upload the half-written file.
+    let child = Command::new("true").status().expect("run true");
+    assert!(child.success());
+    assert_eq!(
+        on_server(&sim, &rel),
+        None,
+        "a close in a child uploads nothing; log:\n{}",
+        mount.log_text()
+    );
+    f.write_all(b" and whole").unwrap();
+    drop(f);
+    assert_eq!(
+        on_server(&sim, &rel).as_deref(),
+        Some(&b"half and whole"[..])
+    );
+
+    // The opener (the shell) closes first, a child it started writes on: once the child's
+    // copy goes, the file goes up in the background.
+    let late = format!("{dir}/late.txt");
+    let script = format!(
+        "exec 3>'{p}'; (sleep 0.3; echo late >&3) & exec 3>&-; wait",
+        p = mount.path().join(&late).display()
+    );
+    let out = sh(&script);
+    assert!(out.status.success(), "{out:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while on_server(&sim, &late).as_deref() != Some(&b"late\n"[..]) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the child's bytes reach the server after its close; server has {:?}; log:\n{}",
+            on_server(&sim, &late),
+            mount.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(status(&mount).0, 0, "nothing waits once it is up");
+}
+
+#[test]
 fn mkdir_makes_subjects_sessions_scans_and_resources() {
     let sim = Sim::start(shape());
     let mount = Mount::start(

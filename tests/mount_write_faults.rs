@@ -326,21 +326,19 @@ fn a_full_spool_disk_fails_the_write_and_uploads_nothing_partial() {
     let err = f.write_all(&bytes(4 << 20, 1)).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::ENOSPC));
     assert!(nix_close(f).is_err(), "close fails too");
-    // Never a part of what was written. (A test running beside this one may fork while the
-    // file is open; the child's copy of the descriptor closes at its exec, which uploads the
-    // file as it is then, empty, as a close from another process does on a local disk.)
+    // Nothing of what was written, not even an empty file: a test running beside this one may
+    // fork while the file is open, but a close in another process uploads nothing.
     let landed = server_bytes(sim.store(), &rel).map(|b| b.len());
-    assert!(
-        matches!(landed, None | Some(0)),
-        "nothing partial on the server: {landed:?} bytes; log:\n{}",
+    assert_eq!(
+        landed,
+        None,
+        "nothing on the server; log:\n{}",
         mount.log_text()
     );
-    if landed.is_none() {
-        // The kernel releases the file just after close() returns; then it goes.
-        wait_for(Duration::from_secs(5), "the incomplete file to go", || {
-            !mount.path().join(&rel).exists()
-        });
-    }
+    // The kernel releases the file just after close() returns; then it goes.
+    wait_for(Duration::from_secs(5), "the incomplete file to go", || {
+        !mount.path().join(&rel).exists()
+    });
     assert_eq!(status(mount.path()).0, 0, "and not left in the spool");
     // Room again: a small file still goes up.
     fs::write(mount.path().join(&dir).join("small.txt"), b"fits").unwrap();

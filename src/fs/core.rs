@@ -32,12 +32,16 @@ pub struct CoreConfig {
 }
 
 /// An open file: a handle on the server's bytes, on the file's stage for reading (the file
-/// is being written through another handle), or on its stage for writing.
+/// is being written through another handle), or on its stage for writing, with the process
+/// that opened it (when `/proc` tells).
 #[derive(Clone)]
 pub(super) enum Handle {
     Read(Arc<ReadHandle>),
     ReadStaged(Arc<Staged>),
-    Write(Arc<Staged>),
+    Write {
+        staged: Arc<Staged>,
+        opener: Option<u32>,
+    },
 }
 
 /// Told the inode number of a file whose size a download corrected.
@@ -212,7 +216,7 @@ impl Core {
             .entry(ino)
             .or_default() += 1;
         let handle = match self.handle(fh)? {
-            Handle::ReadStaged(staged) | Handle::Write(staged) => Err(staged),
+            Handle::ReadStaged(staged) | Handle::Write { staged, .. } => Err(staged),
             // Opened before the file was staged: the stage has the newer bytes.
             Handle::Read(handle) => match self.writes.as_ref().and_then(|w| w.staged(ino)) {
                 Some(staged) => Err(staged),
@@ -236,8 +240,10 @@ impl Core {
     pub fn release(&self, fh: u64) {
         // A read still in flight keeps its reference; the last one dropped releases the file.
         let handle = self.open.lock().expect("open files lock").remove(&fh);
-        if let (Some((_, Handle::ReadStaged(staged) | Handle::Write(staged))), Some(writes)) =
-            (handle, &self.writes)
+        if let (
+            Some((_, Handle::ReadStaged(staged) | Handle::Write { staged, .. })),
+            Some(writes),
+        ) = (handle, &self.writes)
         {
             writes.release(&staged);
         }

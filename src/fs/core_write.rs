@@ -1,9 +1,9 @@
 //! The changing operations of the core, as the FUSE adapter calls them.
 //!
 //! Each one refuses with EROFS on a read-only mount and otherwise hands over to the write path
-//! (`write/`). Handles on a file being written are handles on its stage; `flush` (every
-//! `close`) and `fsync` upload the stage when the server lacks some of its changes and return
-//! the upload's error, which is what `close` returns to the program.
+//! (`write/`). Handles on a file being written are handles on its stage; `flush` (a `close` in
+//! the process that opened the file) and `fsync` upload the stage when the server lacks some
+//! of its changes and return the upload's error, which is what `close` returns to the program.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,30 +13,32 @@ use super::error::{FsError, FsResult};
 use super::inode::{Ino, Inode};
 
 impl Core {
-    /// Create and open file `name` in `parent`.
-    pub async fn create(&self, parent: Ino, name: &[u8]) -> FsResult<(Arc<Inode>, u64)> {
+    /// Create and open file `name` in `parent`, for the thread `pid`.
+    pub async fn create(&self, parent: Ino, name: &[u8], pid: u32) -> FsResult<(Arc<Inode>, u64)> {
         let writes = self.writes()?;
         let dir = self.namespace().inode(parent)?;
         if self.namespace().lookup(parent, name).await.is_ok() {
             return Err(FsError::new(libc::EEXIST, "the file exists"));
         }
         let (inode, staged) = writes.create(&dir, name)?;
-        let fh = self.add_handle(inode.ino, Handle::Write(staged));
+        let opener = process_of(pid);
+        let fh = self.add_handle(inode.ino, Handle::Write { staged, opener });
         Ok((inode, fh))
     }
 
-    /// Open an existing file for writing (`truncate`: `O_TRUNC`).
-    pub async fn open_write(&self, ino: Ino, truncate: bool) -> FsResult<u64> {
+    /// Open an existing file for writing (`truncate`: `O_TRUNC`), for the thread `pid`.
+    pub async fn open_write(&self, ino: Ino, truncate: bool, pid: u32) -> FsResult<u64> {
         let writes = self.writes()?;
         let inode = self.namespace().inode(ino)?;
         let staged = writes.open_existing(&inode, truncate).await?;
-        Ok(self.add_handle(ino, Handle::Write(staged)))
+        let opener = process_of(pid);
+        Ok(self.add_handle(ino, Handle::Write { staged, opener }))
     }
 
     pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
         let writes = self.writes()?;
         match self.handle(fh)? {
-            Handle::Write(staged) => writes.write(&staged, offset, data),
+            Handle::Write { staged, .. } => writes.write(&staged, offset, data),
             _ => Err(FsError::new(libc::EBADF, "not open for writing")),
         }
     }
@@ -50,7 +52,7 @@ impl Core {
             return Err(FsError::is_dir());
         }
         let through_handle = match fh.map(|fh| self.handle(fh)) {
-            Some(Ok(Handle::Write(staged))) => Some(staged),
+            Some(Ok(Handle::Write { staged, .. })) => Some(staged),
             _ => None,
         };
         if let Some(staged) = &through_handle {
@@ -71,12 +73,38 @@ impl Core {
         self.namespace().inode(ino)
     }
 
-    /// A `close` of `fh`: upload what the server lacks.
-    pub async fn flush(&self, fh: u64) -> FsResult<()> {
-        let (Some(writes), Ok(Handle::Write(staged))) = (self.writes_opt(), self.handle(fh)) else {
+    /// A `close` of `fh` by the thread `pid`: upload what the server lacks.
+    ///
+    /// A close by another process than the one that opened the file is a copy of the
+    /// descriptor going away: a child that inherited it (a shell redirection) or a fork in
+    /// another thread whose exec closes it. It uploads nothing, as the file may be half
+    /// written; the opener's close uploads, and if the opener closed first, the release of
+    /// the last copy hands the file to the background uploads.
+    pub async fn flush(&self, fh: u64, pid: u32) -> FsResult<()> {
+        let (Some(writes), Ok(Handle::Write { staged, opener })) =
+            (self.writes_opt(), self.handle(fh))
+        else {
             return Ok(());
         };
+        if let (Some(opener), Some(closer)) = (opener, process_of(pid)) {
+            if opener != closer {
+                tracing::debug!(
+                    opener,
+                    closer,
+                    "close of a copy of a descriptor in another process: no upload"
+                );
+                return Ok(());
+            }
+        }
         writes.upload(&staged).await
+    }
+
+    /// An `fsync` of `fh`, from any process: upload what the server lacks.
+    pub async fn fsync(&self, fh: u64) -> FsResult<()> {
+        match (self.writes_opt(), self.handle(fh)) {
+            (Some(writes), Ok(Handle::Write { staged, .. })) => writes.upload(&staged).await,
+            _ => Ok(()),
+        }
     }
 
     pub async fn mkdir(&self, parent: Ino, name: &[u8]) -> FsResult<Arc<Inode>> {
@@ -141,4 +169,18 @@ impl Core {
         tokio::spawn(writes.clone().run_retries());
         found
     }
+}
+
+/// The process (thread group) of thread `tid`, as `/proc` tells it: FUSE names the thread that
+/// made a request, and threads of one process must count as one.
+fn process_of(tid: u32) -> Option<u32> {
+    if tid == 0 {
+        // The request came from outside the daemon's PID namespace.
+        return None;
+    }
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Tgid:"))
+        .and_then(|n| n.trim().parse().ok())
 }

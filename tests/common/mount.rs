@@ -23,6 +23,14 @@ pub fn is_mounted(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// `--log-level` from `XNATFS_TEST_LOG_LEVEL` (e.g. `debug`), for a closer look at a failure.
+fn log_level() -> Vec<String> {
+    match std::env::var("XNATFS_TEST_LOG_LEVEL") {
+        Ok(level) if !level.is_empty() => vec!["--log-level".into(), level],
+        _ => vec![],
+    }
+}
+
 pub fn xnatfs_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_xnatfs"))
 }
@@ -70,6 +78,7 @@ impl Mount {
                 vec!["--spool-dir".as_ref(), spool.as_os_str()]
             })
             .args(extra)
+            .args(log_level())
             .env("XNAT_USER", user)
             .env("XNAT_PASS", password)
             .env_remove("XNAT_HOST")
@@ -184,5 +193,13 @@ impl Mount {
 impl Drop for Mount {
     fn drop(&mut self) {
         self.stop();
+        if std::thread::panicking() {
+            // The test failed: the daemon's side of the story goes with the failure message.
+            eprintln!(
+                "---- xnatfs log of the mount at {} ----\n{}---- end of log ----",
+                self.dir.path().display(),
+                self.log_text()
+            );
+        }
     }
 }

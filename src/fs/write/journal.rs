@@ -181,7 +181,10 @@ impl Spool {
 
     /// Write `record` durably: to a temporary file, synced, then renamed over the old one.
     pub fn save(&self, record: &Record) -> io::Result<()> {
-        let tmp = self.dir.join(format!("{}.json.tmp", record.id));
+        // A name of its own per save: a save never renames another's half-written file.
+        static SAVES: AtomicU64 = AtomicU64::new(0);
+        let n = SAVES.fetch_add(1, Ordering::Relaxed);
+        let tmp = self.dir.join(format!("{}.json.{n}.tmp", record.id));
         let body = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
         let mut file = OpenOptions::new()
             .write(true)
@@ -212,6 +215,12 @@ impl Spool {
     /// were never closed into one) are removed.
     pub fn recover(&self) -> Vec<Record> {
         let records = read_records(&self.dir).unwrap_or_default();
+        // Half-written records of a save cut short by a crash; the record before it stands.
+        for entry in fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().ends_with(".tmp") {
+                remove_quietly(&entry.path());
+            }
+        }
         for id in ids(&self.dir).unwrap_or_default() {
             if !records.iter().any(|r| r.id == id) {
                 tracing::debug!(id, "removing a stage without a journal record");
@@ -316,11 +325,14 @@ mod tests {
             Spool::open(root.path(), &key).is_err(),
             "the lock keeps a second mount off"
         );
+        let cut_short = spool.dir.join(format!("{kept}.json.7.tmp"));
+        fs::write(&cut_short, b"{\"id\":").unwrap();
         drop(spool);
 
         let spool = Spool::open(root.path(), &key).unwrap();
         let found = spool.recover();
         assert_eq!(found, vec![record(kept)]);
+        assert!(!cut_short.exists(), "a save cut short is cleared away");
         assert_eq!(fs::read(spool.data_path(kept)).unwrap(), b"abc");
         assert!(!spool.data_path(orphan).exists());
         let (next, _) = spool.create_stage().unwrap();

@@ -378,23 +378,36 @@ impl Writes {
         self.spool.remove(staged.id);
     }
 
-    /// Note that the stage changed: it needs a journal record that says so.
+    /// Start a change of the stage: count it, and make sure a journal record in the spool
+    /// says the stage is being written before its bytes change. Both happen under the record's
+    /// lock, so an upload that just finished cannot drop the record in between.
     fn note_change(&self, staged: &Staged) -> FsResult<()> {
-        let state_changed = {
-            let mut record = staged.record.lock().expect("record lock");
-            let changed = record.state != UploadState::Writing;
+        let mut record = staged.record.lock().expect("record lock");
+        staged.begin_change();
+        if record.state != UploadState::Writing || !staged.is_journaled() {
             record.state = UploadState::Writing;
-            changed
-        };
-        if state_changed || !staged.is_journaled() {
-            let mut record = staged.snapshot();
-            record.touch();
-            self.spool
-                .save(&record)
+            self.save_locked(staged, &record)
                 .map_err(|e| io_error("writing the journal record", e))?;
-            staged.journaled(true);
         }
         Ok(())
+    }
+
+    /// Write `record`, the locked journal record of `staged`, to the spool. Saves of one
+    /// record happen under its lock, so they never cross and the newest state is the one kept.
+    fn save_locked(&self, staged: &Staged, record: &Record) -> std::io::Result<()> {
+        let mut copy = record.clone();
+        copy.size = staged.size();
+        copy.touch();
+        self.spool.save(&copy)?;
+        staged.journaled(true);
+        Ok(())
+    }
+
+    /// Change the journal record of `staged` and save it.
+    fn journal(&self, staged: &Staged, change: impl FnOnce(&mut Record)) -> std::io::Result<()> {
+        let mut record = staged.record.lock().expect("record lock");
+        change(&mut record);
+        self.save_locked(staged, &record)
     }
 
     pub fn write(&self, staged: &Staged, offset: u64, data: &[u8]) -> FsResult<u32> {
@@ -485,19 +498,17 @@ impl Writes {
     }
 
     fn set_state(&self, staged: &Staged, state: UploadState, reason: Option<String>) {
-        {
-            let mut record = staged.record.lock().expect("record lock");
+        let saved = self.journal(staged, |record| {
             record.state = state;
             if reason.is_some() {
                 record.reason = reason;
             }
-        }
-        let mut record = staged.snapshot();
-        record.touch();
-        if let Err(e) = self.spool.save(&record) {
-            tracing::error!("writing the journal record of {}: {e}", record.shown);
-        } else {
-            staged.journaled(true);
+        });
+        if let Err(e) = saved {
+            tracing::error!(
+                "writing the journal record of {}: {e}",
+                staged.snapshot().shown
+            );
         }
     }
 

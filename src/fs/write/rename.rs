@@ -134,17 +134,10 @@ impl Writes {
             let _one = s.upload.lock().await;
             if !s.on_server() {
                 // Not on the server yet: only the destination changes.
-                place.retarget(
-                    &mut s.record.lock().expect("record lock"),
-                    &new_path,
-                    &shown_at,
-                    target_on_server,
-                );
-                let mut record = s.snapshot();
-                record.touch();
-                self.spool
-                    .save(&record)
-                    .map_err(|e| io_error("writing the journal record", e))?;
+                self.journal(s, |record| {
+                    place.retarget(record, &new_path, &shown_at, target_on_server)
+                })
+                .map_err(|e| io_error("writing the journal record", e))?;
                 let node = Node::File {
                     owner: place.owner.clone(),
                     resource: place.resource.clone(),

@@ -1,8 +1,11 @@
 //! One staged file: the local copy a file is written to before it is uploaded.
 //!
 //! Writes land in the stage file at their offsets; reads of a staged file are served from it, so
-//! a file is readable while it is written and while its upload waits. Two counters tell whether
-//! the server is behind: `changed` counts changes, `uploaded` is the count the server has. A
+//! a file is readable while it is written and while its upload waits. Three counters tell
+//! whether the server is behind: `begun` counts changes started, `done` the changes whose bytes
+//! are in the stage, `uploaded` the count of done changes the server has. An upload reads the
+//! stage after it noted `done`, so every change it counts is in what it sends; a change still
+//! in flight keeps the stage dirty (`begun` is ahead of `uploaded`) until a later upload. A
 //! write that fails (no space left on the spool disk, a disk error) poisons the stage: it is
 //! never uploaded, because the server must not get a file with a hole where the failed write
 //! should have gone.
@@ -24,7 +27,8 @@ pub struct Staged {
     pub path: PathBuf,
     file: File,
     size: AtomicU64,
-    changed: AtomicU64,
+    begun: AtomicU64,
+    done: AtomicU64,
     uploaded: AtomicU64,
     /// Open handles (of any mode) on the file while it is staged.
     handles: AtomicUsize,
@@ -60,7 +64,8 @@ impl Staged {
             path,
             file,
             size: AtomicU64::new(size),
-            changed: AtomicU64::new(u64::from(dirty)),
+            begun: AtomicU64::new(u64::from(dirty)),
+            done: AtomicU64::new(u64::from(dirty)),
             uploaded: AtomicU64::new(0),
             handles: AtomicUsize::new(0),
             poisoned: AtomicBool::new(false),
@@ -93,24 +98,33 @@ impl Staged {
         Ok(buf)
     }
 
+    /// Count a change as started; the caller then makes it with [`Staged::write_at`] or
+    /// [`Staged::set_len`], which count it as done.
+    pub fn begin_change(&self) {
+        self.begun.fetch_add(1, Ordering::AcqRel);
+    }
+
     pub fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
-        self.changed.fetch_add(1, Ordering::AcqRel);
-        if let Err(e) = self.file.write_all_at(data, offset) {
+        let written = self.file.write_all_at(data, offset);
+        if written.is_err() {
             // Some of the bytes may be in, some not: the stage no longer holds what the
             // program wrote, and must never reach the server.
             self.poison();
-            return Err(e);
+        } else {
+            self.size
+                .fetch_max(offset + data.len() as u64, Ordering::AcqRel);
         }
-        self.size
-            .fetch_max(offset + data.len() as u64, Ordering::AcqRel);
-        Ok(())
+        self.done.fetch_add(1, Ordering::AcqRel);
+        written
     }
 
     pub fn set_len(&self, size: u64) -> io::Result<()> {
-        self.changed.fetch_add(1, Ordering::AcqRel);
-        self.file.set_len(size)?;
-        self.size.store(size, Ordering::Release);
-        Ok(())
+        let cut = self.file.set_len(size);
+        if cut.is_ok() {
+            self.size.store(size, Ordering::Release);
+        }
+        self.done.fetch_add(1, Ordering::AcqRel);
+        cut
     }
 
     /// Make the stage's bytes durable on the local disk.
@@ -118,9 +132,10 @@ impl Staged {
         self.file.sync_data()
     }
 
-    /// The change count now, to hand to [`Staged::mark_uploaded`] once those bytes landed.
+    /// The count of changes in the stage now, to hand to [`Staged::mark_uploaded`] once the
+    /// bytes read after this call landed.
     pub fn generation(&self) -> u64 {
-        self.changed.load(Ordering::Acquire)
+        self.done.load(Ordering::Acquire)
     }
 
     pub fn mark_uploaded(&self, generation: u64) {
@@ -130,7 +145,7 @@ impl Staged {
 
     /// The stage holds changes the server does not have.
     pub fn dirty(&self) -> bool {
-        self.changed.load(Ordering::Acquire) != self.uploaded.load(Ordering::Acquire)
+        self.begun.load(Ordering::Acquire) != self.uploaded.load(Ordering::Acquire)
     }
 
     pub fn poison(&self) {
@@ -155,7 +170,8 @@ impl Staged {
 
     /// Count a change without writing (a stage about to go to a new place).
     pub fn touch(&self) {
-        self.changed.fetch_add(1, Ordering::AcqRel);
+        self.begun.fetch_add(1, Ordering::AcqRel);
+        self.done.fetch_add(1, Ordering::AcqRel);
     }
 
     pub fn journaled(&self, yes: bool) {

@@ -87,12 +87,6 @@ impl Writes {
         match self.send(staged, &record).await {
             Ok(row) => {
                 staged.mark_uploaded(generation);
-                {
-                    let mut r = staged.record.lock().expect("record lock");
-                    r.replace = true;
-                    r.attempts = 0;
-                    r.reason = None;
-                }
                 *staged.retry_at.lock().expect("retry lock") = None;
                 self.commit(staged, &record, row);
                 tracing::info!(
@@ -101,15 +95,26 @@ impl Writes {
                     record.shown,
                     record.attempts + 1
                 );
-                if staged.dirty() {
-                    self.set_state(staged, UploadState::Writing, None);
-                } else {
-                    self.spool.drop_record(staged.id);
-                    staged.journaled(false);
-                    {
-                        let mut r = staged.record.lock().expect("record lock");
-                        r.state = UploadState::Writing;
+                // Under the record's lock, so that a write starting now either sees the record
+                // dropped (and saves a new one) or is counted before the dirty check.
+                let done = {
+                    let mut r = staged.record.lock().expect("record lock");
+                    r.replace = true;
+                    r.attempts = 0;
+                    r.reason = None;
+                    r.state = UploadState::Writing;
+                    if staged.dirty() {
+                        if let Err(e) = self.save_locked(staged, &r) {
+                            tracing::error!("writing the journal record of {}: {e}", r.shown);
+                        }
+                        false
+                    } else {
+                        self.spool.drop_record(staged.id);
+                        staged.journaled(false);
+                        true
                     }
+                };
+                if done {
                     self.finish(staged);
                 }
                 Ok(())
