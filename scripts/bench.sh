@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Benchmarks: builds in release mode and runs scripts/bench/bench.py (see its header for the
-# scenarios: read, walk, upload). `scripts/bench.sh --quick` runs a small version in a few
+# Benchmarks: builds in release mode and runs scripts/bench/bench.py (see its header; each
+# scenario is a module beside it). `scripts/bench.sh --quick` runs a small version in a few
 # minutes; `--only upload` runs one scenario and keeps the others' results. Writes
 # docs/BENCHMARKS.md and docs/benchmarks.json. Needs root (FUSE mounts, dropping the page cache)
 # and the venv that scripts/test.sh makes (for the pyxnat baseline).

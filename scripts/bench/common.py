@@ -1,0 +1,129 @@
+"""What every benchmark scenario shares: the sim and mount processes (stopped by PID), timing,
+the page-cache drop, the release binaries, the bench user."""
+
+import base64
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+# Where scripts/bench.sh's `cargo build --release` put the binaries (cargo reads CARGO_TARGET_DIR,
+# relative to the repository, where bench.sh runs it).
+BIN = REPO / os.environ.get("CARGO_TARGET_DIR", "target") / "release"
+USER, PASSWORD = "bench", "bench-pw"
+AUTH = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def drop_caches():
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError as e:
+        sys.exit(f"bench: cannot drop the page cache ({e}); run as root")
+
+
+def timed(cmd, **kw):
+    start = time.perf_counter()
+    run(cmd, **kw)
+    return time.perf_counter() - start
+
+
+class Sim:
+    """An xnat-sim process, stopped by PID."""
+
+    def __init__(self, root, *flags):
+        self.proc = subprocess.Popen(
+            [str(BIN / "xnat-sim"), "serve", "--root", str(root), "--user", f"{USER}:{PASSWORD}", *flags],
+            stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        m = re.match(r"xnat-sim listening on (\S+)", line)
+        if not m:
+            self.stop()
+            sys.exit(f"bench: xnat-sim did not start: {line!r}")
+        self.url = m.group(1)
+
+    def admin(self, method, path):
+        req = urllib.request.Request(self.url + path, method=method)
+        with urllib.request.urlopen(req, timeout=30) as r:
+            body = r.read()
+        return json.loads(body) if body else None
+
+    def api(self, method, path):
+        """A REST call as the bench user; the JSON answer, if any."""
+        req = urllib.request.Request(self.url + path, method=method, headers={"Authorization": AUTH})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            body = r.read()
+        return json.loads(body) if body.strip() else None
+
+    def stats(self):
+        return self.admin("GET", "/__sim/stats")
+
+    def reset(self):
+        self.admin("POST", "/__sim/stats/reset")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+class Mount:
+    """An xnatfs mount in the foreground mode, unmounted and stopped by PID."""
+
+    def __init__(self, url, mnt, cache, log, *flags):
+        env = dict(os.environ, XNAT_USER=USER, XNAT_PASS=PASSWORD)
+        self.mnt = mnt
+        self.proc = subprocess.Popen(
+            [str(BIN / "xnatfs"), "mount", url, str(mnt), "-f", "--cache-dir", str(cache),
+             "--log-file", str(log), "--log-level", "warn", *flags], env=env, stdin=subprocess.DEVNULL)
+        deadline = time.time() + 30
+        while not os.path.ismount(mnt):
+            if self.proc.poll() is not None or time.time() > deadline:
+                self.stop()
+                sys.exit(f"bench: xnatfs did not mount; see {log}")
+            time.sleep(0.02)
+
+    def peak_rss_mib(self):
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self):
+        if os.path.ismount(self.mnt):
+            subprocess.run(["umount", str(self.mnt)], check=False)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def populate(root, *flags):
+    out = run([str(BIN / "xnat-sim"), "populate", "--root", str(root), "--user", f"{USER}:{PASSWORD}",
+               "--member", USER, *flags], capture_output=True, text=True).stdout
+    return out
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def machine():
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), platform.processor())
+    mem = next(l.split()[1] for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal"))
+    return f"{os.cpu_count()} cores ({cpu}), {int(mem) // (1 << 20)} GiB RAM, Linux {platform.release()}"
+
+

@@ -1,0 +1,73 @@
+"""B4: `find` over a project with 20 ms latency per request, against a pyxnat walk that lists
+every subject, session, scan and resource, as scripts do today: requests and time."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import AUTH, BIN, PASSWORD, USER, Mount, Sim, drop_caches, median, populate, run, timed
+
+
+PYXNAT_WALK = """
+import sys, pyxnat
+url, user, password, project = sys.argv[1:5]
+central = pyxnat.Interface(server=url, user=user, password=password)
+files = 0
+for subject in central.select.project(project).subjects():
+    for experiment in subject.experiments():
+        for scan in experiment.scans():
+            for resource in scan.resources():
+                files += len(resource.files().get())
+print(files)
+"""
+
+
+def scenario(work, opts):
+    subjects, runs, venv_python = opts.walk_subjects, opts.runs, opts.venv_python
+    root = work / "walk-archive"
+    populate(root, "--subjects", str(subjects), "--sessions", "2", "--scans", "6",
+             "--resources", "NIFTI,DICOM", "--files", "3", "--file-size", "2048")
+    sim = Sim(root, "--latency-ms", "20")
+    mnt = work / "mnt"
+    mnt.mkdir(exist_ok=True)
+    script = work / "pyxnat_walk.py"
+    script.write_text(PYXNAT_WALK)
+    res = {"xnatfs": {"seconds": [], "requests": []}, "pyxnat": {"seconds": [], "requests": []}}
+    try:
+        for i in range(runs + 1):
+            cache = work / "cache-walk"
+            shutil.rmtree(cache, ignore_errors=True)
+            m = Mount(sim.url, mnt, cache, work / "xnatfs.log")
+            try:
+                sim.reset()
+                t = timed(["find", str(mnt / "SIM01")], stdout=subprocess.DEVNULL)
+                n = sim.stats()["requests"]
+            finally:
+                m.stop()
+            sim.reset()
+            t2 = timed([venv_python, str(script), sim.url, USER, PASSWORD, "SIM01"], stdout=subprocess.DEVNULL)
+            n2 = sim.stats()["requests"]
+            if i > 0:
+                res["xnatfs"]["seconds"].append(t)
+                res["xnatfs"]["requests"].append(n)
+                res["pyxnat"]["seconds"].append(t2)
+                res["pyxnat"]["requests"].append(n2)
+            print(f"  walk round {i}: xnatfs {t:.2f} s {n} requests; pyxnat {t2:.2f} s {n2} requests", flush=True)
+    finally:
+        sim.stop()
+    return {
+        "shape": f"{subjects} subjects x 2 sessions x 6 scans x 2 resources x 3 files, 20 ms latency",
+        "runs": runs,
+        "seconds": {k: median(v["seconds"]) for k, v in res.items()},
+        "requests": {k: median(v["requests"]) for k, v in res.items()},
+    }
+
+
+def rows(w):
+    return [
+        f"| B4 project walk ({w['shape']}) | {w['seconds']['xnatfs']:.2f} s, {w['requests']['xnatfs']:.0f} requests | pyxnat walk {w['seconds']['pyxnat']:.2f} s, {w['requests']['pyxnat']:.0f} requests | {w['requests']['pyxnat'] / w['requests']['xnatfs']:.1f}× fewer requests, {w['seconds']['pyxnat'] / w['seconds']['xnatfs']:.1f}× less time | ≥ 10× fewer requests, ≥ 5× less time |",
+    ]
