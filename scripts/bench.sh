@@ -6,7 +6,16 @@
 # and the venv that scripts/test.sh makes (for the pyxnat baseline).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-cargo build --release -p xnatfs -p xnat-sim --bin xnatfs --bin xnat-sim
+# The peers of the read scenario (nginx, rclone) and the tools the scenarios run.
+missing=()
+for tool in nginx:nginx-light rclone:rclone curl:curl fusermount3:fuse3; do
+    command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    apt-get install -y --no-install-recommends "${missing[@]}" ||
+        { apt-get update && apt-get install -y --no-install-recommends "${missing[@]}"; }
+fi
+cargo build --release -p xnatfs -p xnat-sim --bin xnatfs --bin xnat-sim --example fuse_ceiling
 VENV="${XNATFS_VENV:-$PWD/.venv}"
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"

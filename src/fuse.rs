@@ -27,6 +27,8 @@ use crate::status::SPOOL_XATTR;
 const MAX_READAHEAD: u32 = 1 << 20;
 /// Largest write the kernel is asked to send in one request.
 const MAX_WRITE: u32 = 1 << 20;
+/// Threads reading FUSE requests from the kernel (the answers come from tokio tasks).
+pub const SESSION_THREADS: usize = 2;
 
 pub struct XnatFuse {
     core: Arc<Core>,
@@ -145,23 +147,29 @@ impl XnatFuse {
     }
 }
 
-impl Filesystem for XnatFuse {
-    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
-        // Larger kernel requests mean fewer round trips through the daemon; take what we get.
-        let _ = config.set_max_readahead(MAX_READAHEAD);
-        let _ = config.add_capabilities(
-            InitFlags::FUSE_DO_READDIRPLUS
+/// What xnatfs asks of the kernel at `init` (also the FUSE ceiling benchmark's, so that it
+/// measures the same kernel settings).
+pub fn negotiate(config: &mut KernelConfig) {
+    // Larger kernel requests mean fewer round trips through the daemon; take what we get.
+    let _ = config.set_max_readahead(MAX_READAHEAD);
+    let _ = config.add_capabilities(
+        InitFlags::FUSE_DO_READDIRPLUS
                 | InitFlags::FUSE_READDIRPLUS_AUTO
                 | InitFlags::FUSE_PARALLEL_DIROPS
                 | InitFlags::FUSE_AUTO_INVAL_DATA
                 // O_TRUNC comes with the open instead of as a separate truncate first, which
                 // would upload an empty file before the new one.
                 | InitFlags::FUSE_ATOMIC_O_TRUNC,
-        );
-        // Fewer, larger writes from `cp` and friends.
-        let _ = config.set_max_write(MAX_WRITE);
-        let _ = config.set_max_background(64);
-        let _ = config.set_congestion_threshold(48);
+    );
+    // Fewer, larger writes from `cp` and friends.
+    let _ = config.set_max_write(MAX_WRITE);
+    let _ = config.set_max_background(64);
+    let _ = config.set_congestion_threshold(48);
+}
+
+impl Filesystem for XnatFuse {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        negotiate(config);
         Ok(())
     }
 

@@ -205,7 +205,7 @@ fn serve(
     if opts.allow_other {
         config.acl = SessionACL::All;
     }
-    config.n_threads = Some(2);
+    config.n_threads = Some(crate::fuse::SESSION_THREADS);
     let mut session = match fuser::Session::new(fs, &opts.mountpoint, &config) {
         Ok(s) => s,
         Err(e) => {

@@ -7,8 +7,9 @@ docstring says what it measures) with `scenario(work, opts)` returning a JSON-ab
 `rows(result)` giving its lines of the table, and optionally `notes(result)` and `RSS_WHILE`
 (the daemon's peak RSS is reported as B6):
 
-  read    B1, B2: a large file cold through the mount, Range off and on, and warm from the disk
-          cache, against curl and local disk.
+  read    B0, B1, B2, B7: a large file cold through the mount, Range off and on, and warm from
+          the disk cache, against curl, xnatpy, rclone over nginx and local disk; the FUSE
+          ceiling; the sim against nginx.
   walk    B4: `find` over a project against a pyxnat walk, 20 ms latency: requests and time.
   upload  B5: `cp` into the mount against `curl -T` and local `cp`.
 
@@ -37,8 +38,7 @@ import walk  # noqa: E402
 from common import REPO, machine  # noqa: E402
 
 # Scenarios of the benchmark issue not (yet) in SCENARIOS, named in the report while missing.
-NOT_YET = [("ceiling", "B0 (FUSE ceiling)"), ("series", "B3 (DICOM series)"),
-           ("nginx", "B7 (sim vs nginx)"), ("peers", "the xnatpy and rclone baselines of B1")]
+NOT_YET = [("series", "B3 (DICOM series)")]
 
 
 # In the order they run and are reported.
