@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -175,14 +175,14 @@ fn nix_close(f: File) -> std::io::Result<()> {
     }
 }
 
-#[test]
-fn an_upload_cut_by_kill_9_finishes_at_the_next_mount() {
-    let sim = Sim::start(shape());
+/// Write a 6 MiB file into the mount, and kill the daemon (SIGKILL) while its upload runs,
+/// slowed to 1 MiB/s. Returns the dead mount's cache folder (with its spool), the file's path
+/// under the mount, and its bytes.
+fn kill_during_an_upload(sim: &Sim) -> (tempfile::TempDir, String, Vec<u8>) {
     let mut mount = Mount::start(&sim.url(), USER, PASS, &[]);
     let dir = scan_resource(sim.store());
     let rel = format!("{dir}/big_result.nii");
     let data = bytes(6 << 20, 9);
-    // Slow uploads (1 MiB/s) so the kill lands in the middle of one.
     sim.server.set_faults(Faults {
         bandwidth: Some(1 << 20),
         ..Faults::default()
@@ -196,8 +196,16 @@ fn an_upload_cut_by_kill_9_finishes_at_the_next_mount() {
     });
     let spool = mount.spool_root();
     wait_for(Duration::from_secs(20), "the upload to start", || {
-        journal_states(&spool).iter().any(|s| s == "pending")
+        journal_values(&spool, "state")
+            .iter()
+            .any(|s| s == "pending")
     });
+    assert!(
+        journal_values(&spool, "unsynced_boot")
+            .iter()
+            .any(|b| !b.is_empty()),
+        "the record says the stage is not synced while it uploads"
+    );
     std::thread::sleep(Duration::from_millis(500));
     mount.kill();
     assert!(
@@ -208,9 +216,14 @@ fn an_upload_cut_by_kill_9_finishes_at_the_next_mount() {
         server_bytes(sim.store(), &rel).is_none(),
         "not uploaded yet"
     );
-
     sim.server.set_faults(Faults::default());
-    let cache = mount.into_cache();
+    (mount.into_cache(), rel, data)
+}
+
+#[test]
+fn an_upload_cut_by_kill_9_finishes_at_the_next_mount() {
+    let sim = Sim::start(shape());
+    let (cache, rel, data) = kill_during_an_upload(&sim);
     let again = Mount::start_with_cache(&sim.url(), USER, PASS, &[], cache);
     wait_for(
         Duration::from_secs(30),
@@ -224,20 +237,59 @@ fn an_upload_cut_by_kill_9_finishes_at_the_next_mount() {
     });
 }
 
-/// The `state` of every journal record under a spool root.
-fn journal_states(root: &Path) -> Vec<String> {
+#[test]
+fn an_unsynced_upload_cut_by_a_machine_restart_is_kept_not_uploaded() {
+    let sim = Sim::start(shape());
+    let (cache, rel, data) = kill_during_an_upload(&sim);
+    // As after a restart of the machine: the record names another boot.
+    for record in journal_files(&cache.path().join("spool")) {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&record).unwrap()).unwrap();
+        v["unsynced_boot"] = "an-earlier-boot".into();
+        fs::write(&record, v.to_string()).unwrap();
+    }
+    let again = Mount::start_with_cache(&sim.url(), USER, PASS, &[], cache);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        server_bytes(sim.store(), &rel).is_none(),
+        "a stage that may be incomplete is not uploaded; log:\n{}",
+        again.log_text()
+    );
+    let (code, listed) = status(again.path());
+    assert_eq!(code, 1, "{listed}");
+    assert!(listed.contains("restarted"), "{listed}");
+    // The person checks it (here the bytes are whole) and closes it to upload it.
+    assert_eq!(fs::read(again.path().join(&rel)).unwrap(), data);
+    let f = OpenOptions::new()
+        .append(true)
+        .open(again.path().join(&rel))
+        .unwrap();
+    nix_close(f).expect("the close uploads");
+    assert_eq!(server_bytes(sim.store(), &rel).unwrap(), data);
+    assert_eq!(status(again.path()).0, 0);
+}
+
+/// The journal records under a spool root.
+fn journal_files(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for dir in fs::read_dir(root).into_iter().flatten().flatten() {
         for entry in fs::read_dir(dir.path()).into_iter().flatten().flatten() {
             if entry.path().extension().is_some_and(|e| e == "json") {
-                let text = fs::read_to_string(entry.path()).unwrap_or_default();
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-                    out.push(v["state"].as_str().unwrap_or("").to_string());
-                }
+                out.push(entry.path());
             }
         }
     }
     out
+}
+
+/// The string value of `key` in every journal record under a spool root.
+fn journal_values(root: &Path, key: &str) -> Vec<String> {
+    journal_files(root)
+        .iter()
+        .filter_map(|path| fs::read_to_string(path).ok())
+        .filter_map(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .map(|v| v[key].as_str().unwrap_or("").to_string())
+        .collect()
 }
 
 #[test]

@@ -52,6 +52,12 @@ pub struct Record {
     pub size: u64,
     /// Seconds since the epoch of the last change of this record.
     pub updated: u64,
+    /// Set while an upload runs from a stage not yet synced to disk: the kernel's boot ID then.
+    /// The stage is synced only if the upload fails (a close that uploads needs no fsync, as
+    /// on a local disk); after a machine restart its bytes may be incomplete, so such a stage
+    /// is kept but not uploaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsynced_boot: Option<String>,
 }
 
 impl Record {
@@ -76,9 +82,20 @@ impl Record {
             attempts: 0,
             size: 0,
             updated: 0,
+            unsynced_boot: None,
         };
         record.touch();
         record
+    }
+
+    /// Whether the stage's bytes can be trusted after this boot: not when it was being uploaded
+    /// unsynced during an earlier boot (the page cache that held it is gone).
+    pub fn stage_survived(&self) -> bool {
+        match (&self.unsynced_boot, boot_id()) {
+            (Some(then), Some(now)) => *then == now,
+            (Some(_), None) => false,
+            (None, _) => true,
+        }
     }
 
     pub fn touch(&mut self) {
@@ -288,6 +305,18 @@ pub fn disk_space(path: &Path) -> io::Result<(u64, u64)> {
     Ok((st.f_bavail as u64 * frsize, st.f_blocks as u64 * frsize))
 }
 
+/// This boot of the kernel, from `/proc/sys/kernel/random/boot_id`.
+pub fn boot_id() -> Option<String> {
+    static BOOT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    BOOT.get_or_init(|| {
+        fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    })
+    .clone()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,7 +337,27 @@ mod tests {
             attempts: 0,
             size: 3,
             updated: 0,
+            unsynced_boot: None,
         }
+    }
+
+    #[test]
+    fn an_unsynced_stage_is_trusted_only_in_the_boot_that_wrote_it() {
+        let mut r = record(1);
+        assert!(r.stage_survived(), "a synced stage");
+        r.unsynced_boot = boot_id();
+        assert!(boot_id().is_some(), "this Linux names its boot");
+        assert!(
+            r.stage_survived(),
+            "unsynced, but this boot's page cache has it"
+        );
+        r.unsynced_boot = Some("an-earlier-boot".into());
+        assert!(!r.stage_survived(), "unsynced before a restart");
+        let json = serde_json::to_string(&record(2)).unwrap();
+        assert!(
+            !json.contains("unsynced_boot"),
+            "absent when synced: {json}"
+        );
     }
 
     #[test]

@@ -248,6 +248,19 @@ impl Writes {
             if record.state != UploadState::Writing {
                 record.state = UploadState::Pending;
             }
+            let survived = record.stage_survived();
+            if !survived {
+                record.state = UploadState::Writing;
+                record.reason = Some(
+                    "the machine restarted while this file was being uploaded, before its bytes \
+                     were safe on disk: check it, then open and close it to upload it, or \
+                     remove it"
+                        .into(),
+                );
+                if let Err(e) = self.spool.save(&record) {
+                    tracing::error!("writing the journal record of {}: {e}", record.shown);
+                }
+            }
             let replace = record.replace;
             let pending = record.state == UploadState::Pending;
             let staged = match Staged::new(record, inode.ino, path, file, true, replace) {
@@ -261,6 +274,13 @@ impl Writes {
             if pending {
                 tracing::info!(
                     "upload of {} left by an earlier mount: queued",
+                    staged.snapshot().shown
+                );
+            } else if !survived {
+                tracing::warn!(
+                    "{} was being uploaded when the machine restarted, from a stage not yet \
+                     synced; kept in the spool, not uploaded (check it, then open and close it \
+                     to upload it)",
                     staged.snapshot().shown
                 );
             } else {
@@ -497,11 +517,26 @@ impl Writes {
         }
     }
 
+    /// Save the record of `staged` in `state`. A stage left pending or failed must outlive the
+    /// mount and a machine restart: it is synced to disk first.
     fn set_state(&self, staged: &Staged, state: UploadState, reason: Option<String>) {
+        let synced = match state {
+            UploadState::Writing => false,
+            UploadState::Pending | UploadState::Failed => match staged.sync() {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::error!("syncing the stage of {}: {e}", staged.snapshot().shown);
+                    false
+                }
+            },
+        };
         let saved = self.journal(staged, |record| {
             record.state = state;
             if reason.is_some() {
                 record.reason = reason;
+            }
+            if synced {
+                record.unsynced_boot = None;
             }
         });
         if let Err(e) = saved {

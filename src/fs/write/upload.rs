@@ -79,10 +79,14 @@ impl Writes {
             return Ok(());
         }
         let generation = staged.generation();
-        staged
-            .sync()
-            .map_err(|e| super::io_error("syncing the stage", e))?;
-        self.set_state(staged, UploadState::Pending, None);
+        // No fsync first: the close waits for the server, and a successful upload makes the
+        // stage moot. The record says the stage is unsynced; a failure syncs it.
+        if let Err(e) = self.journal(staged, |r| {
+            r.state = UploadState::Pending;
+            r.unsynced_boot = super::journal::boot_id();
+        }) {
+            return Err(super::io_error("writing the journal record", e));
+        }
         let record = staged.snapshot();
         match self.send(staged, &record).await {
             Ok(row) => {
