@@ -2,7 +2,8 @@
 //!
 //! A read is a straight line: the adapter calls [`Core::read`], which finds the open file's
 //! shared download and asks it for the bytes; the download serves them from the block cache or
-//! waits until they arrive from the server.
+//! waits until they arrive from the server. An open also tells the prefetcher which file of
+//! its folder was opened, so a folder read file after file has its next files on their way.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +17,7 @@ use super::error::{FsError, FsResult};
 use super::inode::Ino;
 use super::namespace::Namespace;
 use super::node::Node;
-use super::read::{FileVersion, ReadConfig, ReadEngine, ReadHandle};
+use super::read::{FileVersion, Prefetcher, ReadConfig, ReadEngine, ReadHandle};
 use super::write::journal::Spool;
 use super::write::stage::Staged;
 use super::write::{WriteConfig, Writes};
@@ -61,6 +62,8 @@ pub struct Core {
     /// Files a download found smaller than listed, to tell about once no read is in flight.
     shrunk: Arc<Mutex<Shrunk>>,
     reads: Arc<ReadEngine>,
+    /// Fetches the next files of a folder read in order.
+    prefetch: Prefetcher,
     /// The write path; `None` on a read-only mount.
     writes: Option<Arc<Writes>>,
     open: Mutex<HashMap<u64, (Ino, Handle)>>,
@@ -105,6 +108,8 @@ impl Core {
                 }
             }));
         let reads = Arc::new(reads);
+        let series = (reads.config().series, reads.config().series_parallel);
+        let prefetch = Prefetcher::new(reads.clone(), series.0, series.1);
         let writes = spool.filter(|_| !config.read_only).map(|spool| {
             Writes::new(
                 namespace.clone(),
@@ -119,6 +124,7 @@ impl Core {
             size_changed,
             shrunk,
             reads,
+            prefetch,
             writes,
             open: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
@@ -169,7 +175,6 @@ impl Core {
     }
 
     /// Open a file for reading; the handle shares the file's one download with every other.
-    /// Open a file for reading; the handle shares the file's one download with every other.
     ///
     /// While the file's real size is unknown (no download of this version yet, here or in the
     /// disk cache), the open starts the download and waits for its first answer, which carries
@@ -178,14 +183,8 @@ impl Core {
     /// first read waits for that answer anyway, so this costs no extra request.
     pub async fn open(&self, ino: Ino) -> FsResult<u64> {
         let inode = self.namespace.inode(ino)?;
-        let Node::File { version, .. } = &inode.node else {
+        let Some(file) = file_version(&inode) else {
             return Err(FsError::is_dir());
-        };
-        let file = FileVersion {
-            uri: inode.uri.clone(),
-            size: inode.size(),
-            version: version.clone(),
-            digest: inode.digest.clone(),
         };
         if let Some(staged) = self.writes.as_ref().and_then(|w| w.staged(ino)) {
             // Being written here: read the stage, as a local filesystem would.
@@ -194,6 +193,8 @@ impl Core {
         }
         let handle = Arc::new(self.reads.open(&file));
         let fh = self.add_handle(ino, Handle::Read(handle.clone()));
+        // Before this file's first answer, so that the next files' requests overlap it.
+        self.fetch_ahead(&inode);
         if handle.real_size().is_none() {
             let first = self.read(ino, fh, 0, 1).await;
             self.after_reply(ino);
@@ -203,6 +204,25 @@ impl Core {
             }
         }
         Ok(fh)
+    }
+
+    /// Tells the prefetcher that `inode` was opened, with its place among its folder's files.
+    fn fetch_ahead(&self, inode: &super::inode::Inode) {
+        let Some(order) = self.namespace.files_in_name_order(inode.parent) else {
+            return;
+        };
+        let Some(&index) = order.index.get(&inode.ino) else {
+            return;
+        };
+        let writes = self.writes.as_ref();
+        self.prefetch
+            .opened(inode.parent, index, order.files.len(), |i| {
+                let ino = order.files[i];
+                if writes.is_some_and(|w| w.staged(ino).is_some()) {
+                    return None;
+                }
+                file_version(&*self.namespace.inode(ino).ok()?)
+            });
     }
 
     /// Read from an open file; the caller calls [`Core::after_reply`] with `ino` once the
@@ -282,4 +302,17 @@ impl Core {
             None => inode.size(),
         }
     }
+}
+
+/// The server version of a file inode (`None` for a folder, or a file not on the server yet).
+fn file_version(inode: &super::inode::Inode) -> Option<FileVersion> {
+    let Node::File { version, .. } = &inode.node else {
+        return None;
+    };
+    Some(FileVersion {
+        uri: inode.uri.clone(),
+        size: inode.size(),
+        version: version.clone(),
+        digest: inode.digest.clone(),
+    })
 }

@@ -184,6 +184,7 @@ impl<C: Catalog> Namespace<C> {
                 entries,
                 by_name,
                 fetched,
+                files_by_name: std::sync::OnceLock::new(),
             }),
         );
     }

@@ -14,7 +14,7 @@
 //! Concurrent loads of the same folder are merged into one request.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::catalog::{Catalog, FileRow, ScanRow};
@@ -37,12 +37,22 @@ pub struct Listing {
     pub entries: Vec<(String, Ino)>,
     by_name: HashMap<String, Ino>,
     fetched: Instant,
+    /// The files among `entries` in name order, made when first asked for.
+    files_by_name: OnceLock<Arc<FileOrder>>,
 }
 
 impl Listing {
     pub fn get(&self, name: &str) -> Option<Ino> {
         self.by_name.get(name).copied()
     }
+}
+
+/// A folder's files in name order (the order `ls`, shell globs and series readers use), with
+/// each file's place in it.
+#[derive(Debug, Default)]
+pub struct FileOrder {
+    pub files: Vec<Ino>,
+    pub index: HashMap<Ino, usize>,
 }
 
 /// A child as a load produces it, before it has a shown name and an inode.
@@ -154,6 +164,31 @@ impl<C: Catalog> Namespace<C> {
         })
     }
 
+    /// The files of directory `dir` in name order, from the listing held now: never a request,
+    /// and `None` when the listing expired or was never loaded.
+    pub fn files_in_name_order(&self, dir: Ino) -> Option<Arc<FileOrder>> {
+        let listing = self.fresh(dir)?;
+        let order = listing.files_by_name.get_or_init(|| {
+            let mut files: Vec<(&str, Ino)> = listing
+                .entries
+                .iter()
+                .filter(|(_, ino)| self.inodes.get(*ino).is_some_and(|i| !i.is_dir()))
+                .map(|(name, ino)| (name.as_str(), *ino))
+                .collect();
+            files.sort_unstable();
+            let index = files
+                .iter()
+                .enumerate()
+                .map(|(i, (_, ino))| (*ino, i))
+                .collect();
+            Arc::new(FileOrder {
+                files: files.into_iter().map(|(_, ino)| ino).collect(),
+                index,
+            })
+        });
+        Some(order.clone())
+    }
+
     /// The size a download of `uri` found, replacing the listed one ("sizes come from
     /// listings and are corrected by the first download"). Returns the inode whose size
     /// changed, so the kernel's copy of its attributes can be dropped.
@@ -228,6 +263,7 @@ impl<C: Catalog> Namespace<C> {
             entries,
             by_name,
             fetched: Instant::now(),
+            files_by_name: OnceLock::new(),
         });
         self.listings
             .lock()

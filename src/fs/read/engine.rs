@@ -7,6 +7,7 @@ use super::fetcher::{Fetcher, FileVersion};
 use super::file::FileState;
 use super::handle::ReadHandle;
 use super::plan::PlanConfig;
+use super::series::SeriesConfig;
 use crate::fs::cache::{BlockCache, FileKey};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +24,13 @@ pub struct ReadConfig {
     /// Range requests in flight per file before read-ahead waits (the read's own part does not).
     pub max_parts_in_flight: usize,
     pub digest_check: DigestCheck,
+    /// Files of a folder read in order that are fetched ahead of the reader (`series`).
+    pub series: SeriesConfig,
+    /// Files fetched ahead at once, for the whole mount; 0 turns cross-file read-ahead off.
+    /// Latency, not bandwidth, is what it hides: 32 requests of 20 ms each in flight keep a
+    /// series of 512 KiB files flowing at 800 MiB/s, with room to spare when the reader gets
+    /// little CPU (16 measured up to 60% slower on B3 on a loaded 2-core machine, 32 did not).
+    pub series_parallel: usize,
 }
 
 impl Default for ReadConfig {
@@ -34,6 +42,8 @@ impl Default for ReadConfig {
             part_size: p.part_size,
             max_parts_in_flight: p.max_in_flight,
             digest_check: DigestCheck::default(),
+            series: SeriesConfig::default(),
+            series_parallel: 32,
         }
     }
 }
@@ -149,6 +159,10 @@ impl ReadEngine {
 
     pub fn cache(&self) -> &Arc<BlockCache> {
         &self.ctx.cache
+    }
+
+    pub fn config(&self) -> &ReadConfig {
+        &self.ctx.config
     }
 
     /// File versions with at least one open handle.

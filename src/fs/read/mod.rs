@@ -16,10 +16,13 @@
 //!   bytes past the real end are never returned, nothing is zero-filled.
 //! - A broken body is resumed once, then the waiting reads fail. Releasing a file's last
 //!   handle aborts its downloads at once.
+//! - A folder read file after file (a DICOM series) has its next files fetched before they are
+//!   opened, several at once, into the same cache (`series` plans it, `prefetch` does it), so
+//!   reading a series does not cost a round trip per file.
 //!
 //! Files: `fetcher` (the trait the REST client is adapted to), `engine` (open/release),
 //! `handle` (a read), `file` (shared per-file state), `task` (a request in flight), `plan`,
-//! `digest`, `error`.
+//! `series` and `prefetch` (the next files of a folder), `digest`, `error`.
 
 mod digest;
 mod engine;
@@ -28,6 +31,8 @@ mod fetcher;
 mod file;
 mod handle;
 mod plan;
+mod prefetch;
+mod series;
 mod task;
 
 #[cfg(test)]
@@ -39,3 +44,5 @@ pub use error::ReadError;
 pub use fetcher::{FetchBody, FetchError, FetchErrorKind, Fetcher, FileVersion};
 pub use handle::ReadHandle;
 pub use plan::{plan, Plan, PlanConfig, Readahead};
+pub use prefetch::Prefetcher;
+pub use series::{SeriesConfig, SeriesPlan, SeriesState};

@@ -261,7 +261,11 @@ impl Task {
             let n = (block_end.min(self.end) - self.next).min(chunk.len() as u64) as usize;
             let piece = chunk.split_to(n);
             if self.buf.capacity() == 0 {
-                self.buf.reserve(self.bs as usize);
+                // No more than the block will hold: a small file's block is small.
+                let size = self.file.real_size().unwrap_or(self.file.listed_size);
+                let end = block_end.min(self.end).min(size);
+                self.buf
+                    .reserve(end.saturating_sub(self.next).max(n as u64) as usize);
             }
             self.buf.extend_from_slice(&piece);
             self.next += n as u64;

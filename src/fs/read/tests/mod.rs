@@ -4,6 +4,7 @@ mod bench;
 mod fake;
 mod faults;
 mod reads;
+mod series;
 
 use super::{DigestCheck, ReadConfig, ReadEngine, ReadError, ReadHandle};
 use crate::fs::cache::{BlockCache, CacheConfig, DiskConfig};
@@ -33,6 +34,7 @@ pub(super) fn read_config(check: DigestCheck) -> ReadConfig {
         part_size: 256 << 10,
         max_parts_in_flight: 4,
         digest_check: check,
+        ..ReadConfig::default()
     }
 }
 

@@ -1,0 +1,109 @@
+//! The prefetcher on the engine, with the fake server: a folder read in order has its next
+//! files fetched ahead, each file once whatever the race between the reader and the fetch, a
+//! bounded number at a time; a corrupt file still fails its reader; dropping the prefetcher
+//! (the unmount) stops its fetches.
+
+use super::fake::FakeFetcher;
+use super::*;
+use crate::fs::read::{FileVersion, Prefetcher, SeriesConfig};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+const FILES: usize = 30;
+
+fn series(fake: &FakeFetcher) -> Vec<(FileVersion, Vec<u8>)> {
+    (0..FILES)
+        .map(|i| {
+            let data = random_bytes(40 << 10, i as u64);
+            (fake.add(&format!("/s/{i:04}.dcm"), data.clone()), data)
+        })
+        .collect()
+}
+
+fn prefetcher(engine: &Arc<ReadEngine>, parallel: usize) -> Prefetcher {
+    let cfg = SeriesConfig {
+        max_files: 8,
+        ..SeriesConfig::default()
+    };
+    Prefetcher::new(engine.clone(), cfg, parallel)
+}
+
+/// Opens file `i` as the core does: a handle, then the prefetcher told.
+fn open(
+    engine: &ReadEngine,
+    p: &Prefetcher,
+    files: &[(FileVersion, Vec<u8>)],
+    i: usize,
+) -> ReadHandle {
+    let h = engine.open(&files[i].0);
+    p.opened(7, i, files.len(), |j| Some(files[j].0.clone()));
+    h
+}
+
+#[tokio::test]
+async fn a_series_read_in_order_is_fetched_ahead_once_per_file() {
+    let fake = FakeFetcher::new(false);
+    fake.set_latency(Duration::from_millis(5));
+    let files = series(&fake);
+    let engine = Arc::new(engine(&fake, None));
+    let p = prefetcher(&engine, 4);
+    for i in 0..FILES {
+        let h = open(&engine, &p, &files, i);
+        assert_eq!(read_to_end(&h, 0, 16 << 10).await, files[i].1, "file {i}");
+    }
+    assert_eq!(
+        p.files_started(),
+        FILES as u64 - 2,
+        "files 2.. fetched ahead"
+    );
+    let calls = fake.calls();
+    for (v, _) in &files {
+        let n = calls.iter().filter(|c| c.uri == v.uri).count();
+        assert_eq!(n, 1, "{} fetched {n} times", v.uri);
+    }
+    // The reader's own requests and at most `parallel` fetches ahead.
+    assert!(fake.max_in_flight.load(Ordering::Relaxed) <= 4 + 1);
+}
+
+#[tokio::test]
+async fn a_corrupt_file_fetched_ahead_still_fails_its_reader() {
+    let fake = FakeFetcher::new(false);
+    let files = series(&fake);
+    fake.corrupt(&files[4].0.uri);
+    let e = Arc::new(engine_with(
+        &fake,
+        cache_config(None),
+        read_config(DigestCheck::Strict),
+    ));
+    let p = prefetcher(&e, 4);
+    for i in 0..4 {
+        let h = open(&e, &p, &files, i);
+        assert_eq!(read_to_end(&h, 0, 16 << 10).await, files[i].1);
+    }
+    let h = open(&e, &p, &files, 4);
+    let mut at = 0;
+    let failed = loop {
+        match h.read(at, 16 << 10).await {
+            Ok(b) if b.is_empty() => break false,
+            Ok(b) => at += b.len() as u64,
+            Err(e) => break matches!(e, ReadError::DigestMismatch { .. }),
+        }
+    };
+    assert!(failed, "the corrupt file read without an error");
+}
+
+#[tokio::test]
+async fn dropping_the_prefetcher_stops_its_fetches() {
+    let fake = FakeFetcher::new(false);
+    fake.set_latency(Duration::from_millis(300));
+    let files = series(&fake);
+    let engine = Arc::new(engine(&fake, None));
+    let p = prefetcher(&engine, 4);
+    drop(open(&engine, &p, &files, 0));
+    drop(open(&engine, &p, &files, 1));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(engine.open_files() > 0, "fetches ahead are running");
+    drop(p);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(engine.open_files(), 0);
+}
