@@ -40,8 +40,6 @@ import upload  # noqa: E402
 import walk  # noqa: E402
 from common import REPO, machine  # noqa: E402
 
-
-
 # In the order they run and are reported.
 SCENARIOS = {"read": read, "series": series, "walk": walk, "upload": upload}
 # What each scenario's result records about the run that made it, so results of separate runs
