@@ -249,6 +249,20 @@ impl DiskCache {
     pub fn root(&self) -> &Path {
         &self.root
     }
+
+    /// Where block `key`'s file lives.
+    #[cfg(test)]
+    pub(super) fn path_of(&self, key: &BlockKey) -> PathBuf {
+        self.path(&key.disk_name())
+    }
+
+    /// Runs `f` with the index locked, so every other call here waits: a stand-in for a slow
+    /// disk.
+    #[cfg(test)]
+    pub(super) fn stalled<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _index = self.index.lock().unwrap();
+        f()
+    }
 }
 
 impl Index {
