@@ -13,12 +13,13 @@
 //!
 //! Every method here does blocking file I/O: call them from a blocking thread.
 
+use super::direct;
 use super::format::{self, HEADER_LEN};
 use super::key::{hex, unhex, BlockKey};
 use bytes::Bytes;
 use lru::LruCache;
 use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -120,20 +121,12 @@ impl DiskCache {
     /// check is deleted.
     pub fn get(&self, key: &BlockKey) -> Option<Bytes> {
         let name = key.disk_name();
-        self.index.lock().unwrap().lru.get(&name)?;
+        let size = *self.index.lock().unwrap().lru.get(&name)?;
         let path = self.path(&name);
-        let mut file = match File::open(&path) {
-            Ok(f) => f,
-            Err(_) => {
-                self.forget(&name);
-                return None;
-            }
-        };
-        let mut buf = Vec::new();
-        if file.read_to_end(&mut buf).is_err() {
+        let Ok((buf, file)) = direct::read_whole(&path, size) else {
             self.forget(&name);
             return None;
-        }
+        };
         if format::validate(key, &buf).is_none() {
             tracing::warn!(path = %path.display(), "corrupt cache block deleted");
             self.remove(key);
@@ -141,7 +134,7 @@ impl DiskCache {
         }
         // Best effort: the mtime carries the use order across mounts.
         let _ = file.set_modified(SystemTime::now());
-        Some(Bytes::from(buf).slice(HEADER_LEN..))
+        Some(buf.slice(HEADER_LEN..))
     }
 
     /// Stores a block. Returns `Ok(false)` when the block cannot fit at all. On error (a full

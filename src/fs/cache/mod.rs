@@ -19,6 +19,7 @@
 //! A read checks memory, then disk (a disk hit is promoted to memory); a fetched block goes into
 //! memory at once and to disk in the background.
 
+mod direct;
 mod disk;
 mod format;
 mod key;
