@@ -18,7 +18,7 @@ use super::format::{self, HEADER_LEN};
 use super::key::{hex, unhex, BlockKey};
 use bytes::Bytes;
 use lru::LruCache;
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -351,7 +351,7 @@ mod tests {
             }
             let old = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
             for i in [2u64, 0] {
-                let f = File::options()
+                let f = fs::File::options()
                     .write(true)
                     .open(c.path(&key("v", i).disk_name()))
                     .unwrap();
