@@ -249,12 +249,11 @@ impl DiskCache {
         self.path(&key.disk_name())
     }
 
-    /// Runs `f` with the index locked, so every other call here waits: a stand-in for a slow
-    /// disk.
+    /// Holds the index locked while the guard lives, so every other call here waits: a
+    /// stand-in for a slow or hung disk.
     #[cfg(test)]
-    pub(super) fn stalled<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _index = self.index.lock().unwrap();
-        f()
+    pub(super) fn stall(&self) -> impl Sized + '_ {
+        self.index.lock().unwrap()
     }
 }
 

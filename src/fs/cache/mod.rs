@@ -10,11 +10,12 @@
 //! - **Disk tier** (`disk`): persistent across mounts, bounded in bytes (`--cache-size`), LRU,
 //!   private (0700/0600), each block checksummed so a torn or corrupt file is a miss. Writes go
 //!   through a background thread (`writer`) whose queue is bounded in bytes (default 32 MiB):
-//!   a block is never dropped; the download that produced it waits while the queue is over
-//!   its bound, so a cold read leaves the whole file on disk, at the disk's pace at worst.
-//!   Reads come back through `loader`: one disk read per block however many readers, and a
-//!   sequential reader gets read-ahead from disk into memory (default 16 blocks, at most a
-//!   quarter of the memory tier).
+//!   a block is not dropped; the download that produced it waits while the queue is over
+//!   its bound, so a cold read leaves the whole file on disk, at the disk's pace at worst (a
+//!   full disk skips blocks, and a disk that writes nothing for 10 s is bypassed).
+//!   Reads come back through `loader`: one disk read per block however many readers, with
+//!   O_DIRECT where the filesystem allows (`direct`), and a sequential reader gets read-ahead
+//!   from disk into memory (default 16 blocks, at most a quarter of the memory tier).
 //!
 //! A read checks memory, then disk (a disk hit is promoted to memory); a fetched block goes into
 //! memory at once and to disk in the background.
@@ -138,7 +139,7 @@ impl BlockCache {
         let disk = match config.disk {
             Some(d) => {
                 let disk = Arc::new(DiskCache::open(d.dir, d.capacity)?);
-                let writer = DiskWriter::spawn(disk.clone(), d.write_queue_bytes)?;
+                let writer = DiskWriter::spawn(disk.clone(), d.write_queue_bytes, writer::STALL)?;
                 let readahead = d.readahead_bytes.min(config.memory_bytes / 4);
                 let window = readahead / config.block_size;
                 let loader = DiskLoader::new(disk.clone(), memory.clone(), window);
