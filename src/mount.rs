@@ -146,11 +146,7 @@ fn serve(
     }
     let cache_dir = opts.cache_dir.clone().unwrap_or_else(default_cache_dir);
     let cache = match BlockCache::new(CacheConfig {
-        disk: Some(DiskConfig {
-            dir: cache_dir.clone(),
-            capacity: opts.cache_size,
-            write_queue_blocks: crate::fs::cache::DEFAULT_WRITE_QUEUE_BLOCKS,
-        }),
+        disk: Some(DiskConfig::new(cache_dir.clone(), opts.cache_size)),
         ..CacheConfig::default()
     }) {
         Ok(c) => Arc::new(c),

@@ -1,7 +1,8 @@
 //! Reading files through a real FUSE mount of xnat-sim, bytes checked against the sim's blobs:
 //! whole, partial, random-offset and concurrent reads with Range off (XNAT's behaviour, the
 //! sim's default) and on; a re-read (also with O_DIRECT, past the page cache) costing no new
-//! download; a remount with the same `--cache-dir` downloading nothing; and a stale `Size` in
+//! download; a remount with the same `--cache-dir` downloading nothing, even for a file larger
+//! than the memory tier, and fetching again blocks damaged on disk; and a stale `Size` in
 //! the file listing (too small and too large) corrected by the first download.
 
 mod common;
@@ -419,6 +420,61 @@ fn a_new_server_version_is_read_after_the_metadata_ttl() {
         md5_file(&file).unwrap(),
         md5_hex(&new_bytes),
         "the new version's bytes"
+    );
+}
+
+/// The block files (1 MiB of data each, not the tiny size records) under a cache folder.
+fn block_files(cache: &Path) -> Vec<PathBuf> {
+    walk_files(cache)
+        .into_iter()
+        .filter(|(p, len)| p.ends_with(".blk") && *len > 1 << 20)
+        .map(|(p, _)| cache.join(p))
+        .collect()
+}
+
+#[test]
+fn a_file_larger_than_memory_is_re_read_from_disk_alone_and_corrupt_blocks_refetched() {
+    // Larger than the memory tier (64 MiB) and the disk writer's queue together: a cold read
+    // that outruns the disk must wait for it rather than leave blocks unwritten.
+    const SIZE: u64 = 100 << 20;
+    let sim = Sim::start(Shape {
+        big_file: Some(SIZE),
+        ..small_shape()
+    });
+    let expected = expected_files(sim.store(), None);
+    let big = big_path(&expected);
+    let md5 = expected[&big].md5.clone();
+    let m = Mount::start(&sim.url(), USER, PASS, &[]);
+    assert_eq!(md5_file(&m.path().join(&big)).unwrap(), md5);
+    let cache = m.into_cache();
+    let blocks = block_files(cache.path());
+    assert_eq!(blocks.len() as u64, SIZE >> 20, "every block is on disk");
+
+    sim.server.reset_stats();
+    let m = Mount::start_with_cache(&sim.url(), USER, PASS, &[], cache);
+    assert_eq!(md5_file(&m.path().join(&big)).unwrap(), md5, "warm");
+    assert_eq!(
+        sim.downloads(),
+        0,
+        "the warm re-read downloaded {:?}",
+        sim.server.stats().downloads
+    );
+
+    // A bit flipped in one block file and another cut short, while unmounted: both fail
+    // their checks, and the bytes come from the server again.
+    let cache = m.into_cache();
+    let mut flipped = std::fs::read(&blocks[3]).unwrap();
+    flipped[4096] ^= 0x10;
+    std::fs::write(&blocks[3], flipped).unwrap();
+    let cut = std::fs::read(&blocks[7]).unwrap();
+    std::fs::write(&blocks[7], &cut[..cut.len() - 100]).unwrap();
+    let m = Mount::start_with_cache(&sim.url(), USER, PASS, &[], cache);
+    assert_eq!(md5_file(&m.path().join(&big)).unwrap(), md5, "after damage");
+    assert!(sim.downloads() > 0, "the damaged blocks were fetched again");
+    assert!(
+        m.log_text().contains("corrupt cache block deleted"),
+        "{}",
+        m.log_text()
     );
 }
 

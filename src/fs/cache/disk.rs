@@ -13,12 +13,13 @@
 //!
 //! Every method here does blocking file I/O: call them from a blocking thread.
 
+use super::direct;
 use super::format::{self, HEADER_LEN};
 use super::key::{hex, unhex, BlockKey};
 use bytes::Bytes;
 use lru::LruCache;
-use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -120,20 +121,12 @@ impl DiskCache {
     /// check is deleted.
     pub fn get(&self, key: &BlockKey) -> Option<Bytes> {
         let name = key.disk_name();
-        self.index.lock().unwrap().lru.get(&name)?;
+        let size = *self.index.lock().unwrap().lru.get(&name)?;
         let path = self.path(&name);
-        let mut file = match File::open(&path) {
-            Ok(f) => f,
-            Err(_) => {
-                self.forget(&name);
-                return None;
-            }
-        };
-        let mut buf = Vec::new();
-        if file.read_to_end(&mut buf).is_err() {
+        let Ok((buf, file)) = direct::read_whole(&path, size) else {
             self.forget(&name);
             return None;
-        }
+        };
         if format::validate(key, &buf).is_none() {
             tracing::warn!(path = %path.display(), "corrupt cache block deleted");
             self.remove(key);
@@ -141,7 +134,7 @@ impl DiskCache {
         }
         // Best effort: the mtime carries the use order across mounts.
         let _ = file.set_modified(SystemTime::now());
-        Some(Bytes::from(buf).slice(HEADER_LEN..))
+        Some(buf.slice(HEADER_LEN..))
     }
 
     /// Stores a block. Returns `Ok(false)` when the block cannot fit at all. On error (a full
@@ -249,6 +242,19 @@ impl DiskCache {
     pub fn root(&self) -> &Path {
         &self.root
     }
+
+    /// Where block `key`'s file lives.
+    #[cfg(test)]
+    pub(super) fn path_of(&self, key: &BlockKey) -> PathBuf {
+        self.path(&key.disk_name())
+    }
+
+    /// Holds the index locked while the guard lives, so every other call here waits: a
+    /// stand-in for a slow or hung disk.
+    #[cfg(test)]
+    pub(super) fn stall(&self) -> impl Sized + '_ {
+        self.index.lock().unwrap()
+    }
 }
 
 impl Index {
@@ -344,7 +350,7 @@ mod tests {
             }
             let old = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
             for i in [2u64, 0] {
-                let f = File::options()
+                let f = fs::File::options()
                     .write(true)
                     .open(c.path(&key("v", i).disk_name()))
                     .unwrap();

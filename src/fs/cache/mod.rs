@@ -9,16 +9,22 @@
 //! - **Memory tier** (`memory`): an LRU bounded in bytes, default 64 MiB, holding `Bytes`.
 //! - **Disk tier** (`disk`): persistent across mounts, bounded in bytes (`--cache-size`), LRU,
 //!   private (0700/0600), each block checksummed so a torn or corrupt file is a miss. Writes go
-//!   through a background thread with a bounded queue (`writer`, default 16 blocks, which
-//!   absorbs bursts; a download faster than the disk leaves holes) and are dropped, never
-//!   waited for, when it is full.
+//!   through a background thread (`writer`) whose queue is bounded in bytes (default 32 MiB):
+//!   a block is not dropped; the download that produced it waits while the queue is over
+//!   its bound, so a cold read leaves the whole file on disk, at the disk's pace at worst (a
+//!   full disk skips blocks, and a disk that writes nothing for 10 s is bypassed).
+//!   Reads come back through `loader`: one disk read per block however many readers, with
+//!   O_DIRECT where the filesystem allows (`direct`), and a sequential reader gets read-ahead
+//!   from disk into memory (default 16 blocks, at most a quarter of the memory tier).
 //!
 //! A read checks memory, then disk (a disk hit is promoted to memory); a fetched block goes into
 //! memory at once and to disk in the background.
 
+mod direct;
 mod disk;
 mod format;
 mod key;
+mod loader;
 mod memory;
 mod writer;
 
@@ -37,6 +43,7 @@ pub fn unhex_digest(s: &str) -> Option<[u8; 16]> {
 }
 
 use bytes::Bytes;
+use loader::DiskLoader;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -44,7 +51,11 @@ use writer::DiskWriter;
 
 pub const DEFAULT_BLOCK_SIZE: u64 = 1 << 20;
 pub const DEFAULT_MEMORY_BYTES: u64 = 64 << 20;
-pub const DEFAULT_WRITE_QUEUE_BLOCKS: usize = 16;
+/// Bytes queued for the disk writer before the download that queues more waits: enough to
+/// absorb a burst, small next to the memory tier it mostly shares its blocks with.
+pub const DEFAULT_WRITE_QUEUE_BYTES: u64 = 32 << 20;
+/// Read-ahead from disk for a sequential reader.
+pub const DEFAULT_DISK_READAHEAD_BYTES: u64 = 16 << 20;
 /// The block index under which a file version's real size is kept (no file has 2^64 blocks).
 pub const SIZE_RECORD: u64 = u64::MAX;
 
@@ -62,8 +73,23 @@ pub struct DiskConfig {
     pub dir: PathBuf,
     /// Bound of the disk tier in bytes (`--cache-size`), headers included.
     pub capacity: u64,
-    /// Blocks waiting for the writer thread before further ones are dropped.
-    pub write_queue_blocks: usize,
+    /// Bytes queued for the writer thread beyond which a download waits for it.
+    pub write_queue_bytes: u64,
+    /// How far ahead of a sequential reader blocks are loaded from disk (capped at a quarter
+    /// of the memory tier; 0: no read-ahead from disk).
+    pub readahead_bytes: u64,
+}
+
+impl DiskConfig {
+    /// The defaults, for a cache under `dir` bounded at `capacity` bytes.
+    pub fn new(dir: PathBuf, capacity: u64) -> Self {
+        DiskConfig {
+            dir,
+            capacity,
+            write_queue_bytes: DEFAULT_WRITE_QUEUE_BYTES,
+            readahead_bytes: DEFAULT_DISK_READAHEAD_BYTES,
+        }
+    }
 }
 
 impl Default for CacheConfig {
@@ -80,10 +106,12 @@ impl Default for CacheConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CacheStats {
     pub memory_hits: u64,
+    /// Blocks read back from disk (by reads and by read-ahead).
     pub disk_hits: u64,
     pub misses: u64,
     pub disk_writes: u64,
-    pub disk_writes_dropped: u64,
+    /// Times a download waited for the disk writer to catch up.
+    pub disk_write_waits: u64,
     pub disk_write_errors: u64,
     pub memory_bytes: u64,
     pub disk_bytes: u64,
@@ -91,33 +119,43 @@ pub struct CacheStats {
 
 pub struct BlockCache {
     block_size: u64,
-    memory: MemoryCache,
-    disk: Option<Arc<DiskCache>>,
-    writer: Option<DiskWriter>,
+    memory: Arc<MemoryCache>,
+    disk: Option<DiskTier>,
     memory_hits: AtomicU64,
-    disk_hits: AtomicU64,
     misses: AtomicU64,
+}
+
+struct DiskTier {
+    disk: Arc<DiskCache>,
+    writer: DiskWriter,
+    loader: Arc<DiskLoader>,
 }
 
 impl BlockCache {
     /// Opens the tiers; the disk tier's folder is created (0700) and scanned here.
     pub fn new(config: CacheConfig) -> std::io::Result<Self> {
         assert!(config.block_size > 0, "block size must be positive");
-        let (disk, writer) = match config.disk {
+        let memory = Arc::new(MemoryCache::new(config.memory_bytes));
+        let disk = match config.disk {
             Some(d) => {
                 let disk = Arc::new(DiskCache::open(d.dir, d.capacity)?);
-                let writer = DiskWriter::spawn(disk.clone(), d.write_queue_blocks)?;
-                (Some(disk), Some(writer))
+                let writer = DiskWriter::spawn(disk.clone(), d.write_queue_bytes, writer::STALL)?;
+                let readahead = d.readahead_bytes.min(config.memory_bytes / 4);
+                let window = readahead / config.block_size;
+                let loader = DiskLoader::new(disk.clone(), memory.clone(), window);
+                Some(DiskTier {
+                    disk,
+                    writer,
+                    loader,
+                })
             }
-            None => (None, None),
+            None => None,
         };
         Ok(BlockCache {
             block_size: config.block_size,
-            memory: MemoryCache::new(config.memory_bytes),
+            memory,
             disk,
-            writer,
             memory_hits: AtomicU64::new(0),
-            disk_hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         })
     }
@@ -130,11 +168,15 @@ impl BlockCache {
         self.memory.capacity()
     }
 
-    /// The block from the memory tier only: never waits on I/O.
+    /// The block from the memory tier only: never waits on I/O. A hit keeps a sequential
+    /// reader's read-ahead from disk going.
     pub fn get_memory(&self, key: &BlockKey) -> Option<Bytes> {
         let hit = self.memory.get(key);
         if hit.is_some() {
             self.memory_hits.fetch_add(1, Ordering::Relaxed);
+            if let Some(d) = &self.disk {
+                d.loader.touch(key);
+            }
         }
         hit
     }
@@ -145,24 +187,11 @@ impl BlockCache {
             return Some(b);
         }
         let found = match &self.disk {
-            Some(disk) if disk.contains(key) => {
-                let disk = disk.clone();
-                let key = *key;
-                tokio::task::spawn_blocking(move || disk.get(&key))
-                    .await
-                    .ok()
-                    .flatten()
-            }
-            _ => None,
+            Some(d) => d.loader.get(key).await,
+            None => None,
         };
-        match &found {
-            Some(b) => {
-                self.disk_hits.fetch_add(1, Ordering::Relaxed);
-                self.memory.insert(*key, b.clone());
-            }
-            None => {
-                self.misses.fetch_add(1, Ordering::Relaxed);
-            }
+        if found.is_none() {
+            self.misses.fetch_add(1, Ordering::Relaxed);
         }
         found
     }
@@ -174,17 +203,26 @@ impl BlockCache {
 
     /// Whether either tier holds the block (the disk file may still turn out corrupt).
     pub fn contains(&self, key: &BlockKey) -> bool {
-        self.memory.contains(key) || self.disk.as_ref().is_some_and(|d| d.contains(key))
+        self.memory.contains(key) || self.disk.as_ref().is_some_and(|d| d.disk.contains(key))
     }
 
-    /// Adds a block to memory and queues it for disk (unless already there). Never blocks.
+    /// Adds a block to memory and queues it for disk (unless already there). Never blocks and
+    /// never drops the disk write: a producer of many blocks calls `wait_for_disk_room` after.
     pub fn insert(&self, key: BlockKey, data: Bytes) {
-        if let (Some(disk), Some(writer)) = (&self.disk, &self.writer) {
-            if !disk.contains(&key) {
-                writer.submit(key, data.clone());
+        if let Some(d) = &self.disk {
+            if !d.disk.contains(&key) {
+                d.writer.submit(key, data.clone());
             }
         }
         self.memory.insert(key, data);
+    }
+
+    /// Waits while the disk writer's queue is over its bound: a download calls it after each
+    /// block it inserted, so it never runs further ahead of the disk than that.
+    pub async fn wait_for_disk_room(&self) {
+        if let Some(d) = &self.disk {
+            d.writer.wait_for_room().await;
+        }
     }
 
     /// Records a file version's real size (as a tiny block at index `SIZE_RECORD`), so a later
@@ -205,33 +243,36 @@ impl BlockCache {
         for index in blocks {
             let key = BlockKey::new(file, index);
             self.memory.remove(&key);
-            if let Some(disk) = &self.disk {
-                disk.remove(&key);
+            if let Some(d) = &self.disk {
+                d.disk.remove(&key);
             }
         }
     }
 
     /// Waits until the blocks queued for disk so far are written. Blocking.
     pub fn flush(&self) {
-        if let Some(w) = &self.writer {
-            w.flush();
+        if let Some(d) = &self.disk {
+            d.writer.flush();
         }
     }
 
     pub fn stats(&self) -> CacheStats {
-        let w = self.writer.as_ref().map(|w| &w.stats);
+        let w = self.disk.as_ref().map(|d| &d.writer.stats);
         let load = |f: fn(&writer::WriterStats) -> &AtomicU64| {
             w.map_or(0, |s| f(s).load(Ordering::Relaxed))
         };
         CacheStats {
             memory_hits: self.memory_hits.load(Ordering::Relaxed),
-            disk_hits: self.disk_hits.load(Ordering::Relaxed),
+            disk_hits: self
+                .disk
+                .as_ref()
+                .map_or(0, |d| d.loader.loaded.load(Ordering::Relaxed)),
             misses: self.misses.load(Ordering::Relaxed),
             disk_writes: load(|s| &s.written),
-            disk_writes_dropped: load(|s| &s.dropped),
+            disk_write_waits: load(|s| &s.waits),
             disk_write_errors: load(|s| &s.failed),
             memory_bytes: self.memory.used_bytes(),
-            disk_bytes: self.disk.as_ref().map_or(0, |d| d.used_bytes()),
+            disk_bytes: self.disk.as_ref().map_or(0, |d| d.disk.used_bytes()),
         }
     }
 }
@@ -245,9 +286,8 @@ mod tests {
             block_size: 1024,
             memory_bytes: memory,
             disk: Some(DiskConfig {
-                dir: dir.to_path_buf(),
-                capacity: 1 << 20,
-                write_queue_blocks: 64,
+                write_queue_bytes: 64 * 1024,
+                ..DiskConfig::new(dir.to_path_buf(), 1 << 20)
             }),
         }
     }
@@ -288,20 +328,125 @@ mod tests {
         assert!(cache.get(&BlockKey::new(other, 0)).await.is_none());
     }
 
-    #[test]
-    fn a_full_queue_drops_writes_instead_of_blocking() {
+    #[tokio::test]
+    async fn a_download_faster_than_the_disk_leaves_no_hole() {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = config(dir.path(), 1 << 20);
-        cfg.disk.as_mut().unwrap().write_queue_blocks = 1;
+        cfg.disk.as_mut().unwrap().write_queue_bytes = 1024;
+        cfg.disk.as_mut().unwrap().capacity = 4 << 20;
         let cache = BlockCache::new(cfg).unwrap();
         let f = FileKey::new("/a", "v");
-        let start = std::time::Instant::now();
         for i in 0..2000 {
-            cache.insert(BlockKey::new(f, i), Bytes::from(vec![0u8; 1024]));
+            cache.insert(BlockKey::new(f, i), Bytes::from(vec![i as u8; 1024]));
+            cache.wait_for_disk_room().await;
         }
-        assert!(start.elapsed() < std::time::Duration::from_secs(5));
         cache.flush();
         let s = cache.stats();
-        assert_eq!(s.disk_writes + s.disk_writes_dropped, 2000);
+        assert_eq!((s.disk_writes, s.disk_write_errors), (2000, 0));
+        let disk = &cache.disk.as_ref().unwrap().disk;
+        assert!((0..2000).all(|i| disk.contains(&BlockKey::new(f, i))));
+    }
+
+    #[tokio::test]
+    async fn a_sequential_reader_gets_read_ahead_from_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path(), 64 * 1024);
+        cfg.disk.as_mut().unwrap().readahead_bytes = 4 * 1024;
+        let f = FileKey::new("/a", "v");
+        {
+            let cache = BlockCache::new(cfg.clone()).unwrap();
+            for i in 0..20 {
+                cache.insert(BlockKey::new(f, i), Bytes::from(vec![i as u8; 1024]));
+            }
+        }
+        // A remount: everything is on disk, nothing in memory.
+        let cache = BlockCache::new(cfg).unwrap();
+        let loader = &cache.disk.as_ref().unwrap().loader;
+        assert_eq!(cache.get(&BlockKey::new(f, 0)).await.unwrap()[0], 0);
+        assert_eq!(
+            cache.stats().disk_hits,
+            1,
+            "a first read loads only its block"
+        );
+        assert_eq!(cache.get(&BlockKey::new(f, 1)).await.unwrap()[0], 1);
+        // In order: blocks 2..=5 are now loading (or loaded).
+        for i in 2..6 {
+            let hit = cache.get(&BlockKey::new(f, i)).await.unwrap();
+            assert_eq!(hit[0], i as u8);
+        }
+        while loader.in_flight() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let s = cache.stats();
+        assert!(s.disk_hits >= 6, "{s:?}");
+        assert!(
+            cache.in_memory(&BlockKey::new(f, 7)),
+            "read-ahead keeps going"
+        );
+        assert!(
+            !cache.in_memory(&BlockKey::new(f, 12)),
+            "but only a window ahead"
+        );
+        // A jump is not in order: it loads its block only.
+        let before = cache.stats().disk_hits;
+        assert_eq!(cache.get(&BlockKey::new(f, 15)).await.unwrap()[0], 15);
+        while loader.in_flight() > 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(cache.stats().disk_hits, before + 1);
+        assert!(!cache.in_memory(&BlockKey::new(f, 16)));
+    }
+
+    #[tokio::test]
+    async fn concurrent_reads_of_a_block_share_one_disk_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), 64 * 1024);
+        let f = FileKey::new("/a", "v");
+        {
+            let cache = BlockCache::new(cfg.clone()).unwrap();
+            cache.insert(BlockKey::new(f, 3), Bytes::from(vec![3u8; 1024]));
+        }
+        let cache = Arc::new(BlockCache::new(cfg).unwrap());
+        // Each read yields while the disk read runs; the next one joins it (or, if it already
+        // finished, finds the block in memory).
+        let reads: Vec<_> = (0..8)
+            .map(|_| {
+                let cache = cache.clone();
+                tokio::spawn(async move { cache.get(&BlockKey::new(f, 3)).await })
+            })
+            .collect();
+        for r in reads {
+            assert_eq!(r.await.unwrap().unwrap(), vec![3u8; 1024]);
+        }
+        assert_eq!(cache.stats().disk_hits, 1);
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_block_met_by_read_ahead_is_dropped_and_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), 64 * 1024);
+        let f = FileKey::new("/a", "v");
+        {
+            let cache = BlockCache::new(cfg.clone()).unwrap();
+            for i in 0..4 {
+                cache.insert(BlockKey::new(f, i), Bytes::from(vec![i as u8; 1024]));
+            }
+        }
+        let bad = BlockKey::new(f, 2);
+        let path = {
+            let d = DiskCache::open(dir.path(), 1 << 20).unwrap();
+            d.path_of(&bad)
+        };
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[100] ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+        let cache = BlockCache::new(cfg).unwrap();
+        cache.get(&BlockKey::new(f, 0)).await.unwrap();
+        cache.get(&BlockKey::new(f, 1)).await.unwrap();
+        // Block 2 is read ahead, fails its check, and is gone: a miss the network will fill.
+        assert!(cache.get(&bad).await.is_none());
+        assert!(!cache.contains(&bad));
+        assert!(!path.exists());
+        assert_eq!(cache.get(&BlockKey::new(f, 3)).await.unwrap()[0], 3);
     }
 }

@@ -12,6 +12,8 @@
 //! - Per byte the work is one copy, from the network's chunks into the block (contiguous blocks
 //!   are what makes every later read a zero-copy slice); readers of a block still filling get
 //!   slices of the network's chunks.
+//! - A request reads no further while the disk cache's writer is behind (see
+//!   `cache::writer`): every block reaches the disk, and readers still get each block first.
 
 use super::digest::{DigestCheck, Hasher};
 use super::engine::Ctx;
@@ -288,16 +290,23 @@ impl Task {
         } else {
             buf.freeze()
         };
-        if let Some(h) = self.hasher.as_mut() {
-            h.push(data.clone()).await;
-            if h.is_strict() {
-                if let Some(prev) = self.held.replace((index, data)) {
-                    self.release(prev);
-                }
-                return;
+        let strict = match self.hasher.as_mut() {
+            Some(h) => {
+                h.push(data.clone()).await;
+                h.is_strict()
             }
+            None => false,
+        };
+        let released = if strict {
+            self.held.replace((index, data))
+        } else {
+            Some((index, data))
+        };
+        if let Some(block) = released {
+            self.release(block);
+            // The block went to readers first; only the download waits for the disk.
+            self.ctx.cache.wait_for_disk_room().await;
         }
-        self.release((index, data));
     }
 
     /// Caches a block and hands it to readers.

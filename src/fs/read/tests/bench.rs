@@ -62,11 +62,7 @@ async fn read_all(engine: &ReadEngine, v: &FileVersion, pattern: &[u8], pause: D
 
 fn engine(fake: &Arc<FakeFetcher>, disk: Option<&std::path::Path>) -> ReadEngine {
     let cache = CacheConfig {
-        disk: disk.map(|dir| DiskConfig {
-            dir: dir.to_path_buf(),
-            capacity: 2 << 30,
-            write_queue_blocks: crate::fs::cache::DEFAULT_WRITE_QUEUE_BLOCKS,
-        }),
+        disk: disk.map(|dir| DiskConfig::new(dir.to_path_buf(), 2 << 30)),
         ..CacheConfig::default()
     };
     ReadEngine::new(
@@ -113,8 +109,8 @@ async fn stream_one_gib_through_the_engine() {
         report(&format!("[{mode}] engine + disk tier"), n, t.elapsed());
         let s = e.cache().stats();
         println!(
-            "    disk blocks written {}, dropped (queue full) {}",
-            s.disk_writes, s.disk_writes_dropped
+            "    disk blocks written {}, waits for the writer {}",
+            s.disk_writes, s.disk_write_waits
         );
         drop(e);
 
@@ -130,8 +126,8 @@ async fn stream_one_gib_through_the_engine() {
         let r = e.stats();
         let s = e.cache().stats();
         println!(
-            "    requests {}, bytes received {} (file {SIZE}); disk blocks written {}, dropped {}",
-            r.requests, r.bytes_received, s.disk_writes, s.disk_writes_dropped
+            "    requests {}, bytes received {} (file {SIZE}); disk blocks written {}, waits for the writer {}",
+            r.requests, r.bytes_received, s.disk_writes, s.disk_write_waits
         );
     }
 }

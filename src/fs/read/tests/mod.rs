@@ -19,11 +19,7 @@ pub(super) fn cache_config(disk: Option<&Path>) -> CacheConfig {
     CacheConfig {
         block_size: BS,
         memory_bytes: 2 << 20,
-        disk: disk.map(|dir| DiskConfig {
-            dir: dir.to_path_buf(),
-            capacity: 64 << 20,
-            write_queue_blocks: 1024,
-        }),
+        disk: disk.map(|dir| DiskConfig::new(dir.to_path_buf(), 64 << 20)),
     }
 }
 
