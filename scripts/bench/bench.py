@@ -113,7 +113,13 @@ def main():
     ap.add_argument("--size", type=int, help="bytes of the big file read and uploaded (default 1 GiB, quick 256 MiB)")
     ap.add_argument("--runs", type=int, help="measured runs after the warm-up (default 5, quick 2)")
     ap.add_argument("--walk-subjects", type=int, help="subjects in the walk project (default 100, quick 10)")
+    ap.add_argument("--report", action="store_true",
+                    help="run nothing: rewrite BENCHMARKS.md from the benchmarks.json in --out")
     args = ap.parse_args()
+    out = Path(args.out)
+    if args.report:
+        report(previous_results(out / "benchmarks.json"), out / "BENCHMARKS.md", out / "benchmarks.json")
+        return
     only = [n.strip() for n in args.only.split(",")] if args.only else list(SCENARIOS)
     unknown = [n for n in only if n not in SCENARIOS]
     if unknown or not only:
@@ -127,7 +133,6 @@ def main():
         runs=args.runs or (2 if args.quick else 5),
         walk_subjects=args.walk_subjects or (10 if args.quick else 100),
     )
-    out = Path(args.out)
     command = " ".join(["scripts/bench.sh"] + [a for a in sys.argv[1:] if not a.startswith("--venv-python") and a != args.venv_python])
     provenance = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "command": command, "quick": args.quick}
     work = Path(tempfile.mkdtemp(prefix="xnatfs-bench-"))

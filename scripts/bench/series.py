@@ -9,6 +9,7 @@ over each contender's whole run, setup included."""
 
 import shutil
 import subprocess
+import textwrap
 import time
 
 from common import AUTH, PASSWORD, USER, Mount, Sim, drop_caches, median, populate
@@ -143,13 +144,13 @@ def rows(r):
 
 
 def notes(r):
-    return [
+    return [textwrap.fill(
         "B3: each contender's clock covers the data only: the mount and the listing of the series "
         "folder, or the login and the navigation to the resource, come before it. The mount is read "
         "file by file in name order (open, 1 MiB reads to the end, close) by one process, the page "
         "cache dropped first; a new mount with an empty cache each run. Requests are the sim's "
         "counters over each contender's whole run, setup included; xnatpy's zip is one request "
-        "(`…/resources/DICOM/files?format=zip`), saved and unpacked.",
+        "(`…/resources/DICOM/files?format=zip`), saved and unpacked.", 100),
     ]
 
 
