@@ -53,6 +53,19 @@ fn file_downloads(sim: &Sim) -> BTreeMap<String, u64> {
         .collect()
 }
 
+/// A mount of the series sim with the series folder listed, and the sim's counters reset after
+/// it: only the files' own requests are counted.
+fn mount_listed(sim: &Sim) -> (Mount, Vec<(String, Expected)>) {
+    let (folder, files) = series(sim);
+    let m = Mount::start(&sim.url(), USER, PASS, &[]);
+    assert_eq!(
+        std::fs::read_dir(m.path().join(&folder)).unwrap().count(),
+        FILES
+    );
+    sim.server.reset_stats();
+    (m, files)
+}
+
 fn read_checked(root: &Path, path: &str, want: &Expected) {
     let got = std::fs::read(root.join(path)).unwrap_or_else(|e| panic!("read {path}: {e}"));
     assert_eq!(md5_hex(&got), want.md5, "bytes of {path}");
@@ -61,15 +74,8 @@ fn read_checked(root: &Path, path: &str, want: &Expected) {
 #[test]
 fn a_series_read_in_order_is_fetched_ahead_and_downloaded_once() {
     let sim = series_sim();
-    let (folder, files) = series(&sim);
-    let m = Mount::start(&sim.url(), USER, PASS, &[]);
+    let (m, files) = mount_listed(&sim);
     let root = m.path().to_path_buf();
-    // The listing comes before: only the files' own requests are counted.
-    assert_eq!(
-        std::fs::read_dir(root.join(&folder)).unwrap().count(),
-        FILES
-    );
-    sim.server.reset_stats();
 
     // Two files in order start the run.
     for (path, want) in &files[..2] {
@@ -101,14 +107,8 @@ fn a_series_read_in_order_is_fetched_ahead_and_downloaded_once() {
 #[test]
 fn a_single_file_read_fetches_nothing_ahead() {
     let sim = series_sim();
-    let (folder, files) = series(&sim);
-    let m = Mount::start(&sim.url(), USER, PASS, &[]);
+    let (m, files) = mount_listed(&sim);
     let root = m.path().to_path_buf();
-    assert_eq!(
-        std::fs::read_dir(root.join(&folder)).unwrap().count(),
-        FILES
-    );
-    sim.server.reset_stats();
     let (path, want) = &files[3];
     read_checked(&root, path, want);
     // Reading it again, and a file far from it, is no run either.

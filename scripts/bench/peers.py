@@ -90,39 +90,38 @@ http {{
         stop(self.proc)
 
 
-class RcloneMount:
+class PeerMount:
+    """A FUSE mount served by `command`, up once `mnt` is a mount point; unmounted and stopped by
+    PID."""
+
+    def __init__(self, what, command, mnt):
+        self.mnt = mnt
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_until(what, lambda: os.path.ismount(mnt), self.proc)
+        except RuntimeError as e:
+            self.stop()
+            sys.exit(str(e))
+
+    def stop(self):
+        stop(self.proc, self.mnt)
+
+
+class RcloneMount(PeerMount):
     """`rclone mount :http:` of an HTTP folder, read-only, without a VFS cache (reads stream)."""
 
     def __init__(self, url, mnt):
-        self.mnt = mnt
-        self.proc = subprocess.Popen(
-            ["rclone", "mount", "--http-url", url + "/", ":http:", str(mnt), "--read-only",
-             "--vfs-cache-mode", "off"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_until("rclone mount", lambda: os.path.ismount(mnt), self.proc)
-        except RuntimeError as e:
-            self.stop()
-            sys.exit(str(e))
-
-    def stop(self):
-        stop(self.proc, self.mnt)
+        super().__init__("rclone mount", ["rclone", "mount", "--http-url", url + "/", ":http:", str(mnt),
+                                          "--read-only", "--vfs-cache-mode", "off"], mnt)
 
 
-class CeilingMount:
+class CeilingMount(PeerMount):
     """The FUSE ceiling: `zeros.bin` of `size` bytes, answered from memory."""
 
     def __init__(self, mnt, size):
-        self.mnt = mnt
         self.file = Path(mnt) / "zeros.bin"
-        self.proc = subprocess.Popen([str(BIN / "examples" / "fuse_ceiling"), str(mnt), str(size)])
-        try:
-            wait_until("the FUSE ceiling mount", lambda: os.path.ismount(mnt), self.proc)
-        except RuntimeError as e:
-            self.stop()
-            sys.exit(str(e))
-
-    def stop(self):
-        stop(self.proc, self.mnt)
+        super().__init__("the FUSE ceiling mount",
+                         [str(BIN / "examples" / "fuse_ceiling"), str(mnt), str(size)], mnt)
 
 
 XNATPY_DOWNLOAD = """

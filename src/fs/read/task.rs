@@ -290,20 +290,24 @@ impl Task {
         } else {
             buf.freeze()
         };
-        let strict = match self.hasher.as_mut() {
-            Some(h) => {
-                h.push(data.clone()).await;
-                h.is_strict()
-            }
-            None => false,
-        };
+        let strict = self.hasher.as_ref().is_some_and(Hasher::is_strict);
+        // Unless the check is strict, the block is cached before anything here can wait: its
+        // last bytes already went to readers, and a reader that closes the file at once
+        // aborts this download at its next await (a re-read would fetch the block again).
+        if !strict {
+            self.release((index, data.clone()));
+        }
+        if let Some(h) = self.hasher.as_mut() {
+            h.push(data.clone()).await;
+        }
         let released = if strict {
-            self.held.replace((index, data))
+            self.held
+                .replace((index, data))
+                .map(|block| self.release(block))
         } else {
-            Some((index, data))
+            Some(())
         };
-        if let Some(block) = released {
-            self.release(block);
+        if released.is_some() {
             // The block went to readers first; only the download waits for the disk.
             self.ctx.cache.wait_for_disk_room().await;
         }
