@@ -150,6 +150,41 @@ fn check_file_name(raw: &str) -> FsResult<()> {
     Ok(())
 }
 
+/// Where a file is on the server: its owner, its resource and its path in the resource.
+fn file_place(inode: &Inode) -> FsResult<(&Owner, &String, &String)> {
+    match &inode.node {
+        Node::File {
+            owner,
+            resource,
+            path,
+            ..
+        } => Ok((owner, resource, path)),
+        _ => Err(FsError::is_dir()),
+    }
+}
+
+/// The tree's node, and its attributes, of a file of `size` bytes held in stage `id`.
+fn staged_node(
+    owner: Owner,
+    resource: String,
+    path: String,
+    id: u64,
+    size: u64,
+) -> (Node, InodeInfo) {
+    let node = Node::File {
+        owner,
+        resource,
+        path,
+        version: format!("stage:{id}"),
+    };
+    let info = InodeInfo {
+        size,
+        uri: node.path().unwrap_or_default(),
+        ..InodeInfo::default()
+    };
+    (node, info)
+}
+
 fn io_error(what: &str, e: std::io::Error) -> FsError {
     let errno = e.raw_os_error().unwrap_or(libc::EIO);
     tracing::warn!("{what}: {e}");
@@ -226,18 +261,13 @@ impl Writes {
                     continue;
                 }
             };
-            let node = Node::File {
-                owner: record.owner.clone(),
-                resource: record.resource.clone(),
-                path: record.path.clone(),
-                version: format!("stage:{}", record.id),
-            };
-            let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-            let info = InodeInfo {
-                size,
-                uri: node.path().unwrap_or_default(),
-                ..InodeInfo::default()
-            };
+            let (node, info) = staged_node(
+                record.owner.clone(),
+                record.resource.clone(),
+                record.path.clone(),
+                record.id,
+                file.metadata().map(|m| m.len()).unwrap_or(0),
+            );
             let inode = self.namespace.add_local_file(
                 &record.owner,
                 &record.resource,
@@ -322,17 +352,7 @@ impl Writes {
             self.spool.remove(id);
             return Err(io_error("writing the journal record", e));
         }
-        let node = Node::File {
-            owner: place.owner,
-            resource: place.resource,
-            path,
-            version: format!("stage:{id}"),
-        };
-        let info = InodeInfo {
-            size: 0,
-            uri: node.path().unwrap_or_default(),
-            ..InodeInfo::default()
-        };
+        let (node, info) = staged_node(place.owner, place.resource, path, id, 0);
         let inode = self.namespace.add_local(dir, &shown, node, info);
         let data = self.spool.data_path(id);
         let staged = Arc::new(
@@ -360,15 +380,7 @@ impl Writes {
         if let Some(staged) = self.staged(inode.ino) {
             return Ok((staged, false));
         }
-        let Node::File {
-            owner,
-            resource,
-            path,
-            ..
-        } = &inode.node
-        else {
-            return Err(FsError::is_dir());
-        };
+        let (owner, resource, path) = file_place(inode)?;
         let (id, file) = self
             .spool
             .create_stage()

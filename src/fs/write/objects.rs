@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use super::stage::Staged;
-use super::{raw_name, Place, Writes};
+use super::{file_place, raw_name, Place, Writes};
 use crate::fs::error::{FsError, FsResult};
 use crate::fs::inode::{Inode, InodeInfo};
 use crate::fs::namespace::{ASSESSORS_DIR, RESOURCES_DIR};
@@ -146,15 +146,7 @@ impl Writes {
     pub async fn unlink(&self, dir: &Inode, name: &[u8]) -> FsResult<()> {
         let shown = String::from_utf8_lossy(name).into_owned();
         let inode = self.namespace.lookup(dir.ino, name).await?;
-        let Node::File {
-            owner,
-            resource,
-            path,
-            ..
-        } = &inode.node
-        else {
-            return Err(FsError::is_dir());
-        };
+        let (owner, resource, path) = file_place(&inode)?;
         let staged = self.staged(inode.ino);
         let _one = match &staged {
             Some(s) => Some(s.upload.lock().await),

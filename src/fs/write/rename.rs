@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use super::journal::{Record, UploadState};
 use super::stage::Staged;
-use super::{check_file_name, io_error, raw_name, Place, Writes};
+use super::{check_file_name, file_place, io_error, raw_name, staged_node, Place, Writes};
 use crate::fs::error::{FsError, FsResult};
-use crate::fs::inode::{Inode, InodeInfo};
+use crate::fs::inode::Inode;
 use crate::fs::node::Node;
 use crate::fs::read::FileVersion;
 use crate::fs::remote::owner_path;
@@ -138,17 +138,13 @@ impl Writes {
                     place.retarget(record, &new_path, &shown_at, target_on_server)
                 })
                 .map_err(|e| io_error("writing the journal record", e))?;
-                let node = Node::File {
-                    owner: place.owner.clone(),
-                    resource: place.resource.clone(),
-                    path: new_path,
-                    version: format!("stage:{}", s.id),
-                };
-                let info = InodeInfo {
-                    size: s.size(),
-                    uri: node.path().unwrap_or_default(),
-                    ..InodeInfo::default()
-                };
+                let (node, info) = staged_node(
+                    place.owner.clone(),
+                    place.resource.clone(),
+                    new_path,
+                    s.id,
+                    s.size(),
+                );
                 self.namespace
                     .rekey(inode.ino, node.clone(), info.clone())?;
                 self.replace_target(target.as_deref());
@@ -161,15 +157,7 @@ impl Writes {
         // The server has the file: upload it to its new place, then delete the old one.
         let old = format!("{}/{shown}", self.namespace.shown_path(dir.ino));
         self.check_delete(&old)?;
-        let Node::File {
-            owner,
-            resource,
-            path,
-            ..
-        } = &inode.node
-        else {
-            return Err(FsError::is_dir());
-        };
+        let (owner, resource, path) = file_place(&inode)?;
         let source = self.stage_for(&inode, true).await?;
         let _one = source.upload.lock().await;
         let was_dirty = source.dirty();
