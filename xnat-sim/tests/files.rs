@@ -301,19 +301,7 @@ fn duplicates_overwrite_history_autocreate_and_extract() {
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    let mut names: Vec<String> = a
-        .rows(&format!("{E1}/resources/ZIPPED/files"))
-        .iter()
-        .map(|r| {
-            r["URI"]
-                .as_str()
-                .unwrap()
-                .rsplit("/files/")
-                .next()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let mut names = a.file_paths(&format!("{E1}/resources/ZIPPED/files"));
     names.sort();
     assert_eq!(names, vec!["dir/two.txt", "dir/x/one.txt"]);
 }

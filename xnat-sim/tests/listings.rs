@@ -2,7 +2,7 @@
 //! filters, bulk rows), single objects and the site probes.
 
 mod common;
-use common::{fixture, start, E1};
+use common::{fixture, start, E1, FILE_COLUMNS};
 use serde_json::Value;
 
 fn ids(rows: &[Value], key: &str) -> Vec<String> {
@@ -253,20 +253,7 @@ fn file_listing_rows_and_folders() {
     assert!(v["ResultSet"].get("totalRecords").is_none());
     let rows = v["ResultSet"]["Result"].as_array().unwrap();
     let keys: Vec<&String> = rows[0].as_object().unwrap().keys().collect();
-    assert_eq!(
-        keys,
-        [
-            "Name",
-            "Size",
-            "URI",
-            "collection",
-            "file_tags",
-            "file_format",
-            "file_content",
-            "cat_ID",
-            "digest"
-        ]
-    );
+    assert_eq!(keys, FILE_COLUMNS);
     let rid = rows[0]["cat_ID"].as_str().unwrap();
     assert_eq!(rows[0]["Name"], "001.dcm");
     assert_eq!(rows[0]["Size"], "9");

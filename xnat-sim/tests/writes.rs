@@ -5,7 +5,7 @@
 //! bulk listings that must show it, and deletion of files, folders and objects.
 
 mod common;
-use common::{fixture, start, Api, E1};
+use common::{fixture, start, Api, E1, FILE_COLUMNS};
 use md5::{Digest, Md5};
 use reqwest::blocking::multipart::{Form, Part};
 use reqwest::Method;
@@ -189,20 +189,7 @@ fn uploads_at_every_level_show_size_and_md5_in_the_listings() {
     // the session's bulk listing shows the scan uploads with their size and digest
     let bulk = a.rows("/data/experiments/XNAT_E00001/scans/ALL/files?format=json");
     let keys: Vec<&String> = bulk[0].as_object().unwrap().keys().collect();
-    assert_eq!(
-        keys,
-        [
-            "Name",
-            "Size",
-            "URI",
-            "collection",
-            "file_tags",
-            "file_format",
-            "file_content",
-            "cat_ID",
-            "digest"
-        ]
-    );
+    assert_eq!(keys, FILE_COLUMNS);
     for (i, label) in [(4, "NIFTI"), (5, "NEWRES")] {
         let body = format!("bytes for level {i}").repeat(i + 1);
         let row = file_row(&bulk, &format!("a/b/c{i}.nii")).unwrap();
@@ -361,19 +348,7 @@ fn deletes_remove_files_folders_and_objects_from_the_listings() {
         (200, String::new())
     );
     assert_eq!(a.delete(&format!("{dicom}/b/")), (200, String::new()));
-    let left: Vec<String> = a
-        .rows(&dicom)
-        .iter()
-        .map(|r| {
-            r["URI"]
-                .as_str()
-                .unwrap()
-                .rsplit("/files/")
-                .next()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let left = a.file_paths(&dicom);
     assert_eq!(left, ["a/001.dcm"]);
     // the resource counters follow
     let res = a.rows(&format!("{E1}/scans/1/resources"));

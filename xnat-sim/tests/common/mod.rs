@@ -104,6 +104,17 @@ impl Api {
             .clone()
     }
 
+    /// The paths inside their resource of the files a file listing shows, in its order.
+    pub fn file_paths(&self, listing: &str) -> Vec<String> {
+        self.rows(listing)
+            .iter()
+            .map(|r| {
+                let uri = r["URI"].as_str().unwrap();
+                uri.rsplit("/files/").next().unwrap().to_string()
+            })
+            .collect()
+    }
+
     pub fn put(&self, path: &str) -> (u16, String) {
         let r = self.req(Method::PUT, path).send().unwrap();
         (r.status().as_u16(), r.text().unwrap())
@@ -125,6 +136,19 @@ impl Api {
         (r.status().as_u16(), r.text().unwrap())
     }
 }
+
+/// The columns of a file listing row, in XNAT's order.
+pub const FILE_COLUMNS: [&str; 9] = [
+    "Name",
+    "Size",
+    "URI",
+    "collection",
+    "file_tags",
+    "file_format",
+    "file_content",
+    "cat_ID",
+    "digest",
+];
 
 pub const E1: &str = "/data/projects/P/subjects/S1/experiments/E1";
 
