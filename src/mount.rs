@@ -17,12 +17,12 @@ use crate::cli::MountOptions;
 use crate::config::{self, CredentialArgs, Credentials, Environment, TerminalPrompter};
 use crate::daemon::{self, Ready};
 use crate::fs::cache::{BlockCache, CacheConfig, DiskConfig};
-use crate::fs::core::{Core, CoreConfig};
+use crate::fs::ops::{Core, CoreConfig};
 use crate::fs::read::ReadConfig;
-use crate::fs::write::journal::{spool_key, Spool};
+use crate::fs::write::spool::{spool_key, Spool};
 use crate::fs::write::WriteConfig;
-use crate::fuse::XnatFuse;
-use crate::xnat::XnatClient;
+use crate::fuse::{KernelCache, XnatFuse};
+use crate::xnat::{Backend, XnatClient};
 
 /// What the foreground parent hands the background child on its standard input.
 #[derive(Serialize, Deserialize)]
@@ -140,7 +140,7 @@ fn serve(
     };
     tracing::info!(server, user, "logged in");
     if let Some(project) = &opts.project {
-        if let Err(e) = runtime.block_on(client.project_subjects(project)) {
+        if let Err(e) = runtime.block_on(client.subjects(project)) {
             return fail(ready, format!("project {project} on {server}: {e}"));
         }
     }
@@ -162,7 +162,7 @@ fn serve(
         }
     };
     let core = Arc::new(Core::new(
-        client.clone(),
+        Arc::new(client.clone()),
         cache.clone(),
         spool,
         CoreConfig {
@@ -177,14 +177,20 @@ fn serve(
             },
         },
     ));
-    let waiting = runtime.block_on(async { core.start_writes() });
+    let waiting = runtime.block_on(async { core.start() });
     if waiting > 0 {
         tracing::info!(
             "{waiting} file(s) an earlier mount left in the spool are back in the tree; \
              their uploads resume"
         );
     }
-    let fs = XnatFuse::new(core.clone(), runtime.handle().clone(), opts.metadata_ttl);
+    let kernel = Arc::new(KernelCache::new(runtime.handle().clone()));
+    let fs = XnatFuse::new(
+        core.clone(),
+        runtime.handle().clone(),
+        kernel.clone(),
+        opts.metadata_ttl,
+    );
     let mut config = Config::default();
     config.mount_options = vec![
         MountOption::FSName(format!("xnatfs:{server}")),
@@ -211,8 +217,15 @@ fn serve(
             )
         }
     };
-    crate::fuse::invalidate_on_size_change(&core, session.notifier());
-    crate::fuse::invalidate_gone_entries(&core, session.notifier(), runtime.handle().clone());
+    kernel.set_notifier(session.notifier());
+    if let Some(mut resizes) = core.resizes() {
+        // Sizes that fetches ahead found wrong, before anyone opened the files.
+        runtime.spawn(async move {
+            while let Some(resize) = resizes.recv().await {
+                kernel.resized(resize);
+            }
+        });
+    }
     let mut unmounter = session.unmount_callable();
     // The session loop runs on its own thread. Not `Session::spawn`: that moves the mount out
     // of the handle `unmount_callable` shares, so a signal's unmount would find nothing to do.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::cli::StatusArgs;
-use crate::fs::write::journal::{read_records, Record, UploadState};
+use crate::fs::write::spool::{read_records, Record, UploadState};
 
 /// The extended attribute of a mount's root that names its spool folder.
 pub const SPOOL_XATTR: &str = "user.xnatfs.spool";

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use xnat_sim::{populate, Faults, Shape, SimConfig, SimServer};
 use xnatfs::xnat::{
-    paths, ClientConfig, RangeSupport, RetryPolicy, XnatApi, XnatClient, XnatError,
+    paths, Backend, ClientConfig, Owner, RangeSupport, RetryPolicy, XnatClient, XnatError,
 };
 
 struct Sim {
@@ -90,13 +90,13 @@ async fn listings_at_every_level() {
     assert_eq!(projects.len(), 1);
     let p = &projects[0].id;
 
-    let subjects = c.project_subjects(p).await.unwrap();
+    let subjects = c.subjects(p).await.unwrap();
     assert_eq!(subjects.len(), 2);
     assert!(subjects
         .iter()
         .all(|s| !s.label.is_empty() && !s.id.is_empty()));
 
-    let experiments = c.project_experiments(p).await.unwrap();
+    let experiments = c.experiments(p).await.unwrap();
     assert_eq!(experiments.len(), 2);
     let e = &experiments[0];
     assert!(
@@ -107,12 +107,22 @@ async fn listings_at_every_level() {
         .iter()
         .any(|s| s.id == e.subject_id && s.label == e.subject_label));
 
-    let scans = c.experiment_scans(&e.id).await.unwrap();
+    let scans: Vec<_> = c
+        .scans(p)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.experiment_id == e.id)
+        .collect();
     assert_eq!(scans.len(), 2);
     assert!(!scans[0].scan_type.is_empty());
+    assert_eq!(scans[0].resources.len(), 2, "{:?}", scans[0]);
 
-    let scan_path = paths::experiment(&e.id).scan(&scans[0].id);
-    let resources = c.resources(&scan_path).await.unwrap();
+    let scan = Owner::Scan {
+        experiment: e.id.clone(),
+        scan: scans[0].id.clone(),
+    };
+    let resources = c.resources(&scan).await.unwrap();
     let labels: Vec<_> = resources.iter().map(|r| r.label.as_str()).collect();
     assert!(
         labels.contains(&"NIFTI") && labels.contains(&"DICOM"),
@@ -121,7 +131,7 @@ async fn listings_at_every_level() {
     let nifti = resources.iter().find(|r| r.label == "NIFTI").unwrap();
     assert_eq!(nifti.file_count, Some(2));
 
-    let files = c.files(&scan_path.resource("NIFTI")).await.unwrap();
+    let files = c.files(&scan, "NIFTI").await.unwrap();
     assert_eq!(files.len(), 2);
     let f = &files[0];
     assert_eq!(f.collection, "NIFTI");
@@ -135,32 +145,29 @@ async fn listings_at_every_level() {
         .unwrap();
     assert_eq!(Some(bytes.len() as u64), f.size);
 
-    let all = c.session_scan_files(&e.id).await.unwrap();
+    let all = c.scan_files(&e.id).await.unwrap();
     assert_eq!(all.len(), 2 * 2 * 2);
     assert!(all.iter().all(|f| scans.iter().any(|s| s.id == f.scan_id)));
-
-    let rows = c.project_scan_rows(p).await.unwrap();
-    assert_eq!(rows.len(), 2 * 2 * 2, "session × scan × resource");
-    assert!(rows
-        .iter()
-        .all(|r| !r.scan_id.is_empty() && !r.resource_label.is_empty()));
 
     let assessors = c.assessors(&e.id).await.unwrap();
     assert_eq!(assessors.len(), 1);
     let out = c
-        .assessor_out_resources(&e.id, &assessors[0].id)
+        .resources(&Owner::Assessor {
+            experiment: e.id.clone(),
+            assessor: assessors[0].id.clone(),
+        })
         .await
         .unwrap();
     assert_eq!(out[0].label, "QC");
 
-    let missing = c.experiment_scans("XNAT_E99999").await.unwrap_err();
+    let missing = c.scan_files("XNAT_E99999").await.unwrap_err();
     assert_eq!(missing.errno(), libc::ENOENT, "{missing}");
 }
 
 async fn first_file(c: &XnatClient) -> (paths::ApiPath, Vec<u8>) {
     let p = c.projects().await.unwrap().remove(0).id;
-    let e = c.project_experiments(&p).await.unwrap().remove(0).id;
-    let f = c.session_scan_files(&e).await.unwrap().remove(0).file;
+    let e = c.experiments(&p).await.unwrap().remove(0).id;
+    let f = c.scan_files(&e).await.unwrap().remove(0).file;
     let path = paths::ApiPath::from_uri(&f.uri);
     let data = c
         .download(&path, None)
@@ -206,7 +213,7 @@ async fn upload_duplicates_and_overwrite() {
     let sim = sim(Duration::from_secs(900)).await;
     let c = client(&sim).await;
     let p = c.projects().await.unwrap().remove(0).id;
-    let subject = c.project_subjects(&p).await.unwrap().remove(0).label;
+    let subject = c.subjects(&p).await.unwrap().remove(0).label;
     let dir = tempfile::tempdir().unwrap();
     let local = dir.path().join("stats.txt");
     std::fs::write(&local, b"first").unwrap();
@@ -216,7 +223,11 @@ async fn upload_duplicates_and_overwrite() {
     c.upload(&resource.file(name), &local, false, &[("format", "TXT")])
         .await
         .unwrap();
-    let files = c.files(&resource).await.unwrap();
+    let owner = Owner::Subject {
+        project: p.clone(),
+        subject: subject.clone(),
+    };
+    let files = c.files(&owner, "OUT").await.unwrap();
     assert_eq!(files.len(), 1);
     assert_eq!(files[0].path, name);
     assert_eq!(files[0].size, Some(5));
@@ -282,7 +293,7 @@ async fn create_and_delete_objects() {
     )
     .await
     .unwrap();
-    let subjects = c.project_subjects(&p).await.unwrap();
+    let subjects = c.subjects(&p).await.unwrap();
     assert!(subjects.iter().all(|s| s.label != "new_subject"));
 }
 
@@ -336,13 +347,15 @@ async fn retries_on_injected_503() {
 }
 
 #[tokio::test]
-async fn the_trait_is_usable_generically() {
-    async fn count_projects(api: &impl XnatApi) -> usize {
-        api.projects().await.unwrap().len()
-    }
+async fn the_client_serves_as_a_shared_backend() {
     let sim = sim(Duration::from_secs(900)).await;
     let c = client(&sim).await;
-    assert_eq!(count_projects(&c).await, 1);
+    let backend: std::sync::Arc<dyn Backend> = std::sync::Arc::new(c.clone());
+    let projects = tokio::spawn(async move { backend.projects().await })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(projects.len(), 1);
     c.logout().await.unwrap();
 }
 

@@ -39,8 +39,10 @@ impl Inode {
         self.size.load(Ordering::Relaxed)
     }
 
-    pub fn set_size(&self, size: u64) {
-        self.size.store(size, Ordering::Relaxed);
+    /// Replace the size with `actual`; the size before, when this changed it.
+    pub fn correct_size(&self, actual: u64) -> Option<u64> {
+        let before = self.size.swap(actual, Ordering::AcqRel);
+        (before != actual).then_some(before)
     }
 
     pub fn is_dir(&self) -> bool {
@@ -184,7 +186,7 @@ impl InodeTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fs::node::Owner;
+    use crate::xnat::Owner;
 
     fn file(version: &str) -> Node {
         Node::File {

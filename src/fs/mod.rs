@@ -1,23 +1,24 @@
-//! The filesystem core: namespace, metadata cache, read path. No FUSE types live here.
+//! The filesystem core: the tree, its metadata cache, the read path and the write path, over
+//! the [`Backend`](crate::xnat::Backend) trait. No FUSE types live here.
 //!
-//! `namespace` maps paths to XNAT objects from cached listings; `cache` keeps file blocks in
-//! memory and on disk; `read` serves reads from it and runs the one shared download per file
-//! that fills it; `core` puts them together for the FUSE adapter.
+//! - `namespace` maps paths to XNAT objects from cached listings (`node`, `inode`, `names`
+//!   say what an inode is and how names are shown);
+//! - `read` serves reads from the block cache (`cache`) and runs the one shared download per
+//!   file version that fills it, and fetches the next files of a folder read in order;
+//! - `write` stages files written under a resource, uploads them on close, keeps what failed
+//!   in a spool, and makes and deletes XNAT objects;
+//! - `ops` puts them together as the operations the FUSE adapter calls; `error` is the one
+//!   error type they return, carrying its errno and log level.
 
 pub mod cache;
-pub mod catalog;
-pub mod core;
-mod core_write;
 pub mod error;
 pub mod inode;
 pub mod names;
 pub mod namespace;
 pub mod node;
+pub mod ops;
 pub mod read;
-pub mod remote;
 pub mod write;
 
 #[cfg(test)]
-mod fake;
-#[cfg(test)]
-mod namespace_tests;
+mod tests;

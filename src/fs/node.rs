@@ -1,63 +1,10 @@
-//! What each inode stands for in XNAT: the node kinds of the tree and the REST paths they map to.
+//! What each inode stands for in XNAT: the node kinds of the tree.
 //!
 //! Nodes carry accession IDs (stable across relabelling), never the shown names; the names live in
 //! the parent's listing. A file node also carries the version it was listed with, so a file whose
 //! server version changes becomes a new node and gets a new inode number.
 
-/// The object a set of resources hangs off.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Owner {
-    Project {
-        project: String,
-    },
-    Subject {
-        project: String,
-        subject: String,
-    },
-    Experiment {
-        experiment: String,
-    },
-    Scan {
-        experiment: String,
-        scan: String,
-    },
-    Assessor {
-        experiment: String,
-        assessor: String,
-    },
-}
-
-impl Owner {
-    /// The REST path of the owner, under which `/resources/…` lives, as the server writes it
-    /// (not percent-encoded; the client encodes each segment when it sends a request).
-    pub fn path(&self) -> String {
-        match self {
-            Owner::Project { project } => format!("/data/projects/{}", project),
-            Owner::Subject { project, subject } => {
-                format!("/data/projects/{}/subjects/{}", project, subject)
-            }
-            Owner::Experiment { experiment } => {
-                format!("/data/experiments/{}", experiment)
-            }
-            Owner::Scan { experiment, scan } => {
-                format!("/data/experiments/{}/scans/{}", experiment, scan)
-            }
-            Owner::Assessor {
-                experiment,
-                assessor,
-            } => format!(
-                "/data/experiments/{}/assessors/{}/out",
-                experiment, assessor
-            ),
-        }
-    }
-
-    /// The REST path of one of this owner's resources (by label or numeric id).
-    pub fn resource_path(&self, resource: &str) -> String {
-        format!("{}/resources/{}", self.path(), resource)
-    }
-}
+use crate::xnat::{paths, FileAddr, Owner};
 
 /// What an inode is.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -114,48 +61,28 @@ impl Node {
         !matches!(self, Node::File { .. })
     }
 
-    /// The REST path of the object, where it has one.
-    pub fn path(&self) -> Option<String> {
-        Some(match self {
-            Node::Root | Node::Resources { .. } | Node::Assessors { .. } => return None,
-            Node::Project { project } => Owner::Project {
-                project: project.clone(),
-            }
-            .path(),
-            Node::Subject { project, subject } => Owner::Subject {
-                project: project.clone(),
-                subject: subject.clone(),
-            }
-            .path(),
-            Node::Experiment { experiment, .. } => Owner::Experiment {
-                experiment: experiment.clone(),
-            }
-            .path(),
-            Node::Assessor {
-                experiment,
-                assessor,
-            } => format!("/data/experiments/{}/assessors/{}", experiment, assessor),
-            Node::Scan {
-                experiment, scan, ..
-            } => Owner::Scan {
-                experiment: experiment.clone(),
-                scan: scan.clone(),
-            }
-            .path(),
-            Node::Resource { owner, resource } => owner.resource_path(resource),
-            Node::Folder {
-                owner,
-                resource,
-                path,
-            } => format!("{}/files/{}/", owner.resource_path(resource), path),
+    /// The file's place on the server, for a file node.
+    pub fn file_addr(&self) -> Option<FileAddr> {
+        match self {
             Node::File {
                 owner,
                 resource,
                 path,
                 ..
-            } => format!("{}/files/{}", owner.resource_path(resource), path),
-        })
+            } => Some(FileAddr {
+                owner: owner.clone(),
+                resource: resource.clone(),
+                path: path.clone(),
+            }),
+            _ => None,
+        }
     }
+}
+
+/// The URI of a file as XNAT writes it (not percent-encoded): what `user.xnat.uri` shows for
+/// a file the server does not list yet.
+pub fn file_uri(file: &FileAddr) -> String {
+    paths::file(file).raw().to_string()
 }
 
 /// The folder name XNAT's own zip downloads give a scan: `<ID>-<type>`, with every character of
@@ -182,7 +109,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_are_raw_server_paths() {
+    fn file_uris_are_raw_server_paths() {
         let owner = Owner::Scan {
             experiment: "XNAT_E00001".into(),
             scan: "1".into(),
@@ -194,9 +121,10 @@ mod tests {
             version: String::new(),
         };
         assert_eq!(
-            file.path().unwrap(),
+            file_uri(&file.file_addr().unwrap()),
             "/data/experiments/XNAT_E00001/scans/1/resources/NIFTI/files/sub dir/a#b?.nii.gz"
         );
+        assert_eq!(Node::Root.file_addr(), None);
     }
 
     #[test]

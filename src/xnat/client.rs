@@ -1,25 +1,35 @@
 //! The HTTP client: one connection pool, one XNAT session, and the request loop that every
 //! call goes through (session cookie, re-login once on 401, retries with backoff).
 //!
-//! `XnatClient` is a cheap handle (an `Arc` inside) that can be cloned into every task.
-//! Setup lives in `setup.rs`; one attempt (request building, upload watchdog) in
-//! `attempt.rs`; login, session state and cookies in `session.rs`; downloads and uploads in
-//! `transfer.rs`; the calls the filesystem makes in `api.rs`.
+//! `XnatClient` is a cheap handle (an `Arc` inside) that can be cloned into every task. Its
+//! methods speak HTTP on [`ApiPath`]s: listings, text, creates, deletes, downloads and
+//! uploads. The archive's operations in domain terms are the [`Backend`](super::Backend) it
+//! implements (`backend.rs`). Setup lives in `setup.rs`, login and cookies in `session.rs`,
+//! the transfer types and the upload watchdog in `transfer.rs`, the retry loop in `retry.rs`.
 
 use std::fmt;
+use std::ops::Range;
 use std::path::Path;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use reqwest::header::{HeaderMap, RETRY_AFTER};
-use reqwest::{Method, Response, Url};
+use futures::StreamExt;
+use reqwest::header::{ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, COOKIE, RANGE};
+use reqwest::{Method, Response, StatusCode, Url};
 
-use super::error::{server_message, Result, XnatError};
+use super::error::{Result, XnatError};
+use super::http::{
+    error_detail, error_message, header_u64, last_modified, range_header, retry_after,
+};
+use super::listing::{parse_listing, Listing};
 use super::paths::ApiPath;
-use super::retry::{self, RetryPolicy, Verdict};
-use super::session::SessionCell;
+use super::retry::{self, Failure, RetryPolicy, Verdict};
+use super::session::Session;
 use super::setup::{build_http, normalise_base, ClientConfig};
+use super::transfer::{
+    parse_content_range, parse_duplicates, send_upload, Download, FileHead, SendError, Uploaded,
+};
 
 /// Whether the server honours `Range` on file downloads, as seen so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,25 +42,30 @@ pub enum RangeSupport {
     No,
 }
 
+/// What a create (`PUT`) answered: 201 for a new object, 200 for an existing one; the body
+/// is the object's accession ID for subjects and experiments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    pub status: StatusCode,
+    pub body: String,
+}
+
 /// A handle on one logged-in XNAT session. Clone it freely.
 #[derive(Clone)]
 pub struct XnatClient {
-    pub(crate) inner: Arc<Inner>,
+    inner: Arc<Inner>,
 }
 
-pub(crate) struct Inner {
-    pub(crate) http: reqwest::Client,
+struct Inner {
+    http: reqwest::Client,
     /// The same, without a read timeout (it would count the whole upload); uploads are
-    /// watched for progress instead (`attempt.rs`).
-    pub(crate) upload_http: reqwest::Client,
-    pub(crate) read_timeout: Duration,
+    /// watched for progress instead (`transfer.rs`).
+    upload_http: reqwest::Client,
+    read_timeout: Duration,
     /// Base URL without a trailing slash.
-    pub(crate) base: String,
-    pub(crate) user: String,
-    pub(crate) password: String,
-    pub(crate) retry: RetryPolicy,
-    pub(crate) proactive_relogin: bool,
-    pub(crate) session: SessionCell,
+    base: String,
+    retry: RetryPolicy,
+    session: Session,
     range: AtomicU8,
 }
 
@@ -58,27 +73,26 @@ impl fmt::Debug for XnatClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("XnatClient")
             .field("server", &self.inner.base)
-            .field("user", &self.inner.user)
+            .field("user", &self.inner.session.user())
             .finish()
     }
 }
 
 /// What to send: built by the public calls, run by [`XnatClient::execute`].
-pub(crate) struct Call<'a> {
-    pub method: Method,
-    pub path: &'a ApiPath,
-    pub query: Vec<(String, String)>,
+struct Call<'a> {
+    method: Method,
+    path: &'a ApiPath,
+    query: Vec<(String, String)>,
     /// `Range: bytes=start-end` (end exclusive; `u64::MAX` for "to the end").
-    pub range: Option<(u64, u64)>,
-    /// A file to send as the body, re-opened for each attempt: raw with Content-Length, or as
-    /// a one-part multipart form when it is empty (XNAT refuses an empty raw body).
-    pub upload: Option<&'a Path>,
+    range: Option<(u64, u64)>,
+    /// A file to send as the body, re-opened for each attempt.
+    upload: Option<&'a Path>,
     /// Where the MD5 digest (32 hex) of the upload body sent by the last attempt is left.
-    pub sent_md5: Option<Arc<std::sync::Mutex<Option<String>>>>,
+    sent_md5: Option<Arc<Mutex<Option<String>>>>,
 }
 
 impl<'a> Call<'a> {
-    pub fn new(method: Method, path: &'a ApiPath, params: &[(&str, &str)]) -> Self {
+    fn new(method: Method, path: &'a ApiPath, params: &[(&str, &str)]) -> Self {
         Call {
             method,
             path,
@@ -94,47 +108,10 @@ impl<'a> Call<'a> {
 }
 
 /// A successful answer and how many attempts it took.
-pub(crate) struct Sent {
-    pub resp: Response,
-    pub url: String,
-    pub attempts: u32,
-}
-
-/// The chain of causes of an error, without the top line (which repeats the URL).
-pub(crate) fn error_detail(e: &reqwest::Error) -> String {
-    let mut parts = Vec::new();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.contains(&text) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    if parts.is_empty() {
-        e.to_string()
-    } else {
-        parts.join(": ")
-    }
-}
-
-/// Read at most 64 KiB of an error answer and pull out XNAT's message.
-pub(crate) async fn error_message(mut resp: Response) -> String {
-    let mut body = Vec::new();
-    while let Ok(Some(chunk)) = resp.chunk().await {
-        body.extend_from_slice(&chunk);
-        if body.len() > 64 * 1024 {
-            break;
-        }
-    }
-    server_message(&String::from_utf8_lossy(&body))
-}
-
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(retry::parse_retry_after)
+struct Sent {
+    resp: Response,
+    url: String,
+    attempts: u32,
 }
 
 impl XnatClient {
@@ -146,21 +123,30 @@ impl XnatClient {
         let base = normalise_base(&config.server)?;
         let http = build_http(&config, true)?;
         let upload_http = build_http(&config, false)?;
+        let session = Session::new(
+            http.clone(),
+            &base,
+            &config.user,
+            &config.password,
+            config.retry.clone(),
+            config.proactive_relogin,
+        )?;
         let client = XnatClient {
             inner: Arc::new(Inner {
                 http,
                 upload_http,
                 read_timeout: config.read_timeout,
                 base,
-                user: config.user.clone(),
-                password: config.password.clone(),
                 retry: config.retry.clone(),
-                proactive_relogin: config.proactive_relogin,
-                session: SessionCell::new(),
+                session,
                 range: AtomicU8::new(0),
             }),
         };
-        client.first_login(&config.connect_retry).await?;
+        client
+            .inner
+            .session
+            .first_login(&config.connect_retry)
+            .await?;
         Ok(client)
     }
 
@@ -171,7 +157,7 @@ impl XnatClient {
 
     /// The user this client logged in as.
     pub fn user(&self) -> &str {
-        &self.inner.user
+        self.inner.session.user()
     }
 
     /// What ranged downloads have shown so far.
@@ -183,7 +169,7 @@ impl XnatClient {
         }
     }
 
-    pub(crate) fn note_range_support(&self, support: RangeSupport) {
+    fn note_range_support(&self, support: RangeSupport) {
         let v = match support {
             RangeSupport::Unknown => 0,
             RangeSupport::Yes => 1,
@@ -193,7 +179,7 @@ impl XnatClient {
     }
 
     /// The full URL of a path plus query parameters.
-    pub(crate) fn url(&self, path: &ApiPath, query: &[(String, String)]) -> Result<Url> {
+    fn url(&self, path: &ApiPath, query: &[(String, String)]) -> Result<Url> {
         path.check()?;
         let mut url = Url::parse(&format!("{}{}", self.inner.base, path)).map_err(|e| {
             XnatError::InvalidPath {
@@ -209,86 +195,317 @@ impl XnatClient {
 
     /// Send a call: session cookie, one re-login on 401, retries on 5xx/429 and connection
     /// errors within the retry policy. Only successful (1xx-3xx) answers come back.
-    pub(crate) async fn execute(&self, call: &Call<'_>) -> Result<Sent> {
+    async fn execute(&self, call: &Call<'_>) -> Result<Sent> {
         let url = self.url(call.path, &call.query)?;
-        let url_text = url.to_string();
+        let what = format!("{} {url}", call.method);
+        let relogged = AtomicBool::new(false);
+        retry::run(&self.inner.retry, &what, |attempts| {
+            self.attempt(call, &url, attempts, &relogged)
+        })
+        .await
+    }
+
+    /// One attempt of a call; a 401 inside it (the session expired) logs in again and
+    /// replays it, once per call.
+    async fn attempt(
+        &self,
+        call: &Call<'_>,
+        url: &Url,
+        attempts: u32,
+        relogged: &AtomicBool,
+    ) -> Result<Sent, Failure> {
         let method = call.method.as_str();
-        let policy = &self.inner.retry;
-        let started = Instant::now();
-        let mut retries = 0u32;
-        let mut relogged = false;
+        let url_text = url.to_string();
         loop {
-            let (cookie, generation) = self.session_cookie().await?;
-            let attempts = retries + 1;
+            let (cookie, generation) = self.inner.session.cookie().await.map_err(Failure::Final)?;
             tracing::debug!(%method, url = %url_text, attempts, "request");
-            let failure = match self.attempt(call, &url, &cookie).await? {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    match retry::verdict(status) {
-                        Verdict::Success => {
-                            self.touch_session(generation);
-                            return Ok(Sent {
-                                resp,
-                                url: url_text,
-                                attempts,
-                            });
-                        }
-                        Verdict::Relogin if !relogged => {
-                            tracing::info!(%method, url = %url_text, "401: session expired, logging in again");
-                            relogged = true;
-                            self.relogin(generation).await?;
-                            continue;
-                        }
-                        Verdict::Relogin | Verdict::Fail => {
-                            let message = error_message(resp).await;
-                            let err = XnatError::from_status(method, &url_text, status, message);
-                            if status == 404 {
-                                // Lookups of names that do not exist are routine.
-                                tracing::debug!("{err}");
-                            } else {
-                                tracing::warn!("{err}");
-                            }
-                            return Err(err);
-                        }
-                        Verdict::Retry => {
-                            let after = retry_after(resp.headers());
-                            let message = error_message(resp).await;
-                            let delay =
-                                policy.delay(retries, started.elapsed(), rand::random(), after);
-                            match delay {
-                                Some(d) => {
-                                    tracing::warn!(%method, url = %url_text, status, attempts, "server error, retrying in {d:?}");
-                                    tokio::time::sleep(d).await;
-                                    retries += 1;
-                                    continue;
-                                }
-                                None => XnatError::RetriesExhausted {
-                                    method: method.to_string(),
-                                    url: url_text,
-                                    attempts,
-                                    status,
-                                    message,
-                                },
-                            }
-                        }
-                    }
+            let resp = match self
+                .send(call, url, &cookie)
+                .await
+                .map_err(Failure::Final)?
+            {
+                Ok(resp) => resp,
+                Err(e) if e.retryable => {
+                    return Err(Failure::Transient {
+                        reason: e.detail.clone(),
+                        error: e.into_error(method, url_text, attempts),
+                        after: None,
+                    })
                 }
-                Err(e) => {
-                    let delay = e
-                        .retryable
-                        .then(|| policy.delay(retries, started.elapsed(), rand::random(), None))
-                        .flatten();
-                    if let Some(d) = delay {
-                        tracing::warn!(%method, url = %url_text, attempts, error = %e.detail, "request failed, retrying in {d:?}");
-                        tokio::time::sleep(d).await;
-                        retries += 1;
-                        continue;
-                    }
-                    e.into_error(method, url_text, attempts)
-                }
+                Err(e) => return Err(Failure::Final(e.into_error(method, url_text, attempts))),
             };
-            tracing::warn!("{failure}");
-            return Err(failure);
+            let status = resp.status().as_u16();
+            match retry::verdict(status) {
+                Verdict::Success => {
+                    self.inner.session.touch(generation);
+                    return Ok(Sent {
+                        resp,
+                        url: url_text,
+                        attempts,
+                    });
+                }
+                Verdict::Relogin if !relogged.swap(true, Ordering::Relaxed) => {
+                    tracing::info!(%method, url = %url_text, "401: session expired, logging in again");
+                    self.inner
+                        .session
+                        .relogin(generation)
+                        .await
+                        .map_err(Failure::Final)?;
+                }
+                Verdict::Relogin | Verdict::Fail => {
+                    if status == 416 {
+                        let size = resp
+                            .headers()
+                            .get(CONTENT_RANGE)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.trim().strip_prefix("bytes */"))
+                            .and_then(|n| n.trim().parse().ok());
+                        return Err(Failure::Final(XnatError::RangeNotSatisfiable {
+                            method: method.to_string(),
+                            url: url_text,
+                            size,
+                        }));
+                    }
+                    let message = error_message(resp).await;
+                    return Err(Failure::Final(XnatError::from_status(
+                        method, &url_text, status, message,
+                    )));
+                }
+                Verdict::Retry => {
+                    let after = retry_after(resp.headers());
+                    let message = error_message(resp).await;
+                    return Err(Failure::Transient {
+                        reason: format!("server error {status}"),
+                        error: XnatError::RetriesExhausted {
+                            method: method.to_string(),
+                            url: url_text,
+                            attempts,
+                            status,
+                            message,
+                        },
+                        after,
+                    });
+                }
+            }
         }
+    }
+
+    /// Send the request of a call once. The outer error is local (the upload file cannot be
+    /// read) and is not retried; the inner one is the network's.
+    async fn send(
+        &self,
+        call: &Call<'_>,
+        url: &Url,
+        cookie: &str,
+    ) -> Result<Result<Response, SendError>> {
+        let Some(path) = call.upload else {
+            let mut req = self
+                .inner
+                .http
+                .request(call.method.clone(), url.clone())
+                .header(COOKIE, cookie);
+            if let Some((start, end)) = call.range {
+                req = req.header(RANGE, range_header(start, end));
+            }
+            return Ok(req.send().await.map_err(SendError::from));
+        };
+        let request = self
+            .inner
+            .upload_http
+            .request(call.method.clone(), url.clone())
+            .header(COOKIE, cookie);
+        send_upload(
+            request,
+            path,
+            self.inner.read_timeout,
+            call.sent_md5.as_ref(),
+        )
+        .await
+    }
+
+    async fn body_text(&self, sent: Sent) -> Result<String> {
+        let url = sent.url;
+        sent.resp.text().await.map_err(|e| XnatError::Network {
+            method: "GET".into(),
+            url,
+            attempts: 1,
+            detail: format!("answer cut short: {}", error_detail(&e)),
+        })
+    }
+
+    /// GET a listing (`format=json` added) and parse its ResultSet.
+    pub async fn get_listing(&self, path: &ApiPath, params: &[(&str, &str)]) -> Result<Listing> {
+        let mut call = Call::new(Method::GET, path, params);
+        call.query.push(("format".into(), "json".into()));
+        let sent = self.execute(&call).await?;
+        let url = sent.url.clone();
+        let body = sent.resp.bytes().await.map_err(|e| XnatError::Network {
+            method: "GET".into(),
+            url: url.clone(),
+            attempts: 1,
+            detail: format!("listing cut short: {}", error_detail(&e)),
+        })?;
+        parse_listing(&body, &url)
+    }
+
+    /// GET a path as text.
+    pub async fn get_text(&self, path: &ApiPath, params: &[(&str, &str)]) -> Result<String> {
+        let sent = self.execute(&Call::new(Method::GET, path, params)).await?;
+        self.body_text(sent).await
+    }
+
+    /// PUT without a body: create a subject, experiment, scan or resource. 409 (exists)
+    /// comes back as [`XnatError::Conflict`].
+    pub async fn put(&self, path: &ApiPath, params: &[(&str, &str)]) -> Result<Created> {
+        let sent = self.execute(&Call::new(Method::PUT, path, params)).await?;
+        let status = sent.resp.status();
+        let body = self.body_text(sent).await?;
+        Ok(Created {
+            status,
+            body: body.trim().to_string(),
+        })
+    }
+
+    /// DELETE an object or file (`params` e.g. `removeFiles=true`).
+    pub async fn delete(&self, path: &ApiPath, params: &[(&str, &str)]) -> Result<()> {
+        self.execute(&Call::new(Method::DELETE, path, params))
+            .await
+            .map(drop)
+    }
+
+    /// Size, modification time and range hint of a file.
+    pub async fn head(&self, path: &ApiPath) -> Result<FileHead> {
+        let sent = self.execute(&Call::new(Method::HEAD, path, &[])).await?;
+        let h = sent.resp.headers();
+        Ok(FileHead {
+            size: header_u64(h, CONTENT_LENGTH),
+            last_modified: last_modified(h),
+            accepts_ranges: h
+                .get(ACCEPT_RANGES)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.to_ascii_lowercase().contains("bytes")),
+        })
+    }
+
+    /// Start downloading a file, or a byte range of it (end exclusive; `u64::MAX` as the
+    /// end means "to the end of the file"). Check [`Download::partial`]: a server that
+    /// ignores `Range` sends the whole file from offset 0. A range that starts past the end
+    /// is [`XnatError::RangeNotSatisfiable`].
+    pub async fn download(&self, path: &ApiPath, range: Option<Range<u64>>) -> Result<Download> {
+        let mut call = Call::new(Method::GET, path, &[]);
+        call.range = range.as_ref().map(|r| (r.start, r.end));
+        let sent = self.execute(&call).await?;
+        let status = sent.resp.status().as_u16();
+        let headers = sent.resp.headers().clone();
+        let length = header_u64(&headers, CONTENT_LENGTH);
+        let (partial, offset, total_size) = if status == 206 {
+            let value = headers
+                .get(CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let (first, _last, total) = parse_content_range(value).ok_or_else(|| {
+                XnatError::protocol(&sent.url, format!("206 with a bad Content-Range {value:?}"))
+            })?;
+            (true, first, total)
+        } else {
+            (false, 0, length)
+        };
+        if range.is_some() {
+            let seen = if partial {
+                RangeSupport::Yes
+            } else {
+                RangeSupport::No
+            };
+            if self.range_support() != seen {
+                tracing::info!(server = %self.server(), "ranged download answered {status}: range support {seen:?}");
+            }
+            self.note_range_support(seen);
+        }
+        let url = sent.url.clone();
+        let body = sent.resp.bytes_stream().map(move |chunk| {
+            chunk.map_err(|e| {
+                if e.is_timeout() {
+                    XnatError::Timeout {
+                        method: "GET".into(),
+                        url: url.clone(),
+                        attempts: 1,
+                    }
+                } else {
+                    XnatError::Network {
+                        method: "GET".into(),
+                        url: url.clone(),
+                        attempts: 1,
+                        detail: format!("download cut short: {}", error_detail(&e)),
+                    }
+                }
+            })
+        });
+        Ok(Download {
+            partial,
+            offset,
+            length,
+            total_size,
+            last_modified: last_modified(&headers),
+            body: Box::pin(body),
+        })
+    }
+
+    /// Find out whether the server honours `Range`, with a one-byte request for a file
+    /// (`bytes=0-0`); the answer is also kept for [`XnatClient::range_support`].
+    pub async fn probe_range(&self, path: &ApiPath) -> Result<RangeSupport> {
+        let download = self.download(path, Some(0..1)).await?;
+        drop(download);
+        Ok(self.range_support())
+    }
+
+    /// Upload a local file to `path` (`…/resources/R/files/<relpath>`), streamed with
+    /// `Content-Length` (an empty file goes as a multipart form, since XNAT refuses an empty
+    /// raw body). With `overwrite` an existing file is replaced (XNAT keeps the old one in its
+    /// history); without it an existing file makes this fail with [`XnatError::Duplicate`].
+    /// `params` go on the query (`format`, `content`, `tags`, …). Returns the size and MD5
+    /// digest of the bytes the server accepted.
+    pub async fn upload(
+        &self,
+        path: &ApiPath,
+        source: &Path,
+        overwrite: bool,
+        params: &[(&str, &str)],
+    ) -> Result<Uploaded> {
+        let len = tokio::fs::metadata(source)
+            .await
+            .map_err(|e| XnatError::io(format!("reading {} to upload it", source.display()), e))?
+            .len();
+        let mut call = Call::new(Method::PUT, path, params);
+        if len > 0 {
+            call.query.insert(0, ("inbody".into(), "true".into()));
+        }
+        if overwrite {
+            call.query.insert(0, ("overwrite".into(), "true".into()));
+        }
+        call.upload = Some(source);
+        let sink = Arc::new(Mutex::new(None));
+        call.sent_md5 = Some(sink.clone());
+        let sent = self.execute(&call).await?;
+        let body = sent.resp.text().await.unwrap_or_default();
+        if let Some(paths) = parse_duplicates(&body) {
+            return Err(XnatError::Duplicate {
+                url: sent.url,
+                paths,
+                ambiguous: sent.attempts > 1,
+            });
+        }
+        let md5 = sink.lock().expect("md5 sink lock").take().ok_or_else(|| {
+            XnatError::protocol(
+                &sent.url,
+                "the server answered before the whole body was sent",
+            )
+        })?;
+        tracing::debug!(url = %sent.url, bytes = len, "uploaded");
+        Ok(Uploaded { size: len, md5 })
+    }
+
+    /// End the session (`DELETE /data/JSESSION`). A later request would log in again.
+    pub async fn logout(&self) -> Result<()> {
+        self.inner.session.logout().await
     }
 }

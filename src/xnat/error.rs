@@ -1,4 +1,8 @@
-//! Errors of the XNAT client, each carrying what the filesystem needs to pick an errno.
+//! Errors of the XNAT client, classified once, here: the errno a filesystem answers with
+//! ([`XnatError::errno`]), whether trying again later may succeed without anyone changing
+//! anything ([`XnatError::retryable`]), and how loud a log line about it should be
+//! ([`XnatError::level`]). The client itself logs no failure: whoever gives up on one logs it,
+//! once.
 //!
 //! Messages name the HTTP method, the URL and the status so a log line alone explains a
 //! failure. They never contain a password or a session cookie: URLs are built by the client
@@ -53,6 +57,15 @@ pub enum XnatError {
         url: String,
         paths: Vec<String>,
         ambiguous: bool,
+    },
+
+    /// 416: a ranged download started at or past the end of the file; `size` is the file's
+    /// size when the answer's `Content-Range: bytes */SIZE` told it.
+    #[error("{method} {url}: 416 Range Not Satisfiable{}", .size.map(|s| format!(" (the file has {s} bytes)")).unwrap_or_default())]
+    RangeNotSatisfiable {
+        method: String,
+        url: String,
+        size: Option<u64>,
     },
 
     /// The server did not answer in time.
@@ -136,6 +149,7 @@ impl XnatError {
             XnatError::NotFound { .. } => libc::ENOENT,
             XnatError::Conflict { .. } | XnatError::Duplicate { .. } => libc::EEXIST,
             XnatError::Timeout { .. } => libc::ETIMEDOUT,
+            XnatError::RangeNotSatisfiable { .. } => libc::EINVAL,
             XnatError::InvalidPath { .. } | XnatError::BadServerUrl { .. } => libc::EINVAL,
             XnatError::Status { status, .. } => match status {
                 400 | 416 | 417 => libc::EINVAL,
@@ -152,6 +166,40 @@ impl XnatError {
     /// True for errors that say the object is not there (404).
     pub fn is_not_found(&self) -> bool {
         matches!(self, XnatError::NotFound { .. })
+    }
+
+    /// Whether the same request may succeed later without anyone changing anything: the
+    /// server unreachable or failing (5xx, timeouts, a broken or unreadable answer, a local
+    /// error reading the upload). Refusals (401, 403, 404, 409, other 4xx, a name taken) need
+    /// a person.
+    pub fn retryable(&self) -> bool {
+        match self {
+            XnatError::Network { .. }
+            | XnatError::Timeout { .. }
+            | XnatError::RetriesExhausted { .. }
+            | XnatError::Protocol { .. }
+            | XnatError::Io { .. } => true,
+            XnatError::Status { status, .. } => *status >= 500,
+            XnatError::BadCredentials { .. }
+            | XnatError::Unauthorized { .. }
+            | XnatError::Forbidden { .. }
+            | XnatError::NotFound { .. }
+            | XnatError::Conflict { .. }
+            | XnatError::Duplicate { .. }
+            | XnatError::RangeNotSatisfiable { .. }
+            | XnatError::InvalidPath { .. }
+            | XnatError::BadServerUrl { .. } => false,
+        }
+    }
+
+    /// How loud the one log line about this failure is: a 404 is routine (lookups of names
+    /// that do not exist), refused credentials stop everything, the rest is worth a warning.
+    pub fn level(&self) -> tracing::Level {
+        match self {
+            XnatError::NotFound { .. } => tracing::Level::DEBUG,
+            XnatError::BadCredentials { .. } => tracing::Level::ERROR,
+            _ => tracing::Level::WARN,
+        }
     }
 
     /// The error for a final, non-retryable error status.
@@ -249,6 +297,30 @@ mod tests {
         assert_eq!(d.errno(), libc::EEXIST);
         let io = XnatError::io("reading x", io::Error::from_raw_os_error(libc::ENOSPC));
         assert_eq!(io.errno(), libc::ENOSPC);
+    }
+
+    #[test]
+    fn classification() {
+        let status = |s| XnatError::from_status("GET", "u", s, String::new());
+        assert!(!status(404).retryable());
+        assert!(!status(403).retryable());
+        assert!(status(502).retryable());
+        assert_eq!(status(404).level(), tracing::Level::DEBUG);
+        assert_eq!(status(500).level(), tracing::Level::WARN);
+        let net = XnatError::Network {
+            method: "GET".into(),
+            url: "u".into(),
+            attempts: 1,
+            detail: "reset".into(),
+        };
+        assert!(net.retryable());
+        let range = XnatError::RangeNotSatisfiable {
+            method: "GET".into(),
+            url: "u".into(),
+            size: Some(7),
+        };
+        assert!(!range.retryable());
+        assert!(range.to_string().contains("7 bytes"), "{range}");
     }
 
     #[test]

@@ -157,7 +157,12 @@ async fn server_errors_are_retried_within_bounds() {
 async fn not_found_is_not_retried() {
     let (client, knobs) = connected().await;
     let err = client
-        .files(&paths::project("NOPE").resource("R"))
+        .files(
+            &Owner::Project {
+                project: "NOPE".into(),
+            },
+            "R",
+        )
         .await
         .unwrap_err();
     assert!(err.is_not_found(), "{err}");
@@ -292,7 +297,12 @@ async fn create_delete_and_logout() {
 async fn dot_names_never_reach_the_server() {
     let (client, knobs) = connected().await;
     let err = client
-        .files(&paths::project("..").resource("R"))
+        .files(
+            &Owner::Project {
+                project: "..".into(),
+            },
+            "R",
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, XnatError::InvalidPath { .. }), "{err}");

@@ -1,13 +1,19 @@
-//! The XNAT REST client: one logged-in session per mount, retries, listings, transfers.
+//! The XNAT REST client: one logged-in session per mount, retries, listings, transfers, and
+//! [`Backend`], the archive's operations in its own terms, which the filesystem core is
+//! built on.
 //!
-//! No FUSE types here. `XnatClient` does the HTTP; `XnatApi` is the trait the filesystem
-//! core uses so it can run against a fake. URLs are built only in `paths`, listings parsed
-//! only in `listing` and `model`, and every failure is an `XnatError` that knows its errno.
+//! No FUSE types here. `XnatClient` does the HTTP and implements [`Backend`]; `fake` (tests
+//! only) is the in-memory archive the core's tests run against, kept to the answers the real
+//! client gives by one conformance suite run against both. REST paths are built only in
+//! `paths`, from the addresses of `address`; listings are parsed only in `listing` and
+//! `model`; every failure is an [`XnatError`] that knows its errno, whether a retry may cure
+//! it and how loud to log it.
 
-pub mod api;
-mod attempt;
+pub mod address;
+pub mod backend;
 pub mod client;
 pub mod error;
+mod http;
 pub mod listing;
 pub mod model;
 pub mod paths;
@@ -16,18 +22,25 @@ mod session;
 mod setup;
 pub mod transfer;
 
-pub use api::{Created, XnatApi};
+#[cfg(test)]
+pub mod fake;
+
+pub use address::{FileAddr, NewObject, Owner, Removal};
+pub use backend::{Backend, Created};
 pub use client::{RangeSupport, XnatClient};
 pub use error::{Result, XnatError};
 pub use listing::{Listing, Row};
 pub use model::{
-    Assessor, CatalogFile, Experiment, Project, ProjectScanRow, Resource, Scan, ScanFile, Subject,
+    Assessor, CatalogFile, Experiment, Project, ProjectScanRow, Resource, Scan, ScanFile,
+    SessionScan, Subject,
 };
 pub use paths::ApiPath;
 pub use retry::RetryPolicy;
 pub use setup::ClientConfig;
 pub use transfer::{BodyStream, Download, FileHead, Uploaded};
 
+#[cfg(test)]
+mod conformance;
 #[cfg(test)]
 mod http_tests;
 #[cfg(test)]

@@ -285,6 +285,18 @@ pub struct ScanFile {
     pub file: CatalogFile,
 }
 
+impl ScanFile {
+    /// The label of the file's resource: the listing's `collection`, or the URI's resource
+    /// segment when the server left it out.
+    pub fn resource_label(&self) -> &str {
+        if self.file.collection.is_empty() {
+            &self.resource_id
+        } else {
+            &self.file.collection
+        }
+    }
+}
+
 impl From<&Row> for ScanFile {
     fn from(r: &Row) -> Self {
         let file = CatalogFile::from(r);
@@ -341,6 +353,50 @@ impl From<&Row> for ProjectScanRow {
             resource_label: r.text("xnat:imagescandata/file/label").to_string(),
         }
     }
+}
+
+/// One scan of a project's image session with the labels of its resources: the project-wide
+/// scan listing's rows (one per session × scan × resource) folded into their scans.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SessionScan {
+    pub experiment_id: String,
+    pub id: String,
+    pub scan_type: String,
+    pub series_description: String,
+    pub quality: String,
+    pub xsi_type: String,
+    pub resources: Vec<String>,
+}
+
+/// Fold the project-wide scan rows into one [`SessionScan`] per (session, scan), in the order
+/// the rows first name them; sessions without scans drop out.
+pub fn fold_scans(rows: Vec<ProjectScanRow>) -> Vec<SessionScan> {
+    let mut scans: Vec<SessionScan> = Vec::new();
+    let mut index: std::collections::HashMap<(String, String), usize> = Default::default();
+    for row in rows {
+        if row.scan_id.is_empty() {
+            continue;
+        }
+        let at = *index
+            .entry((row.session_id.clone(), row.scan_id.clone()))
+            .or_insert_with(|| {
+                scans.push(SessionScan {
+                    experiment_id: row.session_id.clone(),
+                    id: row.scan_id.clone(),
+                    scan_type: row.scan_type.clone(),
+                    series_description: row.series_description.clone(),
+                    quality: row.quality.clone(),
+                    xsi_type: String::new(),
+                    resources: Vec::new(),
+                });
+                scans.len() - 1
+            });
+        let scan = &mut scans[at];
+        if !row.resource_label.is_empty() && !scan.resources.contains(&row.resource_label) {
+            scan.resources.push(row.resource_label);
+        }
+    }
+    scans
 }
 
 #[cfg(test)]

@@ -180,3 +180,31 @@ fn upper_case_column_keys_are_found() {
     let r = Row::from_pairs([("XNAT:IMAGESCANDATA/ID", "5"), ("ID", "E")]);
     assert_eq!(ProjectScanRow::from(&r).scan_id, "5");
 }
+
+#[test]
+fn scan_rows_fold_into_scans_with_their_resources() {
+    let row = |session: &str, scan: &str, resource: &str| ProjectScanRow {
+        session_id: session.into(),
+        scan_id: scan.into(),
+        scan_type: format!("type{scan}"),
+        resource_label: resource.into(),
+        ..ProjectScanRow::default()
+    };
+    let scans = fold_scans(vec![
+        row("E1", "1", "NIFTI"),
+        row("E1", "1", "DICOM"),
+        row("E1", "2", ""),
+        row("E2", "", ""),
+        row("E1", "1", "NIFTI"),
+        row("E3", "1", "DICOM"),
+    ]);
+    assert_eq!(scans.len(), 3);
+    assert_eq!(
+        (scans[0].experiment_id.as_str(), scans[0].id.as_str()),
+        ("E1", "1")
+    );
+    assert_eq!(scans[0].resources, vec!["NIFTI", "DICOM"]);
+    assert!(scans[1].resources.is_empty());
+    assert_eq!(scans[2].experiment_id, "E3");
+    assert_eq!(scans[1].scan_type, "type2");
+}

@@ -1,15 +1,20 @@
 //! Every XNAT URL path the client uses, built in one place with each segment percent-encoded.
 //!
-//! An [`ApiPath`] is an already-encoded path below the server's base URL (`/data/…`).
+//! An [`ApiPath`] is a path below the server's base URL (`/data/…`), kept twice: encoded, as
+//! requests send it, and raw, as XNAT writes URIs in its listings (what `user.xnat.uri` shows).
 //! Names (labels, IDs, file names) go in raw and come out encoded, so a label or file name can
 //! hold anything (`/`, `?`, `#`, `%`, spaces, non-ASCII); a path inside a resource keeps its
 //! `/` separators. Paths are checked before use: an empty, `.` or `..` segment would be
 //! rewritten by URL normalisation and reach another object, so it is refused instead.
+//!
+//! The addresses of the archive (`address`) become paths only here: [`owner`], [`resource`],
+//! [`file`].
 
 use std::fmt;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
+use super::address::{FileAddr, Owner};
 use super::error::{Result, XnatError};
 
 /// Bytes left as they are in a path segment: RFC 3986 "unreserved" characters.
@@ -19,9 +24,12 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// An encoded path below the base URL, e.g. `/data/projects/P%201/resources`.
+/// A path below the base URL, e.g. `/data/projects/P%201/resources` (raw: `/data/projects/P 1/resources`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ApiPath(String);
+pub struct ApiPath {
+    encoded: String,
+    raw: String,
+}
 
 /// One path segment, percent-encoded (a `/` inside it is encoded too).
 pub fn encode_segment(name: &str) -> String {
@@ -39,7 +47,10 @@ pub fn encode_relpath(relpath: &str) -> String {
 
 impl ApiPath {
     fn literal(s: &str) -> Self {
-        ApiPath(s.to_string())
+        ApiPath {
+            encoded: s.to_string(),
+            raw: s.to_string(),
+        }
     }
 
     /// A path as the server wrote it in a listing's `URI` column (not encoded), e.g.
@@ -50,32 +61,46 @@ impl ApiPath {
         } else {
             format!("/{uri}")
         };
-        ApiPath(encode_relpath(&uri))
+        ApiPath {
+            encoded: encode_relpath(&uri),
+            raw: uri,
+        }
     }
 
     /// The encoded path.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.encoded
+    }
+
+    /// The path as XNAT writes it in listings: not encoded.
+    pub fn raw(&self) -> &str {
+        &self.raw
     }
 
     /// This path with one more segment, `name` encoded.
     pub fn child(&self, name: &str) -> Self {
-        ApiPath(format!("{}/{}", self.0, encode_segment(name)))
+        ApiPath {
+            encoded: format!("{}/{}", self.encoded, encode_segment(name)),
+            raw: format!("{}/{name}", self.raw),
+        }
     }
 
     /// This path with a fixed word appended (`scans`, `resources`, `files`, …).
     fn word(&self, word: &str) -> Self {
-        ApiPath(format!("{}/{}", self.0, word))
+        ApiPath {
+            encoded: format!("{}/{word}", self.encoded),
+            raw: format!("{}/{word}", self.raw),
+        }
     }
 
     /// Refuse paths that URL normalisation would change: empty, `.` or `..` segments
     /// (a single trailing `/` below `…/files/`, which asks for a folder listing, is allowed).
     pub fn check(&self) -> Result<()> {
         let invalid = |reason: &str| XnatError::InvalidPath {
-            path: self.0.clone(),
+            path: self.encoded.clone(),
             reason: reason.to_string(),
         };
-        let Some(rest) = self.0.strip_prefix('/') else {
+        let Some(rest) = self.encoded.strip_prefix('/') else {
             return Err(invalid("a server path must start with '/'"));
         };
         // A trailing `/` inside a resource's files asks for a folder listing.
@@ -112,7 +137,10 @@ impl ApiPath {
 
     /// `…/files/{relpath}` below a resource, the relpath's `/` kept.
     pub fn file(&self, relpath: &str) -> Self {
-        ApiPath(format!("{}/files/{}", self.0, encode_relpath(relpath)))
+        ApiPath {
+            encoded: format!("{}/files/{}", self.encoded, encode_relpath(relpath)),
+            raw: format!("{}/files/{relpath}", self.raw),
+        }
     }
 
     /// `…/scans` below an experiment.
@@ -139,21 +167,11 @@ impl ApiPath {
     pub fn assessor(&self, assessor: &str) -> Self {
         self.assessors().child(assessor)
     }
-
-    /// `…/out/resources` below an assessor: its output resources.
-    pub fn out_resources(&self) -> Self {
-        self.word("out/resources")
-    }
-
-    /// `…/out/resources/{label}` below an assessor.
-    pub fn out_resource(&self, label: &str) -> Self {
-        self.out_resources().child(label)
-    }
 }
 
 impl fmt::Display for ApiPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.encoded)
     }
 }
 
@@ -204,6 +222,37 @@ pub fn experiment(experiment_id: &str) -> ApiPath {
     experiments().child(experiment_id)
 }
 
+/// The path of a resource owner, under which `/resources/…` lives (an assessor's output
+/// resources are under `…/assessors/A/out`).
+pub fn owner(owner: &Owner) -> ApiPath {
+    match owner {
+        Owner::Project { project: p } => project(p),
+        Owner::Subject {
+            project: p,
+            subject: s,
+        } => subject(p, s),
+        Owner::Experiment { experiment: e } => experiment(e),
+        Owner::Scan {
+            experiment: e,
+            scan,
+        } => experiment(e).scan(scan),
+        Owner::Assessor {
+            experiment: e,
+            assessor,
+        } => experiment(e).assessor(assessor).word("out"),
+    }
+}
+
+/// `…/resources/{label or id}` of an owner.
+pub fn resource(of: &Owner, resource: &str) -> ApiPath {
+    owner(of).resource(resource)
+}
+
+/// `…/resources/{R}/files/{path}`: a file of a resource.
+pub fn file(file: &FileAddr) -> ApiPath {
+    resource(&file.owner, &file.resource).file(&file.path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,7 +282,7 @@ mod tests {
             "/data/experiments/XNAT_E00001/scans/ALL/files"
         );
         assert_eq!(
-            e.assessor("A1").out_resources().as_str(),
+            e.assessor("A1").child("out").resources().as_str(),
             "/data/experiments/XNAT_E00001/assessors/A1/out/resources"
         );
         assert_eq!(jsession().as_str(), "/data/JSESSION");
@@ -264,7 +313,7 @@ mod tests {
         let r = experiment("E").resource("R");
         assert!(r.file("a/../b").check().is_err());
         assert!(r.file("a//b").check().is_err());
-        assert!(ApiPath("/data/%2e%2E/x".into()).check().is_err());
+        assert!(ApiPath::literal("/data/%2e%2E/x").check().is_err());
         // A trailing slash asks for a folder listing and is fine; dots inside names too.
         assert!(r.file("sub/dir/").check().is_ok());
         assert!(r.file(".hidden/..x").check().is_ok());
@@ -282,5 +331,43 @@ mod tests {
             ApiPath::from_uri("data/projects/P").as_str(),
             "/data/projects/P"
         );
+        assert_eq!(
+            p.raw(),
+            "/data/experiments/XNAT_E1/scans/1/resources/12/files/d d/x#1.nii"
+        );
+    }
+
+    #[test]
+    fn addresses_become_paths() {
+        let scan = Owner::Scan {
+            experiment: "E".into(),
+            scan: "1".into(),
+        };
+        let f = file(&FileAddr {
+            owner: scan,
+            resource: "NIFTI".into(),
+            path: "a b/c.nii".into(),
+        });
+        assert_eq!(
+            f.as_str(),
+            "/data/experiments/E/scans/1/resources/NIFTI/files/a%20b/c.nii"
+        );
+        assert_eq!(
+            f.raw(),
+            "/data/experiments/E/scans/1/resources/NIFTI/files/a b/c.nii"
+        );
+        let out = Owner::Assessor {
+            experiment: "E".into(),
+            assessor: "Q".into(),
+        };
+        assert_eq!(
+            resource(&out, "QC").raw(),
+            "/data/experiments/E/assessors/Q/out/resources/QC"
+        );
+        let subject = Owner::Subject {
+            project: "P".into(),
+            subject: "S 1".into(),
+        };
+        assert_eq!(owner(&subject).raw(), "/data/projects/P/subjects/S 1");
     }
 }

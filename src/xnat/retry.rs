@@ -1,11 +1,16 @@
-//! When to try a request again, and how long to wait first: a pure policy, no I/O.
+//! When to try a request again, how long to wait first, and the one loop that does it.
 //!
 //! Retried: 5xx and 429 answers and connection failures, with exponential backoff and
 //! "equal jitter" (half the delay fixed, half random) so many clients do not retry in step.
 //! Bounded twice: by a number of retries and by the time since the first attempt. Never
 //! retried: 4xx answers other than 429 (a 401 is handled apart: log in again, once).
+//! [`RetryPolicy::delay`] and [`verdict`] are pure; [`run`] is the loop every request and the
+//! login go through.
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use super::error::XnatError;
 
 /// How a request that failed may be retried.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +106,55 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
+/// How an attempt that did not succeed ended.
+pub(crate) enum Failure {
+    /// Another attempt may succeed: `reason` goes in the log line of the retry, `error` is
+    /// the answer if the budget runs out, `after` the server's `Retry-After`.
+    Transient {
+        reason: String,
+        error: XnatError,
+        after: Option<Duration>,
+    },
+    /// No attempt will do better.
+    Final(XnatError),
+}
+
+/// Run `attempt` (given its 1-based number) until it succeeds, fails for good, or `policy`
+/// allows no more retries. `what` (method and URL) names the request in the retry log lines.
+pub(crate) async fn run<T, F, Fut>(
+    policy: &RetryPolicy,
+    what: &str,
+    mut attempt: F,
+) -> Result<T, XnatError>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<T, Failure>>,
+{
+    let started = Instant::now();
+    let mut retries = 0u32;
+    loop {
+        match attempt(retries + 1).await {
+            Ok(value) => return Ok(value),
+            Err(Failure::Final(error)) => return Err(error),
+            Err(Failure::Transient {
+                reason,
+                error,
+                after,
+            }) => match policy.delay(retries, started.elapsed(), rand::random(), after) {
+                Some(wait) => {
+                    tracing::info!(
+                        attempt = retries + 1,
+                        "{what}: {reason}; retrying in {wait:?}"
+                    );
+                    tokio::time::sleep(wait).await;
+                    retries += 1;
+                }
+                None => return Err(error),
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +237,47 @@ mod tests {
         for s in [400, 403, 404, 405, 409, 416, 417] {
             assert_eq!(verdict(s), Verdict::Fail, "{s}");
         }
+    }
+
+    fn transient(n: u32) -> Failure {
+        Failure::Transient {
+            reason: "503".into(),
+            error: XnatError::protocol("u", format!("gave up after {n}")),
+            after: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_loop_retries_transient_failures_within_the_policy() {
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let got = run(&policy(), "GET u", |n| {
+            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            async move {
+                if n < 3 {
+                    Err(transient(n))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(got, 3);
+        let err = run(
+            &policy(),
+            "GET u",
+            |n| async move { Err::<(), _>(transient(n)) },
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("gave up after 6"), "{err}");
+        let err = run(&policy(), "GET u", |_| async {
+            Err::<(), _>(Failure::Final(XnatError::protocol("u", "final")))
+        })
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("final"));
+        assert_eq!(calls.into_inner(), 3);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! Every Basic-auth request makes XNAT create a server session, so the password is sent
 //! only by `POST /data/JSESSION`. A 401 later means the session expired: the request loop
 //! asks for one re-login and replays. Logins are single-flight (concurrent 401s share one
-//! re-login, tracked by a generation number), and a refused login poisons the client: it
+//! re-login, tracked by a generation number), and a refused login poisons the session: it
 //! never sends that password again, because XNAT locks accounts after a few failures.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,14 +11,15 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{CONTENT_LENGTH, COOKIE, SET_COOKIE};
+use reqwest::Url;
 
-use super::client::{error_detail, error_message, XnatClient};
 use super::error::{Result, XnatError};
+use super::http::{error_detail, error_message};
 use super::paths;
-use super::retry::{self, RetryPolicy, Verdict};
+use super::retry::{self, Failure, RetryPolicy, Verdict};
 
 /// A live session.
-struct Session {
+struct Live {
     /// The `Cookie` header value: `JSESSIONID=…` plus any other cookie the login set
     /// (e.g. a load balancer's).
     cookie: String,
@@ -28,7 +29,7 @@ struct Session {
     last_used: Instant,
 }
 
-impl Session {
+impl Live {
     /// True when the server has probably dropped the session for idleness.
     fn idle_expired(&self) -> bool {
         self.idle_limit.is_some_and(|limit| {
@@ -41,30 +42,26 @@ impl Session {
 enum AuthState {
     /// Not logged in (before the first login, after logout).
     None,
-    Active(Session),
+    Active(Live),
     /// The server refused the credentials: never try them again.
     Refused,
 }
 
-/// Session state shared by all clones of a client.
-pub(crate) struct SessionCell {
+/// One user's session with one server, shared by all clones of a client.
+pub(crate) struct Session {
+    http: reqwest::Client,
+    /// `…/data/JSESSION` on the server.
+    url: Url,
+    server: String,
+    user: String,
+    password: String,
+    /// Retries of a re-login (the first login has its own, shorter policy).
+    retry: RetryPolicy,
+    /// Log in again before a request once the session has surely expired for idleness.
+    proactive_relogin: bool,
     state: Mutex<AuthState>,
     login_lock: tokio::sync::Mutex<()>,
     generations: AtomicU64,
-}
-
-impl SessionCell {
-    pub(crate) fn new() -> Self {
-        SessionCell {
-            state: Mutex::new(AuthState::None),
-            login_lock: tokio::sync::Mutex::new(()),
-            generations: AtomicU64::new(1),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, AuthState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
 }
 
 /// `name=value` pairs of `Set-Cookie` header values (attributes dropped).
@@ -120,106 +117,133 @@ pub(crate) fn expiration_interval(cookies: &[(String, String)]) -> Option<Durati
     (ms > 0).then(|| Duration::from_millis(ms))
 }
 
-impl XnatClient {
+impl Session {
+    pub(crate) fn new(
+        http: reqwest::Client,
+        server: &str,
+        user: &str,
+        password: &str,
+        retry: RetryPolicy,
+        proactive_relogin: bool,
+    ) -> Result<Session> {
+        let url = Url::parse(&format!("{server}{}", paths::jsession())).map_err(|e| {
+            XnatError::BadServerUrl {
+                url: server.to_string(),
+                reason: e.to_string(),
+            }
+        })?;
+        Ok(Session {
+            http,
+            url,
+            server: server.to_string(),
+            user: user.to_string(),
+            password: password.to_string(),
+            retry,
+            proactive_relogin,
+            state: Mutex::new(AuthState::None),
+            login_lock: tokio::sync::Mutex::new(()),
+            generations: AtomicU64::new(1),
+        })
+    }
+
+    pub(crate) fn user(&self) -> &str {
+        &self.user
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, AuthState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn bad_credentials(&self) -> XnatError {
         XnatError::BadCredentials {
-            server: self.inner.base.clone(),
-            user: self.inner.user.clone(),
+            server: self.server.clone(),
+            user: self.user.clone(),
         }
     }
 
-    /// The first login, at connect time.
+    /// The first login, at connect time, with its own retry policy.
     pub(crate) async fn first_login(&self, policy: &RetryPolicy) -> Result<()> {
-        let _guard = self.inner.session.login_lock.lock().await;
+        let _guard = self.login_lock.lock().await;
         let session = self.login(policy).await?;
-        *self.inner.session.lock() = AuthState::Active(session);
+        *self.lock() = AuthState::Active(session);
         Ok(())
     }
 
     /// One login: Basic auth on `POST /data/JSESSION`. Connection errors and 5xx are retried
-    /// within `policy`; a 401 or 403 is final and poisons the client.
-    async fn login(&self, policy: &RetryPolicy) -> Result<Session> {
-        let path = paths::jsession();
-        let url = self.url(&path, &[])?;
-        let url_text = url.to_string();
-        let started = Instant::now();
-        let mut retries = 0u32;
-        loop {
-            let attempts = retries + 1;
-            let sent = self
-                .inner
-                .http
-                .post(url.clone())
-                .basic_auth(&self.inner.user, Some(&self.inner.password))
-                .header(CONTENT_LENGTH, 0)
-                .send()
-                .await;
-            let delay = || policy.delay(retries, started.elapsed(), rand::random(), None);
-            let resp = match sent {
-                Ok(resp) => resp,
-                Err(e) => {
-                    if let Some(d) = delay() {
-                        tracing::warn!(url = %url_text, attempts, error = %error_detail(&e), "login failed, retrying in {d:?}");
-                        tokio::time::sleep(d).await;
-                        retries += 1;
-                        continue;
+    /// within `policy`; a 401 or 403 is final and poisons the session.
+    async fn login(&self, policy: &RetryPolicy) -> Result<Live> {
+        let what = format!("login at {}", self.url);
+        retry::run(policy, &what, |attempts| self.login_once(attempts)).await
+    }
+
+    async fn login_once(&self, attempts: u32) -> Result<Live, Failure> {
+        let url_text = self.url.to_string();
+        let sent = self
+            .http
+            .post(self.url.clone())
+            .basic_auth(&self.user, Some(&self.password))
+            .header(CONTENT_LENGTH, 0)
+            .send()
+            .await;
+        let resp = match sent {
+            Ok(resp) => resp,
+            Err(e) => {
+                let error = if e.is_timeout() {
+                    XnatError::Timeout {
+                        method: "POST".into(),
+                        url: url_text,
+                        attempts,
                     }
-                    return Err(if e.is_timeout() {
-                        XnatError::Timeout {
-                            method: "POST".into(),
-                            url: url_text,
-                            attempts,
-                        }
-                    } else {
-                        XnatError::Network {
-                            method: "POST".into(),
-                            url: url_text,
-                            attempts,
-                            detail: error_detail(&e),
-                        }
-                    });
-                }
-            };
-            let status = resp.status().as_u16();
-            match (status, retry::verdict(status)) {
-                (_, Verdict::Success) => return self.session_from(resp, &url_text).await,
-                (401 | 403, _) => {
-                    *self.inner.session.lock() = AuthState::Refused;
-                    let err = self.bad_credentials();
-                    tracing::error!("{err} (status {status}); not trying these credentials again");
-                    return Err(err);
-                }
-                (404, _) => {
-                    return Err(XnatError::protocol(
-                        &url_text,
-                        "no XNAT REST API here (POST /data/JSESSION answered 404): check the server URL and its path prefix",
-                    ))
-                }
-                (_, Verdict::Retry) => {
-                    let message = error_message(resp).await;
-                    if let Some(d) = delay() {
-                        tracing::warn!(url = %url_text, status, attempts, "login: server error, retrying in {d:?}");
-                        tokio::time::sleep(d).await;
-                        retries += 1;
-                        continue;
+                } else {
+                    XnatError::Network {
+                        method: "POST".into(),
+                        url: url_text,
+                        attempts,
+                        detail: error_detail(&e),
                     }
-                    return Err(XnatError::RetriesExhausted {
+                };
+                return Err(Failure::Transient {
+                    reason: error_detail(&e),
+                    error,
+                    after: None,
+                });
+            }
+        };
+        let status = resp.status().as_u16();
+        match (status, retry::verdict(status)) {
+            (_, Verdict::Success) => self.session_from(resp, &url_text).await.map_err(Failure::Final),
+            (401 | 403, _) => {
+                *self.lock() = AuthState::Refused;
+                Err(Failure::Final(self.bad_credentials()))
+            }
+            (404, _) => Err(Failure::Final(XnatError::protocol(
+                &url_text,
+                "no XNAT REST API here (POST /data/JSESSION answered 404): check the server URL and its path prefix",
+            ))),
+            (_, Verdict::Retry) => {
+                let message = error_message(resp).await;
+                Err(Failure::Transient {
+                    reason: format!("server error {status}"),
+                    error: XnatError::RetriesExhausted {
                         method: "POST".into(),
                         url: url_text,
                         attempts,
                         status,
                         message,
-                    });
-                }
-                _ => {
-                    let message = error_message(resp).await;
-                    return Err(XnatError::from_status("POST", &url_text, status, message));
-                }
+                    },
+                    after: None,
+                })
+            }
+            _ => {
+                let message = error_message(resp).await;
+                Err(Failure::Final(XnatError::from_status(
+                    "POST", &url_text, status, message,
+                )))
             }
         }
     }
 
-    async fn session_from(&self, resp: reqwest::Response, url: &str) -> Result<Session> {
+    async fn session_from(&self, resp: reqwest::Response, url: &str) -> Result<Live> {
         let cookies = parse_set_cookies(
             resp.headers()
                 .get_all(SET_COOKIE)
@@ -230,13 +254,9 @@ impl XnatClient {
         let cookie = session_cookie_header(&cookies, &body).ok_or_else(|| {
             XnatError::protocol(url, "the login succeeded but gave no JSESSIONID session")
         })?;
-        let generation = self
-            .inner
-            .session
-            .generations
-            .fetch_add(1, Ordering::Relaxed);
-        tracing::info!(server = %self.inner.base, user = %self.inner.user, generation, "logged in to XNAT");
-        Ok(Session {
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(server = %self.server, user = %self.user, generation, "logged in to XNAT");
+        Ok(Live {
             cookie,
             generation,
             idle_limit: expiration_interval(&cookies),
@@ -246,13 +266,13 @@ impl XnatClient {
 
     /// The cookie to send and the session generation it belongs to, logging in again first
     /// if there is no session or it has surely expired.
-    pub(crate) async fn session_cookie(&self) -> Result<(String, u64)> {
+    pub(crate) async fn cookie(&self) -> Result<(String, u64)> {
         for _ in 0..2 {
             let stale_generation = {
-                let state = self.inner.session.lock();
+                let state = self.lock();
                 match &*state {
                     AuthState::Refused => return Err(self.bad_credentials()),
-                    AuthState::Active(s) if !(self.inner.proactive_relogin && s.idle_expired()) => {
+                    AuthState::Active(s) if !(self.proactive_relogin && s.idle_expired()) => {
                         return Ok((s.cookie.clone(), s.generation))
                     }
                     AuthState::Active(s) => s.generation,
@@ -263,26 +283,26 @@ impl XnatClient {
         }
         Err(XnatError::Unauthorized {
             method: "POST".into(),
-            url: format!("{}{}", self.inner.base, paths::jsession()),
+            url: self.url.to_string(),
         })
     }
 
     /// Log in again unless another task already replaced session `seen` meanwhile.
     pub(crate) async fn relogin(&self, seen: u64) -> Result<()> {
-        let _guard = self.inner.session.login_lock.lock().await;
-        match &*self.inner.session.lock() {
+        let _guard = self.login_lock.lock().await;
+        match &*self.lock() {
             AuthState::Refused => return Err(self.bad_credentials()),
             AuthState::Active(s) if s.generation != seen && !s.idle_expired() => return Ok(()),
             _ => {}
         }
-        let session = self.login(&self.inner.retry).await?;
-        *self.inner.session.lock() = AuthState::Active(session);
+        let session = self.login(&self.retry).await?;
+        *self.lock() = AuthState::Active(session);
         Ok(())
     }
 
     /// Note that session `generation` was just used successfully.
-    pub(crate) fn touch_session(&self, generation: u64) {
-        if let AuthState::Active(s) = &mut *self.inner.session.lock() {
+    pub(crate) fn touch(&self, generation: u64) {
+        if let AuthState::Active(s) = &mut *self.lock() {
             if s.generation == generation {
                 s.last_used = Instant::now();
             }
@@ -290,10 +310,10 @@ impl XnatClient {
     }
 
     /// End the session (`DELETE /data/JSESSION`). A later request would log in again.
-    pub async fn logout(&self) -> Result<()> {
-        let _guard = self.inner.session.login_lock.lock().await;
+    pub(crate) async fn logout(&self) -> Result<()> {
+        let _guard = self.login_lock.lock().await;
         let cookie = {
-            let mut state = self.inner.session.lock();
+            let mut state = self.lock();
             match &*state {
                 AuthState::Active(s) => {
                     let cookie = s.cookie.clone();
@@ -303,9 +323,8 @@ impl XnatClient {
                 AuthState::Refused | AuthState::None => return Ok(()),
             }
         };
-        let url = self.url(&paths::jsession(), &[])?;
+        let url = self.url.clone();
         let resp = self
-            .inner
             .http
             .delete(url.clone())
             .header(COOKIE, cookie)
@@ -320,7 +339,7 @@ impl XnatClient {
         let status = resp.status().as_u16();
         // 401: the session had expired already, which is what logging out wants.
         if resp.status().is_success() || status == 401 {
-            tracing::info!(server = %self.inner.base, "logged out of XNAT");
+            tracing::info!(server = %self.server, "logged out of XNAT");
             Ok(())
         } else {
             let message = error_message(resp).await;
@@ -389,19 +408,19 @@ mod tests {
 
     #[test]
     fn idle_expiry_has_a_margin() {
-        let s = Session {
+        let s = Live {
             cookie: String::new(),
             generation: 1,
             idle_limit: Some(Duration::from_secs(900)),
             last_used: Instant::now() - Duration::from_secs(875),
         };
         assert!(s.idle_expired());
-        let fresh = Session {
+        let fresh = Live {
             last_used: Instant::now(),
             ..s
         };
         assert!(!fresh.idle_expired());
-        let unlimited = Session {
+        let unlimited = Live {
             idle_limit: None,
             ..fresh
         };

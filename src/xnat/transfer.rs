@@ -1,26 +1,38 @@
-//! File transfers: HEAD, streaming downloads (ranged when the server honours it), and
-//! streamed uploads with Content-Length.
+//! File transfers: what a download and an upload look like, and how an upload is sent.
 //!
 //! Real XNAT ignores `Range` and answers 200 with the whole file, so a download tells its
-//! caller whether it got the asked range (206) or the full body (200), and the client keeps
-//! what it has seen in [`RangeSupport`]. A download body is not retried mid-stream: the
-//! caller knows which bytes it still needs. An upload is re-read from its file for each
-//! attempt; XNAT's `200 {"duplicates":[…]}` answer (file kept, not replaced) is an error.
+//! caller whether it got the asked range (206) or the full body (200). A download body is not
+//! retried mid-stream: the caller knows which bytes it still needs. An upload is re-read from
+//! its file for each attempt; XNAT's `200 {"duplicates":[…]}` answer (file kept, not
+//! replaced) is an error.
+//!
+//! Uploads go through a client without reqwest's read timeout, because that timer runs
+//! from the start of the request and would cut every upload longer than it. A watchdog
+//! stands in: the attempt fails when no body bytes were taken for `read_timeout`, or when
+//! no answer came `read_timeout` plus one second per MiB after the last byte was taken.
+//! That extra allowance is for the tail still in socket buffers (which drains unseen) and
+//! for XNAT's own work on a big file (catalog update, checksum).
 
 use std::fmt;
-use std::ops::Range;
 use std::path::Path;
 use std::pin::Pin;
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use reqwest::header::{HeaderMap, ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, LAST_MODIFIED};
-use reqwest::Method;
+use md5::{Digest, Md5};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use reqwest::{RequestBuilder, Response};
+use tokio::io::AsyncReadExt;
+use tokio_util::io::ReaderStream;
 
-use super::client::{error_detail, Call, RangeSupport, XnatClient};
 use super::error::{Result, XnatError};
-use super::paths::ApiPath;
+use super::http::error_detail;
+
+/// Bytes read from the upload file at a time.
+const UPLOAD_CHUNK: usize = 256 << 10;
 
 /// A download body: chunks of bytes or the error that cut it short.
 pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>;
@@ -99,154 +111,182 @@ pub(crate) fn parse_duplicates(body: &str) -> Option<Vec<String>> {
     (!paths.is_empty()).then_some(paths)
 }
 
-fn header_u64(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<u64> {
-    headers.get(name)?.to_str().ok()?.trim().parse().ok()
-}
-
-fn last_modified(headers: &HeaderMap) -> Option<SystemTime> {
-    httpdate::parse_http_date(headers.get(LAST_MODIFIED)?.to_str().ok()?).ok()
-}
-
-impl XnatClient {
-    /// Size, modification time and range hint of a file.
-    pub async fn head(&self, path: &ApiPath) -> Result<FileHead> {
-        let sent = self.execute(&Call::new(Method::HEAD, path, &[])).await?;
-        let h = sent.resp.headers();
-        Ok(FileHead {
-            size: header_u64(h, CONTENT_LENGTH),
-            last_modified: last_modified(h),
-            accepts_ranges: h
-                .get(ACCEPT_RANGES)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.to_ascii_lowercase().contains("bytes")),
-        })
-    }
-
-    /// Start downloading a file, or a byte range of it (end exclusive; `u64::MAX` as the
-    /// end means "to the end of the file"). Check [`Download::partial`]: a server that
-    /// ignores `Range` sends the whole file from offset 0.
-    pub async fn download(&self, path: &ApiPath, range: Option<Range<u64>>) -> Result<Download> {
-        let mut call = Call::new(Method::GET, path, &[]);
-        call.range = range.as_ref().map(|r| (r.start, r.end));
-        let sent = self.execute(&call).await?;
-        let status = sent.resp.status().as_u16();
-        let headers = sent.resp.headers().clone();
-        let length = header_u64(&headers, CONTENT_LENGTH);
-        let (partial, offset, total_size) = if status == 206 {
-            let value = headers
-                .get(CONTENT_RANGE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            let (first, _last, total) = parse_content_range(value).ok_or_else(|| {
-                XnatError::protocol(&sent.url, format!("206 with a bad Content-Range {value:?}"))
-            })?;
-            (true, first, total)
-        } else {
-            (false, 0, length)
-        };
-        if range.is_some() {
-            let seen = if partial {
-                RangeSupport::Yes
-            } else {
-                RangeSupport::No
-            };
-            if self.range_support() != seen {
-                tracing::info!(server = %self.server(), "ranged download answered {status}: range support {seen:?}");
-            }
-            self.note_range_support(seen);
-        }
-        let url = sent.url.clone();
-        let body = sent.resp.bytes_stream().map(move |chunk| {
-            chunk.map_err(|e| {
-                if e.is_timeout() {
-                    XnatError::Timeout {
-                        method: "GET".into(),
-                        url: url.clone(),
-                        attempts: 1,
-                    }
-                } else {
-                    XnatError::Network {
-                        method: "GET".into(),
-                        url: url.clone(),
-                        attempts: 1,
-                        detail: format!("download cut short: {}", error_detail(&e)),
-                    }
-                }
-            })
-        });
-        Ok(Download {
-            partial,
-            offset,
-            length,
-            total_size,
-            last_modified: last_modified(&headers),
-            body: Box::pin(body),
-        })
-    }
-
-    /// Find out whether the server honours `Range`, with a one-byte request for a file
-    /// (`bytes=0-0`); the answer is also kept for [`XnatClient::range_support`].
-    pub async fn probe_range(&self, path: &ApiPath) -> Result<RangeSupport> {
-        let download = self.download(path, Some(0..1)).await?;
-        drop(download);
-        Ok(self.range_support())
-    }
-
-    /// Upload a local file to `path` (`…/resources/R/files/<relpath>`), streamed with
-    /// `Content-Length` (an empty file goes as a multipart form, since XNAT refuses an empty
-    /// raw body). With `overwrite` an existing file is replaced (XNAT keeps the old one in its
-    /// history); without it an existing file makes this fail with [`XnatError::Duplicate`].
-    /// `params` go on the query (`format`, `content`, `tags`, …). Returns the size and MD5
-    /// digest of the bytes the server accepted.
-    pub async fn upload(
-        &self,
-        path: &ApiPath,
-        source: &Path,
-        overwrite: bool,
-        params: &[(&str, &str)],
-    ) -> Result<Uploaded> {
-        let len = tokio::fs::metadata(source)
-            .await
-            .map_err(|e| XnatError::io(format!("reading {} to upload it", source.display()), e))?
-            .len();
-        let mut call = Call::new(Method::PUT, path, params);
-        if len > 0 {
-            call.query.insert(0, ("inbody".into(), "true".into()));
-        }
-        if overwrite {
-            call.query.insert(0, ("overwrite".into(), "true".into()));
-        }
-        call.upload = Some(source);
-        let sink = std::sync::Arc::new(std::sync::Mutex::new(None));
-        call.sent_md5 = Some(sink.clone());
-        let sent = self.execute(&call).await?;
-        let body = sent.resp.text().await.unwrap_or_default();
-        if let Some(paths) = parse_duplicates(&body) {
-            let err = XnatError::Duplicate {
-                url: sent.url,
-                paths,
-                ambiguous: sent.attempts > 1,
-            };
-            tracing::warn!("{err}");
-            return Err(err);
-        }
-        let md5 = sink.lock().expect("md5 sink lock").take().ok_or_else(|| {
-            XnatError::protocol(
-                &sent.url,
-                "the server answered before the whole body was sent",
-            )
-        })?;
-        tracing::debug!(url = %sent.url, bytes = len, "uploaded");
-        Ok(Uploaded { size: len, md5 })
-    }
-}
-
 /// What an upload sent and the server took.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Uploaded {
     pub size: u64,
     /// Lower-case hex MD5 digest of the bytes sent.
     pub md5: String,
+}
+
+/// A failure before any answer: connection refused or reset, timeout, TLS, …
+pub(crate) struct SendError {
+    pub timeout: bool,
+    pub retryable: bool,
+    pub detail: String,
+}
+
+impl From<reqwest::Error> for SendError {
+    fn from(e: reqwest::Error) -> Self {
+        SendError {
+            timeout: e.is_timeout(),
+            retryable: !e.is_redirect() && !e.is_builder(),
+            detail: error_detail(&e),
+        }
+    }
+}
+
+impl SendError {
+    /// The final error once retries are over.
+    pub(crate) fn into_error(self, method: &str, url: String, attempts: u32) -> XnatError {
+        if self.timeout {
+            XnatError::Timeout {
+                method: method.to_string(),
+                url,
+                attempts,
+            }
+        } else {
+            XnatError::Network {
+                method: method.to_string(),
+                url,
+                attempts,
+                detail: self.detail,
+            }
+        }
+    }
+}
+
+/// Send an upload request with the file at `path` as its body, re-opened for this attempt:
+/// raw with Content-Length, or as a one-part multipart form when it is empty (XNAT refuses an
+/// empty raw body). The MD5 digest of the bytes sent is left in `sent_md5` when all of them
+/// were taken. The outer error is local (the file cannot be read) and is not retried; the
+/// inner one is the network's.
+pub(crate) async fn send_upload(
+    request: RequestBuilder,
+    path: &Path,
+    read_timeout: Duration,
+    sent_md5: Option<&Arc<Mutex<Option<String>>>>,
+) -> Result<Result<Response, SendError>> {
+    let context = || format!("reading {} to upload it", path.display());
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| XnatError::io(context(), e))?;
+    let len = file
+        .metadata()
+        .await
+        .map_err(|e| XnatError::io(context(), e))?
+        .len();
+    let progress = Arc::new(Progress::new());
+    if len == 0 {
+        if let Some(sink) = sent_md5 {
+            *sink.lock().expect("md5 sink lock") = Some(hex(&Md5::digest(b"")));
+        }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "file".into());
+        let part = reqwest::multipart::Part::bytes(Vec::new())
+            .file_name(name)
+            .mime_str("application/octet-stream")
+            .expect("a valid MIME type");
+        let form = reqwest::multipart::Form::new().part("file", part);
+        let send = request.multipart(form).send();
+        return Ok(watch(send, &progress, len, read_timeout).await);
+    }
+    let mark = progress.clone();
+    let hasher = Arc::new(Mutex::new(Md5::new()));
+    let hashing = hasher.clone();
+    // XNAT needs Content-Length on a raw body; `take` keeps the body to that length even
+    // if the file grew since.
+    let body = ReaderStream::with_capacity(file.take(len), UPLOAD_CHUNK).inspect(move |chunk| {
+        if let Ok(bytes) = chunk {
+            mark.taken(bytes.len() as u64);
+            hashing.lock().expect("md5 lock").update(bytes);
+        }
+    });
+    let send = request
+        .header(CONTENT_TYPE, "application/octet-stream")
+        .header(CONTENT_LENGTH, len)
+        .body(reqwest::Body::wrap_stream(body))
+        .send();
+    let answer = watch(send, &progress, len, read_timeout).await;
+    if let Some(sink) = sent_md5 {
+        let sent = progress.bytes.load(Ordering::Relaxed) == len;
+        let digest = std::mem::take(&mut *hasher.lock().expect("md5 lock"));
+        *sink.lock().expect("md5 sink lock") = sent.then(|| hex(&digest.finalize()));
+    }
+    Ok(answer)
+}
+
+/// Lower-case hex of a digest.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// How far an upload body has got: bytes taken by the connection, and when last.
+pub(crate) struct Progress {
+    started: Instant,
+    last_ms: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Progress {
+            started: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+        }
+    }
+
+    fn taken(&self, n: u64) {
+        self.bytes.fetch_add(n, Ordering::Relaxed);
+        let now = self.started.elapsed().as_millis() as u64;
+        self.last_ms.store(now, Ordering::Relaxed);
+    }
+
+    fn idle(&self) -> Duration {
+        let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(last)
+    }
+}
+
+/// How long an upload may go without visible progress: `limit` while the body is being
+/// taken, plus a second per MiB once all of it was.
+pub(crate) fn allowed_idle(limit: Duration, len: u64, taken: u64) -> Duration {
+    if taken < len {
+        limit
+    } else {
+        limit + Duration::from_secs(len.div_ceil(1 << 20))
+    }
+}
+
+/// Run `send`, failing it when `progress` stays still for longer than [`allowed_idle`].
+async fn watch(
+    send: impl std::future::Future<Output = reqwest::Result<Response>>,
+    progress: &Progress,
+    len: u64,
+    limit: Duration,
+) -> Result<Response, SendError> {
+    tokio::pin!(send);
+    let tick = (limit / 4).max(Duration::from_millis(10));
+    loop {
+        tokio::select! {
+            result = &mut send => return result.map_err(SendError::from),
+            _ = tokio::time::sleep(tick) => {
+                let idle = progress.idle();
+                let taken = progress.bytes.load(Ordering::Relaxed);
+                if idle >= allowed_idle(limit, len, taken) {
+                    let detail = if taken < len {
+                        format!("upload stalled at {taken} of {len} bytes for {idle:?}")
+                    } else {
+                        format!("no answer {idle:?} after sending {len} bytes")
+                    };
+                    return Err(SendError { timeout: true, retryable: true, detail });
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -279,5 +319,47 @@ mod tests {
         assert_eq!(parse_duplicates("<html>ok</html>"), None);
         assert_eq!(parse_duplicates(r#"{"other":1}"#), None);
         assert_eq!(parse_duplicates("{broken"), None);
+    }
+
+    #[test]
+    fn idle_allowance_grows_with_size_once_sent() {
+        let limit = Duration::from_secs(120);
+        assert_eq!(allowed_idle(limit, 10 << 20, 5 << 20), limit);
+        assert_eq!(
+            allowed_idle(limit, 10 << 20, 10 << 20),
+            limit + Duration::from_secs(10)
+        );
+        assert_eq!(allowed_idle(limit, 1, 1), limit + Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn watchdog_fails_a_stalled_send_and_spares_a_progressing_one() {
+        let progress = Progress::new();
+        let stalled = futures::future::pending::<reqwest::Result<Response>>();
+        let err = watch(stalled, &progress, 100, Duration::from_millis(50))
+            .await
+            .unwrap_err();
+        assert!(err.timeout && err.retryable, "{}", err.detail);
+        assert!(err.detail.contains("stalled at 0 of 100"), "{}", err.detail);
+
+        // Progress every 20 ms for 200 ms keeps a 50 ms watchdog quiet; the send then
+        // fails on its own (a builder error stands in for the answer).
+        let progress = Arc::new(Progress::new());
+        let p = progress.clone();
+        let ticker = tokio::spawn(async move {
+            for _ in 0..10 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                p.taken(1);
+            }
+        });
+        let slow = async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            reqwest::Client::new().get("not a url").send().await
+        };
+        let err = watch(slow, &progress, 1 << 30, Duration::from_millis(50))
+            .await
+            .unwrap_err();
+        assert!(!err.timeout, "{}", err.detail);
+        ticker.await.unwrap();
     }
 }

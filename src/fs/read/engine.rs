@@ -3,14 +3,16 @@
 //! downloads at once when its last handle is released.
 
 use super::digest::DigestCheck;
-use super::fetcher::{Fetcher, FileVersion};
 use super::file::FileState;
 use super::handle::ReadHandle;
 use super::plan::PlanConfig;
 use super::series::SeriesConfig;
-use crate::fs::cache::{BlockCache, FileKey};
+use super::shared::{Counters, Ctx, Files};
+use super::version::FileVersion;
+use crate::fs::cache::BlockCache;
+use crate::xnat::Backend;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 #[derive(Clone, Debug)]
@@ -48,16 +50,6 @@ impl Default for ReadConfig {
     }
 }
 
-/// Called with (URI, listed size, real size) when a download shows a different size.
-pub type SizeObserver = Arc<dyn Fn(&str, u64, u64) + Send + Sync>;
-
-#[derive(Default)]
-pub(crate) struct Counters {
-    pub requests: AtomicU64,
-    pub resumes: AtomicU64,
-    pub bytes: AtomicU64,
-}
-
 /// Download counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ReadStats {
@@ -69,44 +61,13 @@ pub struct ReadStats {
     pub bytes_received: u64,
 }
 
-/// What the engine's tasks share.
-pub(crate) struct Ctx {
-    pub fetcher: Arc<dyn Fetcher>,
-    pub cache: Arc<BlockCache>,
-    pub config: ReadConfig,
-    pub plan: PlanConfig,
-    pub on_size: Option<SizeObserver>,
-    pub stats: Counters,
-}
-
-impl Ctx {
-    /// Records a file's real size: in its state, in the cache (so a later open, even after a
-    /// remount, knows it), and to the observer when it differs from the listing.
-    pub fn learn_size(&self, file: &FileState, size: u64) {
-        if !file.set_real_size(size) {
-            return;
-        }
-        self.cache.put_size(file.key, size);
-        if size != file.listed_size {
-            tracing::info!(uri = %file.uri, listed = file.listed_size, real = size,
-                "size corrected by download");
-            if let Some(observer) = &self.on_size {
-                observer(&file.uri, file.listed_size, size);
-            }
-        }
-    }
-}
-
-/// Open file versions and how many handles each has.
-pub(crate) type Files = Mutex<HashMap<FileKey, (Arc<FileState>, usize)>>;
-
 pub struct ReadEngine {
     ctx: Arc<Ctx>,
     files: Arc<Files>,
 }
 
 impl ReadEngine {
-    pub fn new(fetcher: Arc<dyn Fetcher>, cache: Arc<BlockCache>, config: ReadConfig) -> Self {
+    pub fn new(backend: Arc<dyn Backend>, cache: Arc<BlockCache>, config: ReadConfig) -> Self {
         let bs = cache.block_size();
         let max_window = config.max_window.min(cache.memory_capacity() / 2).max(bs);
         let plan = PlanConfig {
@@ -119,23 +80,14 @@ impl ReadEngine {
         };
         ReadEngine {
             ctx: Arc::new(Ctx {
-                fetcher,
+                backend,
                 cache,
                 config,
                 plan,
-                on_size: None,
                 stats: Counters::default(),
             }),
             files: Arc::new(Mutex::new(HashMap::new())),
         }
-    }
-
-    /// Sets the callback for size corrections. Call before the first `open`.
-    pub fn with_size_observer(mut self, observer: SizeObserver) -> Self {
-        Arc::get_mut(&mut self.ctx)
-            .expect("set the size observer before opening files")
-            .on_size = Some(observer);
-        self
     }
 
     /// Opens a handle on a file version; no request is made until the first read.
@@ -177,23 +129,5 @@ impl ReadEngine {
             resumes: s.resumes.load(Ordering::Relaxed),
             bytes_received: s.bytes.load(Ordering::Relaxed),
         }
-    }
-}
-
-/// Drops one handle's count; the last one closes the file (aborting its downloads).
-pub(crate) fn release(files: &Files, key: FileKey) {
-    let closed = {
-        let mut files = files.lock().unwrap();
-        match files.get_mut(&key) {
-            Some(entry) if entry.1 > 1 => {
-                entry.1 -= 1;
-                None
-            }
-            Some(_) => files.remove(&key).map(|(state, _)| state),
-            None => None,
-        }
-    };
-    if let Some(state) = closed {
-        state.close();
     }
 }

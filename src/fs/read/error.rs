@@ -1,16 +1,17 @@
-//! The errors a read returns, each with the errno the FUSE adapter replies with.
+//! The errors a read returns, each with the errno the FUSE adapter replies with and the level
+//! of its one log line.
 
-use super::fetcher::FetchError;
+use crate::fs::error::FsError;
+use crate::xnat::XnatError;
 
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum ReadError {
     /// The download failed (after the client's retries and the engine's one resume).
-    #[error("GET {uri}: {source}")]
-    Fetch {
-        uri: String,
-        #[source]
-        source: FetchError,
-    },
+    #[error(transparent)]
+    Backend(#[from] XnatError),
+    /// The server's answer does not fit what was asked (a body from another offset, a gap).
+    #[error("GET {uri}: {message}")]
+    Body { uri: String, message: String },
     /// The bytes of a whole-file download do not hash to the catalog's MD5 digest.
     #[error("{uri}: downloaded bytes do not match the catalog's MD5 digest")]
     DigestMismatch { uri: String },
@@ -19,8 +20,17 @@ pub enum ReadError {
 impl ReadError {
     pub fn errno(&self) -> i32 {
         match self {
-            ReadError::Fetch { source, .. } => source.kind.errno(),
-            ReadError::DigestMismatch { .. } => libc::EIO,
+            ReadError::Backend(e) => e.errno(),
+            ReadError::Body { .. } | ReadError::DigestMismatch { .. } => libc::EIO,
+        }
+    }
+}
+
+impl From<ReadError> for FsError {
+    fn from(err: ReadError) -> Self {
+        match err {
+            ReadError::Backend(e) => FsError::from(e),
+            other => FsError::warn(other.errno(), other.to_string()),
         }
     }
 }

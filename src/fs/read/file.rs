@@ -9,7 +9,7 @@
 //! the lock is only ever held for a few field updates, never across an await.
 
 use super::error::ReadError;
-use super::fetcher::FileVersion;
+use super::version::FileVersion;
 use crate::fs::cache::FileKey;
 use bytes::{Bytes, BytesMut};
 use std::collections::{HashMap, VecDeque};

@@ -4,11 +4,11 @@
 //! (as soon as the read's own bytes arrived, not the whole block or file), the disk tier. Only
 //! a block that is nowhere makes it start a request of its own and wait.
 
-use super::engine::{self, Ctx, Files};
+use super::download;
 use super::error::ReadError;
 use super::file::{slice_block, FileState, Located, Mode};
 use super::plan::{self, Readahead};
-use super::task;
+use super::shared::{self, Ctx, Files};
 use crate::fs::cache::BlockKey;
 use bytes::{Bytes, BytesMut};
 use std::ops::Range;
@@ -107,7 +107,7 @@ impl ReadHandle {
         let mut inner = file.lock();
         let (state, plan) = {
             let inner = &*inner;
-            plan::plan(
+            plan::plan_blocks(
                 &self.ctx.plan,
                 *readahead,
                 read.clone(),
@@ -165,7 +165,12 @@ impl ReadHandle {
             return;
         }
         let id = FileState::add_task(inner, range.clone());
-        let task = tokio::spawn(task::run(self.ctx.clone(), self.file.clone(), id, range));
+        let task = tokio::spawn(download::run(
+            self.ctx.clone(),
+            self.file.clone(),
+            id,
+            range,
+        ));
         inner.set_abort(id, task.abort_handle());
     }
 
@@ -229,6 +234,6 @@ impl Drop for Waiter<'_> {
 impl Drop for ReadHandle {
     fn drop(&mut self) {
         self.file.forget_handle(self.id);
-        engine::release(&self.files, self.file.key);
+        shared::release(&self.files, self.file.key);
     }
 }

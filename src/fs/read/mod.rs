@@ -12,37 +12,41 @@
 //!   read-ahead window (`plan`, a pure function).
 //! - A whole-file stream of a file with a catalog digest is MD5-checked beside the download
 //!   (`digest`); a mismatch fails reads with EIO and drops the version's cached blocks.
-//! - A download's real size corrects the listing's (`ReadHandle::real_size`, and a callback);
-//!   bytes past the real end are never returned, nothing is zero-filled.
+//! - A download's real size is the file's size from then on (`ReadHandle::real_size`, kept in
+//!   the cache too); bytes past the real end are never returned, nothing is zero-filled. The
+//!   engine corrects nothing above it: its owner compares the real size with what it listed.
 //! - A broken body is resumed once, then the waiting reads fail. Releasing a file's last
 //!   handle aborts its downloads at once.
 //! - A folder read file after file (a DICOM series) has its next files fetched before they are
 //!   opened, several at once, into the same cache (`series` plans it, `prefetch` does it), so
 //!   reading a series does not cost a round trip per file.
 //!
-//! Files: `fetcher` (the trait the REST client is adapted to), `engine` (open/release),
-//! `handle` (a read), `file` (shared per-file state), `task` (a request in flight), `plan`,
-//! `series` and `prefetch` (the next files of a folder), `digest`, `error`.
+//! Files: `engine` (open/release), `handle` (a read), `file` (shared per-file state),
+//! `download` (a request in flight), `shared` (what handles and downloads share), `plan` (a
+//! file's read-ahead), `series` and `prefetch` (the next files of a folder), `digest`,
+//! `version` (what a file version is), `error`. Bytes come from the
+//! [`Backend`](crate::xnat::Backend)'s `fetch`.
 
 mod digest;
+mod download;
 mod engine;
 mod error;
-mod fetcher;
 mod file;
 mod handle;
 mod plan;
 mod prefetch;
 mod series;
-mod task;
+mod shared;
+mod version;
 
 #[cfg(test)]
 mod tests;
 
 pub use digest::DigestCheck;
-pub use engine::{ReadConfig, ReadEngine, ReadStats, SizeObserver};
+pub use engine::{ReadConfig, ReadEngine, ReadStats};
 pub use error::ReadError;
-pub use fetcher::{FetchBody, FetchError, FetchErrorKind, Fetcher, FileVersion};
 pub use handle::ReadHandle;
-pub use plan::{plan, Plan, PlanConfig, Readahead};
-pub use prefetch::Prefetcher;
-pub use series::{SeriesConfig, SeriesPlan, SeriesState};
+pub use plan::{plan_blocks, Plan, PlanConfig, Readahead};
+pub use prefetch::{LearnedSize, Prefetcher};
+pub use series::{plan_files, SeriesConfig, SeriesPlan, SeriesState};
+pub use version::FileVersion;

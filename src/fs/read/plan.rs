@@ -62,7 +62,7 @@ pub struct Plan {
 
 /// Plans the fetches for `read` in a file of `size` bytes, with `in_flight` requests running
 /// and `present(block)` telling whether a block is cached or on its way.
-pub fn plan(
+pub fn plan_blocks(
     cfg: &PlanConfig,
     state: Readahead,
     read: Range<u64>,
@@ -180,7 +180,7 @@ mod tests {
         /// Plans a read with nothing in flight, and marks what it fetches as present.
         fn read(&mut self, start: u64, len: u64) -> Plan {
             let present = self.present.clone();
-            let (state, plan) = plan(
+            let (state, plan) = plan_blocks(
                 &self.cfg,
                 self.state,
                 start..start + len,
@@ -295,14 +295,14 @@ mod tests {
             last_end: Some(0),
             window: 32 * MIB,
         };
-        let (_, p) = plan(&cfg, state, 0..128 * KIB, 1024 * MIB, 4, |_| false);
+        let (_, p) = plan_blocks(&cfg, state, 0..128 * KIB, 1024 * MIB, 4, |_| false);
         assert_eq!(p.fetch, vec![0..8 * MIB], "the read's own part goes");
-        let (_, p) = plan(&cfg, state, 0..128 * KIB, 1024 * MIB, 1, |_| false);
+        let (_, p) = plan_blocks(&cfg, state, 0..128 * KIB, 1024 * MIB, 1, |_| false);
         assert_eq!(
             p.fetch,
             vec![0..8 * MIB, 8 * MIB..16 * MIB, 16 * MIB..24 * MIB]
         );
-        let (_, p) = plan(&cfg, state, 0..128 * KIB, 1024 * MIB, 0, |_| false);
+        let (_, p) = plan_blocks(&cfg, state, 0..128 * KIB, 1024 * MIB, 0, |_| false);
         assert_eq!(p.fetch.len(), 4);
         assert_eq!(p.fetch.last().unwrap().end, 32 * MIB);
     }

@@ -10,15 +10,24 @@
 //!   evicts itself before it is read).
 //! - When a folder's run breaks, its fetches not yet done are aborted; so are all of them when
 //!   the prefetcher is dropped (the unmount). The state of the few folders read last is kept.
+//! - The real size each fetch found is sent on the channel the prefetcher was made with, so
+//!   its owner can correct what the listing said before anyone opens the file.
 
 use super::engine::ReadEngine;
-use super::fetcher::FileVersion;
 use super::series::{self, SeriesConfig, SeriesState};
+use super::version::FileVersion;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, Semaphore};
 use tokio::task::AbortHandle;
+
+/// The real size a fetch ahead found for the file at `uri`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LearnedSize {
+    pub uri: String,
+    pub size: u64,
+}
 
 /// Folders whose read-ahead state is kept; the one used least recently goes first.
 const MAX_FOLDERS: usize = 8;
@@ -30,6 +39,7 @@ pub struct Prefetcher {
     folders: Mutex<HashMap<u64, Folder>>,
     tick: AtomicU64,
     started: Arc<AtomicU64>,
+    learned: mpsc::UnboundedSender<LearnedSize>,
 }
 
 struct Folder {
@@ -47,8 +57,14 @@ impl Folder {
 }
 
 impl Prefetcher {
-    /// `parallel` files fetched at once at most; 0 turns cross-file read-ahead off.
-    pub fn new(engine: Arc<ReadEngine>, mut cfg: SeriesConfig, parallel: usize) -> Self {
+    /// `parallel` files fetched at once at most; 0 turns cross-file read-ahead off. The sizes
+    /// fetches find go to `learned`.
+    pub fn new(
+        engine: Arc<ReadEngine>,
+        mut cfg: SeriesConfig,
+        parallel: usize,
+        learned: mpsc::UnboundedSender<LearnedSize>,
+    ) -> Self {
         cfg.max_bytes = cfg.max_bytes.min(engine.cache().memory_capacity() / 2);
         if parallel == 0 {
             cfg.max_files = 0;
@@ -60,6 +76,7 @@ impl Prefetcher {
             folders: Mutex::new(HashMap::new()),
             tick: AtomicU64::new(0),
             started: Arc::default(),
+            learned,
         }
     }
 
@@ -95,7 +112,7 @@ impl Prefetcher {
         });
         entry.used = used;
         entry.fetches.retain(|f| !f.is_finished());
-        let (state, plan) = series::plan(&self.cfg, entry.state, opened, files, |i| {
+        let (state, plan) = series::plan_files(&self.cfg, entry.state, opened, files, |i| {
             version(i).map_or(0, |v| v.size)
         });
         entry.state = state;
@@ -108,6 +125,7 @@ impl Prefetcher {
                 self.engine.clone(),
                 self.permits.clone(),
                 self.started.clone(),
+                self.learned.clone(),
                 file,
             ));
             entry.fetches.push(task.abort_handle());
@@ -128,6 +146,7 @@ async fn fetch_whole(
     engine: Arc<ReadEngine>,
     permits: Arc<Semaphore>,
     started: Arc<AtomicU64>,
+    learned: mpsc::UnboundedSender<LearnedSize>,
     file: FileVersion,
 ) {
     let Ok(_permit) = permits.acquire_owned().await else {
@@ -150,5 +169,12 @@ async fn fetch_whole(
                 break;
             }
         }
+    }
+    if let Some(size) = handle.real_size().filter(|size| *size != file.size) {
+        // Nobody may listen (the mount is ending): then nothing needs correcting.
+        let _ = learned.send(LearnedSize {
+            uri: file.uri.clone(),
+            size,
+        });
     }
 }

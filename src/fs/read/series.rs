@@ -61,7 +61,7 @@ pub struct SeriesPlan {
 
 /// Plans after the file at index `opened` of the folder's `files` (in name order; `size(i)`
 /// gives the size of the file at index `i`) was opened.
-pub fn plan(
+pub fn plan_files(
     cfg: &SeriesConfig,
     state: SeriesState,
     opened: usize,
@@ -124,7 +124,7 @@ mod tests {
         let mut state = SeriesState::default();
         let mut plans = Vec::new();
         for &i in order {
-            let (s, p) = plan(cfg, state, i, sizes.len(), |i| sizes[i]);
+            let (s, p) = plan_files(cfg, state, i, sizes.len(), |i| sizes[i]);
             state = s;
             plans.push(p);
         }

@@ -9,14 +9,13 @@
 
 use std::sync::Arc;
 
-use super::stage::Staged;
-use super::{file_place, raw_name, Place, Writes};
+use super::place::{file_place, raw_name, Place};
+use super::Writes;
 use crate::fs::error::{FsError, FsResult};
 use crate::fs::inode::{Inode, InodeInfo};
 use crate::fs::namespace::{ASSESSORS_DIR, RESOURCES_DIR};
-use crate::fs::node::{Node, Owner};
-use crate::fs::remote::owner_path;
-use crate::xnat::paths::{self, ApiPath};
+use crate::fs::node::Node;
+use crate::xnat::{NewObject, Owner, Removal};
 
 /// The scan ID and type a folder name `<ID>` or `<ID>-<type>` asks for. The type may only
 /// hold characters that XNAT's own scan folder names keep (`[A-Za-z0-9_-]`), or the folder
@@ -59,14 +58,10 @@ impl Writes {
         if listing.get(&shown).is_some() {
             return Err(FsError::new(libc::EEXIST, format!("{shown} exists")));
         }
-        let (path, params): (ApiPath, Vec<(&str, String)>) = match &dir.node {
+        let object = match &dir.node {
             Node::Resource { .. } | Node::Folder { .. } => {
                 let place = Place::of(&dir.node).expect("a resource or folder");
-                let node = Node::Folder {
-                    owner: place.owner.clone(),
-                    resource: place.resource.clone(),
-                    path: place.path(&raw),
-                };
+                let node = place.folder_node(&raw);
                 return Ok(self
                     .namespace
                     .add_local(dir, &shown, node, InodeInfo::default()));
@@ -84,60 +79,62 @@ impl Writes {
                 ))
             }
             Node::File { .. } => return Err(FsError::not_dir()),
-            Node::Project { project } => (paths::subject(project, &raw), Vec::new()),
-            Node::Subject { project, subject } => {
-                let label = attr(dir, "user.xnat.label").unwrap_or(subject);
-                (
-                    paths::subject_experiment(project, label, &raw),
-                    vec![("xsiType", self.config.session_type.clone())],
-                )
-            }
+            Node::Project { project } => NewObject::Subject {
+                project: project.clone(),
+                label: raw.clone(),
+            },
+            Node::Subject { project, subject } => NewObject::Experiment {
+                project: project.clone(),
+                subject: attr(dir, "user.xnat.label").unwrap_or(subject).to_string(),
+                label: raw.clone(),
+                xsi_type: self.config.session_type.clone(),
+            },
             Node::Experiment { experiment, .. } => {
-                let (id, kind) = scan_name(&raw)?;
-                let mut params = vec![("xsiType", "xnat:mrScanData".to_string())];
-                if !kind.is_empty() {
-                    params.push(("xnat:mrScanData/type", kind));
+                let (id, scan_type) = scan_name(&raw)?;
+                NewObject::Scan {
+                    experiment: experiment.clone(),
+                    id,
+                    scan_type,
+                    xsi_type: "xnat:mrScanData".into(),
                 }
-                (paths::experiment(experiment).scan(&id), params)
             }
             Node::Scan {
                 experiment, scan, ..
-            } => {
-                let owner = Owner::Scan {
+            } => NewObject::Resource {
+                owner: Owner::Scan {
                     experiment: experiment.clone(),
                     scan: scan.clone(),
-                };
-                (owner_path(&owner).resource(&raw), Vec::new())
-            }
-            Node::Resources { owner } => (owner_path(owner).resource(&raw), Vec::new()),
+                },
+                label: raw.clone(),
+            },
+            Node::Resources { owner } => NewObject::Resource {
+                owner: owner.clone(),
+                label: raw.clone(),
+            },
             Node::Assessor {
                 experiment,
                 assessor,
-            } => {
-                let owner = Owner::Assessor {
+            } => NewObject::Resource {
+                owner: Owner::Assessor {
                     experiment: experiment.clone(),
                     assessor: assessor.clone(),
-                };
-                (owner_path(&owner).resource(&raw), Vec::new())
-            }
+                },
+                label: raw.clone(),
+            },
         };
-        let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let created = self.client.put(&path, &params).await?;
+        let created = self.backend.create(&object).await?;
         self.namespace.forget(dir.ino);
-        let existed = created.status.as_u16() == 200
-            && matches!(dir.node, Node::Project { .. } | Node::Subject { .. });
-        if existed {
-            // XNAT answers 200 for a subject or experiment that was already there.
+        if created.existed {
             return Err(FsError::new(
                 libc::EEXIST,
                 format!("{shown} already exists on the server"),
             ));
         }
-        tracing::info!("created {path}");
+        tracing::info!("created {object:?}");
         self.namespace.lookup(dir.ino, name).await.map_err(|_| {
-            FsError::new(
+            FsError::warn(
                 libc::EIO,
-                format!("created {path}, but the server's listing does not show it as {shown}"),
+                format!("created {object:?}, but the server's listing does not show it as {shown}"),
             )
         })
     }
@@ -146,7 +143,7 @@ impl Writes {
     pub async fn unlink(&self, dir: &Inode, name: &[u8]) -> FsResult<()> {
         let shown = String::from_utf8_lossy(name).into_owned();
         let inode = self.namespace.lookup(dir.ino, name).await?;
-        let (owner, resource, path) = file_place(&inode)?;
+        let file = file_place(&inode)?;
         let staged = self.staged(inode.ino);
         let _one = match &staged {
             Some(s) => Some(s.upload.lock().await),
@@ -155,30 +152,25 @@ impl Writes {
         if staged.as_ref().is_none_or(|s| s.on_server()) {
             let what = format!("{}/{shown}", self.namespace.shown_path(dir.ino));
             self.check_delete(&what)?;
-            let target = owner_path(owner).resource(resource).file(path);
-            match self.client.delete(&target, &[]).await {
-                Ok(()) => tracing::info!("deleted {target}"),
-                Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(e.into()),
-            }
+            self.delete(&Removal::File(file)).await?;
         }
         if let Some(s) = &staged {
-            self.unlink_stage(s);
+            self.stages.unlink(s);
         }
         self.namespace.remove_entry(dir, &shown);
         Ok(())
     }
 
-    /// A staged file was removed: it is never uploaded again; open handles keep its bytes.
-    pub(super) fn unlink_stage(&self, staged: &Arc<Staged>) {
-        staged.unlink();
-        {
-            let mut map = self.staged.lock().expect("staged lock");
-            if map.get(&staged.ino).is_some_and(|s| Arc::ptr_eq(s, staged)) {
-                map.remove(&staged.ino);
+    /// Delete `object` on the server; one that is gone already counts as deleted.
+    pub(super) async fn delete(&self, object: &Removal) -> FsResult<()> {
+        match self.backend.delete(object).await {
+            Ok(()) => {
+                tracing::info!("deleted {object:?}");
+                Ok(())
             }
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e.into()),
         }
-        self.spool.remove(staged.id);
     }
 
     /// Remove the empty directory `name` from `dir`.
@@ -198,18 +190,29 @@ impl Writes {
                 ));
             }
         }
-        let target = match &inode.node {
+        let object = match &inode.node {
             Node::Folder { .. } => {
                 // An empty folder inside a resource exists only here.
                 self.namespace.remove_entry(dir, &shown);
                 return Ok(());
             }
-            Node::Subject { project, subject } => paths::subject(project, subject),
-            Node::Experiment { experiment, .. } => paths::experiment(experiment),
+            Node::Subject { project, subject } => Removal::Subject {
+                project: project.clone(),
+                subject: subject.clone(),
+            },
+            Node::Experiment { experiment, .. } => Removal::Experiment {
+                experiment: experiment.clone(),
+            },
             Node::Scan {
                 experiment, scan, ..
-            } => paths::experiment(experiment).scan(scan),
-            Node::Resource { owner, resource } => owner_path(owner).resource(resource),
+            } => Removal::Scan {
+                experiment: experiment.clone(),
+                scan: scan.clone(),
+            },
+            Node::Resource { owner, resource } => Removal::Resource {
+                owner: owner.clone(),
+                resource: resource.clone(),
+            },
             _ => {
                 return Err(FsError::new(
                     libc::EPERM,
@@ -219,15 +222,7 @@ impl Writes {
         };
         let what = format!("{}/{shown}", self.namespace.shown_path(dir.ino));
         self.check_delete(&what)?;
-        match self
-            .client
-            .delete(&target, &[("removeFiles", "true")])
-            .await
-        {
-            Ok(()) => tracing::info!("deleted {target}"),
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e.into()),
-        }
+        self.delete(&object).await?;
         self.namespace.remove_entry(dir, &shown);
         self.namespace.forget(dir.ino);
         Ok(())

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use super::journal::{Record, UploadState};
+use super::spool::{Record, UploadState};
 use crate::fs::inode::Ino;
 
 pub struct Staged {

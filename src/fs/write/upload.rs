@@ -1,38 +1,26 @@
-//! Uploading a stage, checking that the server has it, and retrying failed uploads.
+//! The uploader: sends a stage, checks that the server has it, and retries failed uploads in
+//! the background.
 //!
-//! An upload is a streamed `PUT …/files/<path>` (see `XnatClient::upload`); afterwards the
+//! An upload is a streamed `PUT …/files/<path>` (the backend's `upload`); afterwards the
 //! resource's file listing must show the path with the size and MD5 digest of the bytes sent,
 //! or the upload counts as failed. XNAT answers `200 {"duplicates":[…]}` when a file of that
 //! name exists and `overwrite=true` was not sent: for a file this mount created, that means
 //! someone else put one there since, and the upload fails with EEXIST rather than replace it.
-//! Failures a retry may cure (network, timeouts, 5xx) are retried in the background with
-//! backoff; the others (403, 404, a name taken) wait in the spool until the next mount.
+//! Failures a retry may cure (`XnatError::retryable`: network, timeouts, 5xx) are retried in
+//! the background with backoff; the others (403, 404, a name taken) wait in the spool until
+//! the next mount. Failures are returned, not logged: whoever gave up on the upload (the
+//! `close` that waited, the background retries) logs them.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::journal::{Record, UploadState};
+use super::spool::{self, Record, UploadState};
 use super::stage::Staged;
-use super::Writes;
-use crate::fs::catalog::FileRow;
+use super::stages::{blocking, StageTable};
 use crate::fs::error::{FsError, FsResult};
-use crate::fs::namespace::file_entry;
-use crate::fs::node::Node;
-use crate::fs::remote::{file_row, owner_path};
-use crate::xnat::XnatError;
-
-/// Whether a failed upload is worth retrying without anyone changing anything.
-fn retryable(err: &XnatError) -> bool {
-    match err {
-        XnatError::Network { .. }
-        | XnatError::Timeout { .. }
-        | XnatError::RetriesExhausted { .. }
-        | XnatError::Protocol { .. }
-        | XnatError::Io { .. } => true,
-        XnatError::Status { status, .. } => *status >= 500,
-        _ => false,
-    }
-}
+use crate::fs::namespace::{file_entry, Namespace};
+use crate::fs::write::place::Place;
+use crate::xnat::{Backend, CatalogFile, FileAddr, XnatError};
 
 /// The wait before retry number `attempts` (1, 2, 4, … seconds, at most `max`).
 pub(super) fn backoff(attempts: u32, max: Duration) -> Duration {
@@ -40,7 +28,7 @@ pub(super) fn backoff(attempts: u32, max: Duration) -> Duration {
     Duration::from_secs(secs).min(max)
 }
 
-/// MD5 of a file, in lower-case hex.
+/// MD5 of a file, in lower-case hex (reads the whole file: call it off the async threads).
 fn md5_of(path: &std::path::Path) -> std::io::Result<String> {
     use md5::{Digest, Md5};
     use std::io::Read;
@@ -61,16 +49,47 @@ fn md5_of(path: &std::path::Path) -> std::io::Result<String> {
         .collect())
 }
 
-impl Writes {
+pub struct Uploader {
+    backend: Arc<dyn Backend>,
+    namespace: Arc<Namespace>,
+    stages: Arc<StageTable>,
+    /// The longest wait between two background retries of one file.
+    retry_max: Duration,
+    /// Wakes the background retries.
+    wake: tokio::sync::Notify,
+}
+
+impl Uploader {
+    pub fn new(
+        backend: Arc<dyn Backend>,
+        namespace: Arc<Namespace>,
+        stages: Arc<StageTable>,
+        retry_max: Duration,
+    ) -> Uploader {
+        Uploader {
+            backend,
+            namespace,
+            stages,
+            retry_max,
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Have the background retries look at the stages again.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
     /// Upload `staged` if the server lacks some of its changes, and return once the server
-    /// has them (checked against its listing), or with the reason it does not.
+    /// has them (checked against its listing), or with the reason it does not, which says what
+    /// happens next (a retry, or the next mount).
     pub async fn upload(&self, staged: &Arc<Staged>) -> FsResult<()> {
         let _one = staged.upload.lock().await;
         if staged.is_unlinked() {
             return Ok(());
         }
         if staged.poisoned() {
-            return Err(FsError::new(
+            return Err(FsError::warn(
                 libc::ENOSPC,
                 "the spool disk filled up while this file was written: it was not uploaded",
             ));
@@ -81,12 +100,12 @@ impl Writes {
         let generation = staged.generation();
         // No fsync first: the close waits for the server, and a successful upload makes the
         // stage moot. The record says the stage is unsynced; a failure syncs it.
-        if let Err(e) = self.journal(staged, |r| {
-            r.state = UploadState::Pending;
-            r.unsynced_boot = super::journal::boot_id();
-        }) {
-            return Err(super::io_error("writing the journal record", e));
-        }
+        self.stages
+            .journal_async(staged, |r| {
+                r.state = UploadState::Pending;
+                r.unsynced_boot = spool::boot_id();
+            })
+            .await?;
         let record = staged.snapshot();
         match self.send(staged, &record).await {
             Ok(row) => {
@@ -99,28 +118,7 @@ impl Writes {
                     record.shown,
                     record.attempts + 1
                 );
-                // Under the record's lock, so that a write starting now either sees the record
-                // dropped (and saves a new one) or is counted before the dirty check.
-                let done = {
-                    let mut r = staged.record.lock().expect("record lock");
-                    r.replace = true;
-                    r.attempts = 0;
-                    r.reason = None;
-                    r.state = UploadState::Writing;
-                    if staged.dirty() {
-                        if let Err(e) = self.save_locked(staged, &r) {
-                            tracing::error!("writing the journal record of {}: {e}", r.shown);
-                        }
-                        false
-                    } else {
-                        self.spool.drop_record(staged.id);
-                        staged.journaled(false);
-                        true
-                    }
-                };
-                if done {
-                    self.finish(staged);
-                }
+                self.settle_record(staged).await;
                 Ok(())
             }
             Err((err, again)) => {
@@ -134,29 +132,62 @@ impl Writes {
                 } else {
                     UploadState::Failed
                 };
-                self.set_state(staged, state, Some(err.message.clone()));
-                if again {
-                    let wait = backoff(attempts, self.config.retry_max);
+                self.stages
+                    .set_state_async(staged, state, Some(err.message.clone()))
+                    .await;
+                let err = if again {
+                    let wait = backoff(attempts, self.retry_max);
                     *staged.retry_at.lock().expect("retry lock") = Some(Instant::now() + wait);
-                    tracing::warn!(
+                    err.context(format!(
                         "upload of {} failed (attempt {attempts}); it stays in the spool and is \
-                         retried in {wait:?}: {}",
-                        record.shown,
-                        err.message
-                    );
+                         retried in {wait:?}",
+                        record.shown
+                    ))
                 } else {
-                    tracing::error!(
+                    let mut err = err.context(format!(
                         "upload of {} failed and is kept in the spool ({}); it is tried again \
-                         at the next mount: {}",
+                         at the next mount",
                         record.shown,
-                        self.spool.dir().display(),
-                        err.message
-                    );
-                }
-                self.wake.notify_one();
+                        self.stages.spool().dir().display()
+                    ));
+                    err.level = tracing::Level::ERROR;
+                    err
+                };
+                self.wake();
                 Err(err)
             }
         }
+    }
+
+    /// After an upload landed: the record goes, unless the stage changed meanwhile (then it
+    /// says the stage is being written again). Under the record's lock, so that a write
+    /// starting now either sees the record dropped (and saves a new one) or is counted before
+    /// the dirty check.
+    async fn settle_record(&self, staged: &Arc<Staged>) {
+        let (stages, staged) = (self.stages.clone(), staged.clone());
+        let _ = blocking("settling an upload's record", move || {
+            let done = {
+                let mut r = staged.record.lock().expect("record lock");
+                r.replace = true;
+                r.attempts = 0;
+                r.reason = None;
+                r.state = UploadState::Writing;
+                if staged.dirty() {
+                    if let Err(e) = stages.save_locked(&staged, &r) {
+                        tracing::error!("writing the journal record of {}: {e}", r.shown);
+                    }
+                    false
+                } else {
+                    stages.drop_record(&staged);
+                    true
+                }
+            };
+            if done {
+                stages.finish(&staged);
+            }
+            Ok(())
+        })
+        .await;
     }
 
     /// Send the stage and check the server's listing. On failure: the error and whether a
@@ -165,17 +196,19 @@ impl Writes {
         &self,
         staged: &Staged,
         record: &Record,
-    ) -> Result<FileRow, (FsError, bool)> {
-        let resource = owner_path(&record.owner).resource(&record.resource);
-        let target = resource.file(&record.path);
-        // Not `FsError::from`, which logs: the caller logs what the failure means.
+    ) -> Result<CatalogFile, (FsError, bool)> {
+        let file = FileAddr {
+            owner: record.owner.clone(),
+            resource: record.resource.clone(),
+            path: record.path.clone(),
+        };
         let fail = |err: XnatError| {
-            let again = retryable(&err);
-            (FsError::new(err.errno(), err.to_string()), again)
+            let again = err.retryable();
+            (FsError::from(err), again)
         };
         let sent = match self
-            .client
-            .upload(&target, &staged.path, record.replace, &[])
+            .backend
+            .upload(&file, &staged.path, record.replace)
             .await
         {
             Ok(sent) => {
@@ -187,13 +220,20 @@ impl Writes {
                 // A file of that name is there. It counts as this upload if it is this stage:
                 // a retried request whose first attempt landed, or an upload a crash cut off
                 // after the server stored it.
-                let md5 = md5_of(&staged.path)
-                    .map_err(|e| (super::io_error("reading the stage", e), true))?;
-                let size = std::fs::metadata(&staged.path)
-                    .map(|m| m.len())
-                    .unwrap_or(0);
-                let rows = self.client.files(&resource).await.map_err(fail)?;
-                let same = rows.into_iter().map(file_row).find(|r| {
+                let path = staged.path.clone();
+                let (md5, size) = blocking("reading the stage", move || {
+                    let md5 = md5_of(&path).map_err(|e| FsError::io("reading the stage", e))?;
+                    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                    Ok((md5, size))
+                })
+                .await
+                .map_err(|e| (e, true))?;
+                let rows = self
+                    .backend
+                    .files(&file.owner, &file.resource)
+                    .await
+                    .map_err(fail)?;
+                let same = rows.into_iter().find(|r| {
                     r.path == record.path
                         && r.size == Some(size)
                         && r.digest
@@ -208,21 +248,25 @@ impl Writes {
                      folder); not replaced. {err}",
                     record.path
                 );
-                return Err((FsError::new(err.errno(), message), false));
+                return Err((FsError::warn(err.errno(), message), false));
             }
             Err(err) => return Err(fail(err)),
         };
-        let rows = self.client.files(&resource).await.map_err(fail)?;
+        let rows = self
+            .backend
+            .files(&file.owner, &file.resource)
+            .await
+            .map_err(fail)?;
         let row = rows
             .into_iter()
-            .map(file_row)
             .find(|r| r.path == record.path)
             .ok_or_else(|| {
                 (
-                    FsError::new(
+                    FsError::warn(
                         libc::EIO,
                         format!(
-                            "uploaded {}, but the server's listing of {resource} does not show it",
+                            "uploaded {}, but the server's listing of its resource does not \
+                             show it",
                             record.path
                         ),
                     ),
@@ -236,7 +280,7 @@ impl Writes {
             .is_none_or(|d| d.eq_ignore_ascii_case(&sent.md5));
         if !size_ok || !digest_ok {
             return Err((
-                FsError::new(
+                FsError::warn(
                     libc::EIO,
                     format!(
                         "uploaded {}, but the server holds {:?} bytes with MD5 {:?} where {} \
@@ -252,38 +296,22 @@ impl Writes {
 
     /// The server has the file: give its inode the version the server lists, and stop
     /// keeping its entry locally.
-    pub(super) fn commit(&self, staged: &Staged, record: &Record, row: FileRow) {
+    pub(super) fn commit(&self, staged: &Staged, record: &Record, row: CatalogFile) {
         let (node, info) = file_entry(&record.owner, &record.resource, row);
         if let Err(e) = self.namespace.rekey(staged.ino, node, info) {
             tracing::warn!("after the upload of {}: {e}", record.shown);
         }
-        let folder = record
-            .path
-            .rsplit_once('/')
-            .map(|(f, _)| f.to_string())
-            .unwrap_or_default();
-        let dir = if folder.is_empty() {
-            Node::Resource {
-                owner: record.owner.clone(),
-                resource: record.resource.clone(),
-            }
-        } else {
-            Node::Folder {
-                owner: record.owner.clone(),
-                resource: record.resource.clone(),
-                path: folder,
-            }
-        };
+        let dir = Place::dir_of(&record.owner, &record.resource, &record.path);
         let shown = record.shown.rsplit('/').next().unwrap_or_default();
         self.namespace.settle(&dir, shown);
     }
 
     /// Retry failed uploads in the background, each when its backoff has passed, until the
-    /// mount ends.
+    /// mount ends. Each failure is logged here, once.
     pub async fn run_retries(self: Arc<Self>) {
         loop {
             let mut next: Option<Instant> = None;
-            for staged in self.stages() {
+            for staged in self.stages.all() {
                 if staged.state() != UploadState::Pending {
                     continue;
                 }
@@ -292,10 +320,14 @@ impl Writes {
                     next = Some(next.map_or(at, |n| n.min(at)));
                     continue;
                 }
-                if self.upload(&staged).await.is_ok() {
-                    self.finish(&staged);
-                } else if let Some(at) = *staged.retry_at.lock().expect("retry lock") {
-                    next = Some(next.map_or(at, |n| n.min(at)));
+                match self.upload(&staged).await {
+                    Ok(()) => self.stages.finish(&staged),
+                    Err(e) => {
+                        e.log("background upload");
+                        if let Some(at) = *staged.retry_at.lock().expect("retry lock") {
+                            next = Some(next.map_or(at, |n| n.min(at)));
+                        }
+                    }
                 }
             }
             let wait = next
@@ -306,13 +338,6 @@ impl Writes {
                 _ = tokio::time::sleep(wait) => {}
             }
         }
-    }
-
-    /// Every staged file's journal state, for `xnatfs status` through the daemon.
-    pub fn records(&self) -> Vec<Record> {
-        let mut out: Vec<Record> = self.stages().iter().map(|s| s.snapshot()).collect();
-        out.sort_by_key(|r| r.id);
-        out
     }
 }
 

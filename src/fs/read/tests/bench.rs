@@ -7,9 +7,11 @@
 //! cargo test --release --lib read::tests::bench -- --ignored --nocapture
 //! ```
 
-use super::fake::FakeFetcher;
+use super::{add_pattern, fake};
 use crate::fs::cache::{BlockCache, CacheConfig, DiskConfig};
-use crate::fs::read::{Fetcher, FileVersion, ReadConfig, ReadEngine};
+use crate::fs::read::{FileVersion, ReadConfig, ReadEngine};
+use crate::xnat::fake::FakeXnat;
+use crate::xnat::Backend;
 use futures::StreamExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,7 +62,7 @@ async fn read_all(engine: &ReadEngine, v: &FileVersion, pattern: &[u8], pause: D
     at
 }
 
-fn engine(fake: &Arc<FakeFetcher>, disk: Option<&std::path::Path>) -> ReadEngine {
+fn engine(fake: &Arc<FakeXnat>, disk: Option<&std::path::Path>) -> ReadEngine {
     let cache = CacheConfig {
         disk: disk.map(|dir| DiskConfig::new(dir.to_path_buf(), 2 << 30)),
         ..CacheConfig::default()
@@ -77,15 +79,14 @@ fn engine(fake: &Arc<FakeFetcher>, disk: Option<&std::path::Path>) -> ReadEngine
 async fn stream_one_gib_through_the_engine() {
     let pattern = pattern();
     for honour in [false, true] {
-        let fake = FakeFetcher::new(honour);
-        fake.chunk_size
-            .store(64 << 10, std::sync::atomic::Ordering::SeqCst);
-        let v = fake.add_pattern("/big", pattern.clone(), SIZE);
+        let fake = fake(honour);
+        fake.set_chunk_size(64 << 10);
+        let v = add_pattern(&fake, "big", pattern.clone(), SIZE);
         let mode = if honour { "ranges" } else { "stream" };
 
         // The fake alone: what the engine is compared with.
         let t = Instant::now();
-        let mut body = fake.fetch("/big", None).await.unwrap().body;
+        let mut body = fake.fetch(&v.uri, None).await.unwrap().body;
         let mut n = 0u64;
         while let Some(chunk) = body.next().await {
             n += chunk.unwrap().len() as u64;

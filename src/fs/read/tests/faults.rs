@@ -1,6 +1,5 @@
 //! Failures: broken bodies, digest mismatches, missing files, released handles.
 
-use super::fake::FakeFetcher;
 use super::*;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -8,9 +7,9 @@ use std::time::Duration;
 #[tokio::test]
 async fn releasing_the_last_handle_stops_the_download() {
     for honour in [false, true] {
-        let fake = FakeFetcher::new(honour);
+        let fake = fake(honour);
         fake.set_chunk_delay(Duration::from_millis(2));
-        let v = fake.add_pattern("/big", (0..=250u8).collect(), 64 << 20);
+        let v = add_pattern(&fake, "big", (0..=250u8).collect(), 64 << 20);
         let e = engine(&fake, None);
         let h1 = e.open(&v);
         let h2 = e.open(&v);
@@ -37,9 +36,9 @@ async fn releasing_the_last_handle_stops_the_download() {
 #[tokio::test]
 async fn a_broken_body_is_resumed_once() {
     for honour in [false, true] {
-        let fake = FakeFetcher::new(honour);
+        let fake = fake(honour);
         let data = random_bytes(1 << 20, 20);
-        let v = fake.add("/f", data.clone());
+        let v = add(&fake, "f", data.clone());
         fake.break_bodies(100_000, 1);
         let e = engine(&fake, None);
         let h = e.open(&v);
@@ -47,7 +46,7 @@ async fn a_broken_body_is_resumed_once() {
         assert_eq!(e.stats().resumes, 1);
         if !honour {
             // Re-streamed from 0: the first 100,000 bytes were skipped, not duplicated.
-            let calls = fake.calls();
+            let calls = fake.fetches();
             assert_eq!(calls.len(), 2);
             assert_eq!(calls[1].range.clone().unwrap().start, 100_000);
         }
@@ -57,9 +56,9 @@ async fn a_broken_body_is_resumed_once() {
 #[tokio::test]
 async fn a_body_that_breaks_twice_fails_the_waiting_read_with_eio() {
     for honour in [false, true] {
-        let fake = FakeFetcher::new(honour);
+        let fake = fake(honour);
         let data = random_bytes(1 << 20, 21);
-        let v = fake.add("/f", data.clone());
+        let v = add(&fake, "f", data.clone());
         fake.break_bodies(50_000, 2);
         let e = engine(&fake, None);
         let h = e.open(&v);
@@ -72,8 +71,8 @@ async fn a_body_that_breaks_twice_fails_the_waiting_read_with_eio() {
 
 #[tokio::test]
 async fn a_missing_file_is_enoent() {
-    let fake = FakeFetcher::new(false);
-    let mut v = fake.add("/f", vec![1, 2, 3]);
+    let fake = fake(false);
+    let mut v = add(&fake, "f", vec![1, 2, 3]);
     v.uri = "/gone".into();
     let e = engine(&fake, None);
     let err = e.open(&v).read(0, 10).await.unwrap_err();
@@ -82,10 +81,10 @@ async fn a_missing_file_is_enoent() {
 
 #[tokio::test]
 async fn a_strict_digest_mismatch_fails_the_end_of_the_file_and_drops_its_blocks() {
-    let fake = FakeFetcher::new(false);
+    let fake = fake(false);
     let data = random_bytes(1 << 20, 22);
-    let v = fake.add("/f", data.clone());
-    fake.corrupt("/f");
+    let v = add(&fake, "f", data.clone());
+    fake.corrupt(&v.uri);
     let e = engine_with(&fake, cache_config(None), read_config(DigestCheck::Strict));
     let h = e.open(&v);
     let mut at = 0;
@@ -106,10 +105,10 @@ async fn a_strict_digest_mismatch_fails_the_end_of_the_file_and_drops_its_blocks
 #[tokio::test]
 async fn a_background_digest_mismatch_poisons_the_version() {
     let dir = tempfile::tempdir().unwrap();
-    let fake = FakeFetcher::new(false);
+    let fake = fake(false);
     let data = random_bytes(300_000, 23);
-    let v = fake.add("/f", data.clone());
-    fake.corrupt("/f");
+    let v = add(&fake, "f", data.clone());
+    fake.corrupt(&v.uri);
     let e = engine(&fake, Some(dir.path()));
     let h = e.open(&v);
     // The bytes come back (they are the server's); the check runs beside.
@@ -135,9 +134,9 @@ async fn a_background_digest_mismatch_poisons_the_version() {
 
 #[tokio::test]
 async fn a_matching_digest_passes_in_strict_mode() {
-    let fake = FakeFetcher::new(false);
+    let fake = fake(false);
     let data = random_bytes((1 << 20) + 5, 24);
-    let v = fake.add("/f", data.clone());
+    let v = add(&fake, "f", data.clone());
     let e = engine_with(&fake, cache_config(None), read_config(DigestCheck::Strict));
     assert!(read_to_end(&e.open(&v), 0, 65536).await == data);
 }

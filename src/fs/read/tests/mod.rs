@@ -1,16 +1,49 @@
-//! Engine tests against an in-memory fake server (`fake`).
+//! Engine tests against the fake XNAT (`xnat::fake`), time paused where they wait.
 
 mod bench;
-mod fake;
 mod faults;
 mod reads;
 mod series;
 
-use super::{DigestCheck, ReadConfig, ReadEngine, ReadError, ReadHandle};
+use super::{DigestCheck, FileVersion, ReadConfig, ReadEngine, ReadError, ReadHandle};
 use crate::fs::cache::{BlockCache, CacheConfig, DiskConfig};
-use fake::FakeFetcher;
+use crate::xnat::fake::{Call, FakeXnat};
+use crate::xnat::{CatalogFile, Owner};
 use std::path::Path;
 use std::sync::Arc;
+
+/// A fake server with project `P`, honouring Range or not.
+pub(super) fn fake(honour_range: bool) -> Arc<FakeXnat> {
+    let fake = FakeXnat::with_ranges(honour_range);
+    fake.add_project("P");
+    fake
+}
+
+fn owner() -> Owner {
+    Owner::Project {
+        project: "P".into(),
+    }
+}
+
+/// The version the listing row of a file describes.
+pub(super) fn version(row: CatalogFile) -> FileVersion {
+    FileVersion {
+        version: format!("{:?}-{:?}", row.size, row.digest),
+        uri: row.uri,
+        size: row.size.unwrap_or(0),
+        digest: row.digest,
+    }
+}
+
+/// A file `name` of resource `R` of project `P` (with its MD5 digest in the listing).
+pub(super) fn add(fake: &FakeXnat, name: &str, data: Vec<u8>) -> FileVersion {
+    version(fake.add_file(&owner(), "R", name, data))
+}
+
+/// A `size`-byte file repeating `pattern` (no digest in the listing).
+pub(super) fn add_pattern(fake: &FakeXnat, name: &str, pattern: Vec<u8>, size: u64) -> FileVersion {
+    version(fake.add_pattern(&owner(), "R", name, pattern, size))
+}
 
 /// Test geometry: 64 KiB blocks, 256 KiB parts, windows 64 KiB to 512 KiB, 2 MiB of memory.
 pub(super) const BS: u64 = 64 << 10;
@@ -34,7 +67,12 @@ pub(super) fn read_config(check: DigestCheck) -> ReadConfig {
     }
 }
 
-pub(super) fn engine(fake: &Arc<FakeFetcher>, disk: Option<&Path>) -> ReadEngine {
+/// Another engine over the same cache (a later open, as after a remount).
+pub(super) fn engine_on(fake: &Arc<FakeXnat>, cache: Arc<BlockCache>) -> ReadEngine {
+    ReadEngine::new(fake.clone(), cache, read_config(DigestCheck::Background))
+}
+
+pub(super) fn engine(fake: &Arc<FakeXnat>, disk: Option<&Path>) -> ReadEngine {
     engine_with(
         fake,
         cache_config(disk),
@@ -43,7 +81,7 @@ pub(super) fn engine(fake: &Arc<FakeFetcher>, disk: Option<&Path>) -> ReadEngine
 }
 
 pub(super) fn engine_with(
-    fake: &Arc<FakeFetcher>,
+    fake: &Arc<FakeXnat>,
     cache: CacheConfig,
     read: ReadConfig,
 ) -> ReadEngine {

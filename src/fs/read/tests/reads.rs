@@ -1,10 +1,8 @@
 //! Reads return the source's bytes, share one download, and reuse the caches.
 
-use super::fake::FakeFetcher;
 use super::*;
 use rand::{Rng, SeedableRng};
 use std::sync::atomic::Ordering;
-use std::sync::Mutex;
 use std::time::Duration;
 
 const SIZES: [usize; 8] = [0, 1, 1000, 65535, 65536, 65537, 3 * 65536 + 17, 1 << 20];
@@ -13,9 +11,9 @@ const SIZES: [usize; 8] = [0, 1, 1000, 65535, 65536, 65537, 3 * 65536 + 17, 1 <<
 async fn whole_file_reads_equal_the_source() {
     for honour in [false, true] {
         for (i, &size) in SIZES.iter().enumerate() {
-            let fake = FakeFetcher::new(honour);
+            let fake = fake(honour);
             let data = random_bytes(size, i as u64);
-            let v = fake.add("/f", data.clone());
+            let v = add(&fake, "f", data.clone());
             let e = engine(&fake, None);
             for step in [4096, 100_000, 1 << 20] {
                 let h = e.open(&v);
@@ -29,9 +27,9 @@ async fn whole_file_reads_equal_the_source() {
 #[tokio::test]
 async fn random_offset_reads_equal_the_source() {
     for honour in [false, true] {
-        let fake = FakeFetcher::new(honour);
+        let fake = fake(honour);
         let data = random_bytes(3 << 20, 7);
-        let v = fake.add("/f", data.clone());
+        let v = add(&fake, "f", data.clone());
         let e = engine(&fake, None);
         let h = e.open(&v);
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
@@ -48,10 +46,10 @@ async fn random_offset_reads_equal_the_source() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_handles_share_one_download() {
-    let fake = FakeFetcher::new(false);
+    let fake = fake(false);
     fake.set_chunk_delay(Duration::from_micros(200));
     let data = Arc::new(random_bytes(2 << 20, 3));
-    let v = fake.add("/f", data.to_vec());
+    let v = add(&fake, "f", data.to_vec());
     let e = Arc::new(engine(&fake, None));
     let mut tasks = Vec::new();
     for i in 0..8u32 {
@@ -66,16 +64,16 @@ async fn concurrent_handles_share_one_download() {
         t.await.unwrap();
     }
     // One whole-body stream served everyone.
-    assert_eq!(fake.call_count(), 1);
+    assert_eq!(fake.count(Call::Fetch), 1);
     assert_eq!(fake.served.load(Ordering::SeqCst), data.len() as u64);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_random_readers_with_ranges_fetch_each_block_once() {
-    let fake = FakeFetcher::new(true);
+    let fake = fake(true);
     fake.set_latency(Duration::from_millis(2));
     let data = Arc::new(random_bytes(2 << 20, 4));
-    let v = fake.add("/f", data.to_vec());
+    let v = add(&fake, "f", data.to_vec());
     let e = Arc::new(engine(&fake, None));
     let mut tasks = Vec::new();
     for i in 0..6u64 {
@@ -95,7 +93,11 @@ async fn concurrent_random_readers_with_ranges_fetch_each_block_once() {
         t.await.unwrap();
     }
     // No byte was requested twice (the 2 MiB memory tier holds the whole file).
-    let mut ranges: Vec<_> = fake.calls().into_iter().map(|c| c.range.unwrap()).collect();
+    let mut ranges: Vec<_> = fake
+        .fetches()
+        .into_iter()
+        .map(|c| c.range.unwrap())
+        .collect();
     ranges.sort_by_key(|r| r.start);
     for pair in ranges.windows(2) {
         assert!(pair[0].end <= pair[1].start, "overlap: {pair:?}");
@@ -105,18 +107,18 @@ async fn concurrent_random_readers_with_ranges_fetch_each_block_once() {
 #[tokio::test]
 async fn a_reread_costs_no_new_fetch() {
     for honour in [false, true] {
-        let fake = FakeFetcher::new(honour);
+        let fake = fake(honour);
         let data = random_bytes(1 << 20, 5);
-        let v = fake.add("/f", data.clone());
+        let v = add(&fake, "f", data.clone());
         let e = engine(&fake, None);
         let h = e.open(&v);
         read_to_end(&h, 0, 65536).await;
-        let calls = fake.call_count();
+        let calls = fake.count(Call::Fetch);
         drop(h);
         let h = e.open(&v);
         assert!(read_to_end(&h, 0, 10_000).await == data);
         assert_eq!(h.read(12345, 1000).await.unwrap(), &data[12345..13345]);
-        assert_eq!(fake.call_count(), calls);
+        assert_eq!(fake.count(Call::Fetch), calls);
     }
 }
 
@@ -125,14 +127,14 @@ async fn a_second_engine_on_the_same_cache_dir_fetches_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data = random_bytes(5 << 20, 6); // more than the 2 MiB memory tier
     {
-        let fake = FakeFetcher::new(false);
-        let v = fake.add("/f", data.clone());
+        let fake = fake(false);
+        let v = add(&fake, "f", data.clone());
         let e = engine(&fake, Some(dir.path()));
         assert!(read_to_end(&e.open(&v), 0, 65536).await == data);
         e.cache().flush();
     }
-    let fake = FakeFetcher::new(false);
-    let v = fake.add("/f", data.clone());
+    let fake = fake(false);
+    let v = add(&fake, "f", data.clone());
     let e = engine(&fake, Some(dir.path()));
     let h = e.open(&v);
     assert!(read_to_end(&h, 0, 50_000).await == data);
@@ -140,21 +142,21 @@ async fn a_second_engine_on_the_same_cache_dir_fetches_nothing() {
         h.read(3_000_000, 10).await.unwrap(),
         &data[3_000_000..3_000_010]
     );
-    assert_eq!(fake.call_count(), 0);
+    assert_eq!(fake.count(Call::Fetch), 0);
     assert!(e.cache().stats().disk_hits > 0);
     // Another version of the same URI is not served from those blocks.
     let mut other = v.clone();
     other.version.push_str("-new");
     read_to_end(&e.open(&other), 0, 65536).await;
-    assert_eq!(fake.call_count(), 1);
+    assert_eq!(fake.count(Call::Fetch), 1);
 }
 
 #[tokio::test]
 async fn a_server_that_ignores_range_is_streamed_once() {
     let dir = tempfile::tempdir().unwrap();
-    let fake = FakeFetcher::new(false);
+    let fake = fake(false);
     let data = random_bytes(3 << 20, 8);
-    let v = fake.add("/f", data.clone());
+    let v = add(&fake, "f", data.clone());
     // The file is larger than the memory tier: its start comes back from disk.
     let e = engine(&fake, Some(dir.path()));
     let h = e.open(&v);
@@ -165,22 +167,22 @@ async fn a_server_that_ignores_range_is_streamed_once() {
     );
     e.cache().flush();
     assert!(read_to_end(&h, 0, 65536).await == data);
-    let calls = fake.calls();
+    let calls = fake.fetches();
     assert_eq!(calls.len(), 1);
     assert!(!calls[0].partial);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ranges_go_in_parallel_and_read_ahead_grows() {
-    let fake = FakeFetcher::new(true);
+    let fake = fake(true);
     fake.set_latency(Duration::from_millis(20));
     let data = random_bytes(8 << 20, 9);
-    let v = fake.add("/f", data.clone());
+    let v = add(&fake, "f", data.clone());
     let e = engine(&fake, None);
     let h = e.open(&v);
     assert!(read_to_end(&h, 0, 16 << 10).await == data);
     let lens: Vec<u64> = fake
-        .calls()
+        .fetches()
         .iter()
         .map(|c| c.range.clone().unwrap())
         .map(|r| r.end - r.start)
@@ -199,9 +201,9 @@ async fn ranges_go_in_parallel_and_read_ahead_grows() {
 
 #[tokio::test]
 async fn a_random_reader_fetches_only_its_blocks() {
-    let fake = FakeFetcher::new(true);
+    let fake = fake(true);
     let pattern: Vec<u8> = (0..=250u8).collect();
-    let v = fake.add_pattern("/f", pattern.clone(), 256 << 20);
+    let v = add_pattern(&fake, "f", pattern.clone(), 256 << 20);
     let e = engine(&fake, None);
     let h = e.open(&v);
     // More than the 16 MiB forward tolerance apart, so each read is random.
@@ -212,7 +214,7 @@ async fn a_random_reader_fetches_only_its_blocks() {
             .collect();
         assert!(got == expected, "bytes at {offset}");
     }
-    for c in fake.calls() {
+    for c in fake.fetches() {
         let r = c.range.unwrap();
         assert_eq!(r.end - r.start, BS, "one block per random read: {r:?}");
     }
@@ -223,16 +225,12 @@ async fn sizes_are_corrected_by_the_first_download() {
     for honour in [false, true] {
         for report_total in [true, false] {
             for (listed, real) in [(100_000u64, 300_000usize), (300_000, 100_000)] {
-                let fake = FakeFetcher::new(honour);
+                let fake = fake(honour);
                 fake.report_total.store(report_total, Ordering::SeqCst);
                 let data = random_bytes(real, 11);
-                let mut v = fake.add("/f", data.clone());
+                let mut v = add(&fake, "f", data.clone());
                 v.size = listed;
-                let seen = Arc::new(Mutex::new(Vec::new()));
-                let seen2 = seen.clone();
-                let e = engine(&fake, None).with_size_observer(Arc::new(move |uri, l, r| {
-                    seen2.lock().unwrap().push((uri.to_string(), l, r));
-                }));
+                let e = engine(&fake, None);
                 let h = e.open(&v);
                 assert_eq!(h.size(), listed);
                 let got = read_to_end(&h, 0, 32 << 10).await;
@@ -240,10 +238,11 @@ async fn sizes_are_corrected_by_the_first_download() {
                 assert_eq!(h.real_size(), Some(real as u64));
                 assert!(h.read(real as u64, 10).await.unwrap().is_empty());
                 assert!(h.read(listed - 1, 10).await.unwrap().len() <= 10);
-                assert_eq!(
-                    *seen.lock().unwrap(),
-                    vec![("/f".to_string(), listed, real as u64)]
-                );
+                // A later open, even of another engine over the same cache, knows the size.
+                let again = engine_on(&fake, e.cache().clone());
+                let h2 = again.open(&v);
+                h2.read(0, 1).await.unwrap();
+                assert_eq!(h2.real_size(), Some(real as u64));
             }
         }
     }
@@ -251,18 +250,18 @@ async fn sizes_are_corrected_by_the_first_download() {
 
 #[tokio::test]
 async fn a_slow_download_does_not_block_other_reads() {
-    let fake = FakeFetcher::new(false);
+    let fake = fake(false);
     let cached = random_bytes(300_000, 12);
     let other = random_bytes(300_000, 13);
     let (vc, vs, vo) = (
-        fake.add("/cached", cached.clone()),
-        fake.add("/slow", random_bytes(300_000, 14)),
-        fake.add("/other", other.clone()),
+        add(&fake, "cached", cached.clone()),
+        add(&fake, "slow", random_bytes(300_000, 14)),
+        add(&fake, "other", other.clone()),
     );
     let e = Arc::new(engine(&fake, None));
     let hc = e.open(&vc);
     read_to_end(&hc, 0, 65536).await;
-    fake.make_slow("/slow");
+    fake.make_slow(&vs.uri);
     let hs = e.open(&vs);
     let slow = tokio::spawn(async move { hs.read(200_000, 1000).await });
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -277,14 +276,14 @@ async fn a_slow_download_does_not_block_other_reads() {
         .unwrap();
     assert_eq!(got, other);
     assert!(!slow.is_finished());
-    assert!(fake.calls().iter().any(|c| c.uri == "/slow"));
+    assert!(fake.fetches().iter().any(|c| c.uri == vs.uri));
     slow.abort();
 }
 
 #[tokio::test]
 async fn a_slow_reader_keeps_the_stream_a_window_ahead() {
-    let fake = FakeFetcher::new(false);
-    let v = fake.add_pattern("/big", (0..=250u8).collect(), 64 << 20);
+    let fake = fake(false);
+    let v = add_pattern(&fake, "big", (0..=250u8).collect(), 64 << 20);
     let e = engine(&fake, None);
     let h = e.open(&v);
     let mut at = 0;
@@ -307,9 +306,9 @@ async fn a_slow_reader_keeps_the_stream_a_window_ahead() {
 #[tokio::test]
 async fn the_memory_tier_stays_bounded_and_the_disk_tier_serves_the_rest() {
     let dir = tempfile::tempdir().unwrap();
-    let fake = FakeFetcher::new(false);
+    let fake = fake(false);
     let data = random_bytes(8 << 20, 15);
-    let v = fake.add("/f", data.clone());
+    let v = add(&fake, "f", data.clone());
     let e = engine(&fake, Some(dir.path()));
     let h = e.open(&v);
     assert!(read_to_end(&h, 0, 65536).await == data);
@@ -317,17 +316,17 @@ async fn the_memory_tier_stays_bounded_and_the_disk_tier_serves_the_rest() {
     e.cache().flush();
     // The start of the file left memory long ago; it comes back from disk, not the network.
     assert_eq!(h.read(0, 100_000).await.unwrap(), &data[..100_000]);
-    assert_eq!(fake.call_count(), 1);
+    assert_eq!(fake.count(Call::Fetch), 1);
 }
 
 #[tokio::test]
 async fn a_read_returns_when_its_own_bytes_arrive() {
     for honour in [false, true] {
-        let fake = FakeFetcher::new(honour);
+        let fake = fake(honour);
         // 16 KiB chunks, 100 ms apart: a 64 KiB block takes 400 ms to arrive.
         fake.set_chunk_delay(Duration::from_millis(100));
         let data = random_bytes(256 << 10, 16);
-        let v = fake.add("/f", data.clone());
+        let v = add(&fake, "f", data.clone());
         let e = engine(&fake, None);
         let h = e.open(&v);
         let start = std::time::Instant::now();
@@ -348,9 +347,9 @@ async fn a_read_returns_when_its_own_bytes_arrive() {
 #[tokio::test]
 async fn a_waiting_read_gets_its_block_even_if_memory_drops_it_at_once() {
     // A one-block memory tier and no disk: every block is evicted as the next one arrives.
-    let fake = FakeFetcher::new(false);
+    let fake = fake(false);
     let data = random_bytes(1 << 20, 17);
-    let v = fake.add("/f", data.clone());
+    let v = add(&fake, "f", data.clone());
     let mut cache = cache_config(None);
     cache.memory_bytes = BS;
     let e = engine_with(&fake, cache, read_config(DigestCheck::Off));

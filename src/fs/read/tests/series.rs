@@ -3,29 +3,39 @@
 //! bounded number at a time; a corrupt file still fails its reader; dropping the prefetcher
 //! (the unmount) stops its fetches.
 
-use super::fake::FakeFetcher;
 use super::*;
-use crate::fs::read::{FileVersion, Prefetcher, SeriesConfig};
+use crate::fs::read::{FileVersion, LearnedSize, Prefetcher, SeriesConfig};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 const FILES: usize = 30;
 
-fn series(fake: &FakeFetcher) -> Vec<(FileVersion, Vec<u8>)> {
+fn series(fake: &FakeXnat) -> Vec<(FileVersion, Vec<u8>)> {
     (0..FILES)
         .map(|i| {
             let data = random_bytes(40 << 10, i as u64);
-            (fake.add(&format!("/s/{i:04}.dcm"), data.clone()), data)
+            (add(fake, &format!("s/{i:04}.dcm"), data.clone()), data)
         })
         .collect()
 }
 
 fn prefetcher(engine: &Arc<ReadEngine>, parallel: usize) -> Prefetcher {
+    prefetcher_reporting(engine, parallel).0
+}
+
+fn prefetcher_reporting(
+    engine: &Arc<ReadEngine>,
+    parallel: usize,
+) -> (
+    Prefetcher,
+    tokio::sync::mpsc::UnboundedReceiver<LearnedSize>,
+) {
     let cfg = SeriesConfig {
         max_files: 8,
         ..SeriesConfig::default()
     };
-    Prefetcher::new(engine.clone(), cfg, parallel)
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    (Prefetcher::new(engine.clone(), cfg, parallel, tx), rx)
 }
 
 /// Opens file `i` as the core does: a handle, then the prefetcher told.
@@ -42,7 +52,7 @@ fn open(
 
 #[tokio::test]
 async fn a_series_read_in_order_is_fetched_ahead_once_per_file() {
-    let fake = FakeFetcher::new(false);
+    let fake = fake(false);
     fake.set_latency(Duration::from_millis(5));
     let files = series(&fake);
     let engine = Arc::new(engine(&fake, None));
@@ -56,7 +66,7 @@ async fn a_series_read_in_order_is_fetched_ahead_once_per_file() {
         FILES as u64 - 2,
         "files 2.. fetched ahead"
     );
-    let calls = fake.calls();
+    let calls = fake.fetches();
     for (v, _) in &files {
         let n = calls.iter().filter(|c| c.uri == v.uri).count();
         assert_eq!(n, 1, "{} fetched {n} times", v.uri);
@@ -67,7 +77,7 @@ async fn a_series_read_in_order_is_fetched_ahead_once_per_file() {
 
 #[tokio::test]
 async fn a_corrupt_file_fetched_ahead_still_fails_its_reader() {
-    let fake = FakeFetcher::new(false);
+    let fake = fake(false);
     let files = series(&fake);
     fake.corrupt(&files[4].0.uri);
     let e = Arc::new(engine_with(
@@ -94,7 +104,7 @@ async fn a_corrupt_file_fetched_ahead_still_fails_its_reader() {
 
 #[tokio::test]
 async fn dropping_the_prefetcher_stops_its_fetches() {
-    let fake = FakeFetcher::new(false);
+    let fake = fake(false);
     fake.set_latency(Duration::from_millis(300));
     let files = series(&fake);
     let engine = Arc::new(engine(&fake, None));
@@ -106,4 +116,33 @@ async fn dropping_the_prefetcher_stops_its_fetches() {
     drop(p);
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(engine.open_files(), 0);
+}
+
+#[tokio::test]
+async fn a_fetch_ahead_reports_a_size_the_listing_had_wrong() {
+    let fake = fake(false);
+    let mut files = series(&fake);
+    // The listing says file 3 is smaller than it is.
+    files[3].0.size = 1000;
+    let engine = Arc::new(engine(&fake, None));
+    let (p, mut learned) = prefetcher_reporting(&engine, 4);
+    for i in 0..2 {
+        let h = open(&engine, &p, &files, i);
+        read_to_end(&h, 0, 16 << 10).await;
+    }
+    let report = tokio::time::timeout(Duration::from_secs(10), learned.recv())
+        .await
+        .expect("a report")
+        .expect("the channel is open");
+    assert_eq!(
+        report,
+        LearnedSize {
+            uri: files[3].0.uri.clone(),
+            size: 40 << 10
+        }
+    );
+    // Only the file whose listing was wrong is reported.
+    drop(p);
+    let next = tokio::time::timeout(Duration::from_secs(10), learned.recv()).await;
+    assert_eq!(next.expect("the fetches end"), None);
 }

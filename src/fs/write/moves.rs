@@ -1,4 +1,4 @@
-//! `mv` of a file, and opening an existing file for writing.
+//! `mv` of a file.
 //!
 //! XNAT has no rename. A file that has not reached the server yet moves locally: its stage
 //! just gets a new destination. A file the server has is uploaded to its new place, checked,
@@ -6,82 +6,16 @@
 //! moved. Folders inside a resource answer EXDEV, so `mv` copies them file by file; XNAT
 //! objects (subjects, sessions, scans, resources) are not renamed through the mount (EPERM).
 
-use std::sync::Arc;
-
-use super::journal::{Record, UploadState};
-use super::stage::Staged;
-use super::{check_file_name, file_place, io_error, raw_name, staged_node, Place, Writes};
+use super::place::{check_file_name, file_place, raw_name, staged_node, Place};
+use super::spool::{Record, UploadState};
+use super::Writes;
 use crate::fs::error::{FsError, FsResult};
 use crate::fs::inode::Inode;
+use crate::fs::namespace::file_entry;
 use crate::fs::node::Node;
-use crate::fs::read::FileVersion;
-use crate::fs::remote::owner_path;
-
-/// How much of a file is copied into its stage per read.
-const FILL_CHUNK: u32 = 1 << 20;
+use crate::xnat::{FileAddr, Removal};
 
 impl Writes {
-    /// Copy the server's bytes of `inode` into a fresh stage.
-    async fn fill(&self, staged: &Staged, inode: &Inode) -> FsResult<()> {
-        let Node::File { version, .. } = &inode.node else {
-            return Err(FsError::is_dir());
-        };
-        let handle = self.reads.open(&FileVersion {
-            uri: inode.uri.clone(),
-            size: inode.size(),
-            version: version.clone(),
-            digest: inode.digest.clone(),
-        });
-        let mut offset = 0;
-        loop {
-            let bytes = handle
-                .read(offset, FILL_CHUNK)
-                .await
-                .map_err(|e| FsError::new(e.errno(), e.to_string()))?;
-            if bytes.is_empty() {
-                break;
-            }
-            staged
-                .fill_at(offset, &bytes)
-                .map_err(|e| io_error("copying the file into its stage", e))?;
-            offset += bytes.len() as u64;
-            if handle.real_size().is_some_and(|size| offset >= size) {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    /// Open the existing file `inode` for writing: its stage, made from the server's bytes
-    /// (or empty when `truncate`) if it has none yet.
-    pub async fn open_existing(&self, inode: &Inode, truncate: bool) -> FsResult<Arc<Staged>> {
-        let staged = self.stage_for(inode, !truncate).await?;
-        staged.opened();
-        if truncate {
-            if let Err(e) = self.truncate(&staged, 0) {
-                self.release(&staged);
-                return Err(e);
-            }
-        }
-        Ok(staged)
-    }
-
-    /// The stage of `inode`, made (and filled from the server when `fill`) if missing.
-    async fn stage_for(&self, inode: &Inode, fill: bool) -> FsResult<Arc<Staged>> {
-        let _opening = self.opening().await;
-        let (staged, fresh) = self.stage_existing(inode)?;
-        if !fresh {
-            return Ok(staged);
-        }
-        if fill {
-            if let Err(e) = self.fill(&staged, inode).await {
-                self.abandon(&staged);
-                return Err(e);
-            }
-        }
-        Ok(self.adopt(staged))
-    }
-
     /// Move file `name` of `dir` to `new_name` in `new_dir`.
     pub async fn rename(
         &self,
@@ -134,17 +68,18 @@ impl Writes {
             let _one = s.upload.lock().await;
             if !s.on_server() {
                 // Not on the server yet: only the destination changes.
-                self.journal(s, |record| {
-                    place.retarget(record, &new_path, &shown_at, target_on_server)
-                })
-                .map_err(|e| io_error("writing the journal record", e))?;
-                let (node, info) = staged_node(
-                    place.owner.clone(),
-                    place.resource.clone(),
-                    new_path,
-                    s.id,
-                    s.size(),
-                );
+                let (to, path, at) = (place.clone(), new_path.clone(), shown_at.clone());
+                self.stages
+                    .journal_async(s, move |record| {
+                        to.retarget(record, &path, &at, target_on_server)
+                    })
+                    .await?;
+                let addr = FileAddr {
+                    owner: place.owner.clone(),
+                    resource: place.resource.clone(),
+                    path: new_path,
+                };
+                let (node, info) = staged_node(addr, s.id, s.size());
                 self.namespace
                     .rekey(inode.ino, node.clone(), info.clone())?;
                 self.replace_target(target.as_deref());
@@ -157,33 +92,34 @@ impl Writes {
         // The server has the file: upload it to its new place, then delete the old one.
         let old = format!("{}/{shown}", self.namespace.shown_path(dir.ino));
         self.check_delete(&old)?;
-        let (owner, resource, path) = file_place(&inode)?;
+        let old_file = file_place(&inode)?;
         let source = self.stage_for(&inode, true).await?;
         let _one = source.upload.lock().await;
         let was_dirty = source.dirty();
         source.touch();
         let generation = source.generation();
-        source
-            .sync()
-            .map_err(|e| io_error("syncing the stage", e))?;
+        let synced = source.clone();
+        super::stages::blocking("syncing the stage", move || {
+            synced
+                .sync()
+                .map_err(|e| FsError::io("syncing the stage", e))
+        })
+        .await?;
         let mut record = source.snapshot();
         place.retarget(&mut record, &new_path, &shown_at, target_on_server);
         let moved = async {
-            let row = self.send(&source, &record).await.map_err(|(e, _)| e)?;
-            let old_file = owner_path(owner).resource(resource).file(path);
-            match self.client.delete(&old_file, &[]).await {
-                Ok(()) => Ok(row),
-                Err(e) if e.is_not_found() => Ok(row),
-                Err(e) => {
-                    let e = FsError::from(e);
-                    tracing::error!(
-                        "{old} was uploaded to {}, but deleting the old copy failed: {}",
-                        record.shown,
-                        e.message
-                    );
-                    Err(e)
-                }
-            }
+            let row = self
+                .uploader
+                .send(&source, &record)
+                .await
+                .map_err(|(e, _)| e)?;
+            self.delete(&Removal::File(old_file)).await.map_err(|e| {
+                e.context(format!(
+                    "{old} was uploaded to {}, but deleting the old copy failed",
+                    record.shown
+                ))
+            })?;
+            Ok::<_, FsError>(row)
         }
         .await;
         let row = match moved {
@@ -197,14 +133,14 @@ impl Writes {
                     source.mark_uploaded(generation);
                 }
                 drop(_one);
-                self.finish(&source);
+                self.stages.finish(&source);
                 return Err(e);
             }
         };
         record.replace = true;
         record.state = UploadState::Writing;
         *source.record.lock().expect("record lock") = record.clone();
-        let (node, info) = crate::fs::namespace::file_entry(&record.owner, &record.resource, row);
+        let (node, info) = file_entry(&record.owner, &record.resource, row);
         self.namespace
             .rekey(inode.ino, node.clone(), info.clone())?;
         self.replace_target(target.as_deref());
@@ -213,14 +149,14 @@ impl Writes {
         self.namespace.settle(&new_dir.node, &new_shown);
         tracing::info!("moved {old} to {}", record.shown);
         drop(_one);
-        self.finish(&source);
+        self.stages.finish(&source);
         Ok(())
     }
 
     /// The file a rename replaced: its stage, if any, is dropped.
     fn replace_target(&self, target: Option<&Inode>) {
         if let Some(s) = target.and_then(|t| self.staged(t.ino)) {
-            self.unlink_stage(&s);
+            self.stages.unlink(&s);
         }
     }
 }

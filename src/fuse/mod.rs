@@ -1,27 +1,34 @@
 //! The FUSE adapter: a thin translation from fuser's callbacks to the filesystem core.
 //!
-//! It converts types, turns [`FsError`]s into errno replies, and does nothing else. Every request
-//! that may wait on the network is spawned onto the tokio runtime and answered from its task, so a
-//! slow download never holds up `ls` or a read of cached data (fuser's replies are `Send`).
-//! Attributes and entries are cached by the kernel for the metadata TTL, and files are opened
-//! with `FOPEN_KEEP_CACHE`: a file's bytes never change under one inode number, because a new
-//! server version gets a new inode.
+//! It converts types, turns [`FsError`]s into errno replies (logging each failure once, at the
+//! error's level), keeps the kernel's caches right (`kernel`), and does nothing else. Every
+//! request that may wait on the network is spawned onto the tokio runtime and answered from its
+//! task, so a slow download never holds up `ls` or a read of cached data (fuser's replies are
+//! `Send`). Attributes and entries are cached by the kernel for the metadata TTL (`attr`), and
+//! files are opened with `FOPEN_KEEP_CACHE`: a file's bytes never change under one inode number,
+//! because a new server version gets a new inode.
+
+mod attr;
+mod kernel;
+
+pub use kernel::KernelCache;
 
 use std::ffi::OsStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use fuser::{
-    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
+    Errno, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
     KernelConfig, LockOwner, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyDirectoryPlus,
     ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyXattr, Request,
 };
 use tokio::runtime::Handle;
 
-use crate::fs::core::Core;
 use crate::fs::error::FsError;
-use crate::fs::inode::{Inode, ROOT_INO};
+use crate::fs::inode::ROOT_INO;
+use crate::fs::ops::Core;
 use crate::status::SPOOL_XATTR;
+use attr::AttrCtx;
 
 /// Largest read the kernel is allowed to send in one request.
 const MAX_READAHEAD: u32 = 1 << 20;
@@ -33,6 +40,7 @@ pub const SESSION_THREADS: usize = 2;
 pub struct XnatFuse {
     core: Arc<Core>,
     runtime: Handle,
+    kernel: Arc<KernelCache>,
     /// Owner and times shown on every inode.
     uid: u32,
     gid: u32,
@@ -41,12 +49,14 @@ pub struct XnatFuse {
 }
 
 impl XnatFuse {
-    pub fn new(core: Arc<Core>, runtime: Handle, ttl: Duration) -> Self {
+    /// `kernel` is told the session's notifier once the session exists.
+    pub fn new(core: Arc<Core>, runtime: Handle, kernel: Arc<KernelCache>, ttl: Duration) -> Self {
         // SAFETY: getuid/getgid have no preconditions.
         let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
         XnatFuse {
             core,
             runtime,
+            kernel,
             uid,
             gid,
             mounted_at: SystemTime::now(),
@@ -62,75 +72,17 @@ impl XnatFuse {
     }
 }
 
-/// The attributes the kernel sees for an inode.
-fn attr_of(
-    inode: &Inode,
-    size: u64,
-    uid: u32,
-    gid: u32,
-    time: SystemTime,
-    read_only: bool,
-) -> FileAttr {
-    let (kind, perm, nlink) = if inode.is_dir() {
-        (
-            FileType::Directory,
-            if read_only { 0o555 } else { 0o755 },
-            2,
-        )
-    } else {
-        (
-            FileType::RegularFile,
-            if read_only { 0o444 } else { 0o644 },
-            1,
-        )
-    };
-    let size = if inode.is_dir() { 0 } else { size };
-    FileAttr {
-        ino: INodeNo(inode.ino),
-        size,
-        blocks: size.div_ceil(512),
-        atime: time,
-        mtime: time,
-        ctime: time,
-        crtime: time,
-        kind,
-        perm,
-        nlink,
-        uid,
-        gid,
-        rdev: 0,
-        blksize: 1 << 20,
-        flags: 0,
-    }
-}
-
-fn errno(err: &FsError) -> Errno {
+/// The errno of a failed operation `op`, its one log line written.
+fn fail(op: &str, err: FsError) -> Errno {
+    err.log(op);
     Errno::from_i32(err.errno)
 }
 
 /// Answer a request that returns nothing but success or an errno.
-fn answer(reply: ReplyEmpty, result: Result<(), FsError>) {
+fn answer(op: &str, reply: ReplyEmpty, result: Result<(), FsError>) {
     match result {
         Ok(()) => reply.ok(),
-        Err(e) => reply.error(errno(&e)),
-    }
-}
-
-/// A cheap copy of what attribute replies need, to move into tasks.
-#[derive(Clone)]
-struct AttrCtx {
-    core: Arc<Core>,
-    uid: u32,
-    gid: u32,
-    time: SystemTime,
-    ttl: Duration,
-    read_only: bool,
-}
-
-impl AttrCtx {
-    fn attr(&self, inode: &Inode) -> FileAttr {
-        let size = self.core.size_of(inode);
-        attr_of(inode, size, self.uid, self.gid, self.time, self.read_only)
+        Err(e) => reply.error(fail(op, e)),
     }
 }
 
@@ -180,7 +132,7 @@ impl Filesystem for XnatFuse {
         self.spawn(async move {
             match core.namespace().lookup(parent.0, &name).await {
                 Ok(inode) => reply.entry(&ctx.ttl, &ctx.attr(&inode), Generation(0)),
-                Err(e) => reply.error(errno(&e)),
+                Err(e) => reply.error(fail("lookup", e)),
             }
         });
     }
@@ -189,12 +141,13 @@ impl Filesystem for XnatFuse {
         let ctx = self.ctx();
         match self.core.namespace().inode(ino.0) {
             Ok(inode) => reply.attr(&ctx.ttl, &ctx.attr(&inode)),
-            Err(e) => reply.error(errno(&e)),
+            Err(e) => reply.error(fail("getattr", e)),
         }
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let core = self.core.clone();
+        let kernel = self.kernel.clone();
         let pid = req.pid();
         let writing = flags.0 & libc::O_ACCMODE != libc::O_RDONLY;
         let truncate = flags.0 & libc::O_TRUNC != 0;
@@ -202,11 +155,16 @@ impl Filesystem for XnatFuse {
             let opened = if writing {
                 core.open_write(ino.0, truncate, pid).await
             } else {
-                core.open(ino.0).await
+                core.open(ino.0).await.map(|(fh, resize)| {
+                    if let Some(resize) = resize {
+                        kernel.resized(resize);
+                    }
+                    fh
+                })
             };
             match opened {
                 Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
-                Err(e) => reply.error(errno(&e)),
+                Err(e) => reply.error(fail("open", e)),
             }
         });
     }
@@ -234,7 +192,7 @@ impl Filesystem for XnatFuse {
                     FileHandle(fh),
                     FopenFlags::FOPEN_KEEP_CACHE,
                 ),
-                Err(e) => reply.error(errno(&e)),
+                Err(e) => reply.error(fail("create", e)),
             }
         });
     }
@@ -251,10 +209,22 @@ impl Filesystem for XnatFuse {
         _lock_owner: Option<LockOwner>,
         reply: fuser::ReplyWrite,
     ) {
-        // A local disk write: answered here, without a task.
-        match self.core.write(fh.0, offset, data) {
-            Ok(n) => reply.written(n),
-            Err(e) => reply.error(errno(&e)),
+        // A write into the stage's page cache is answered here, without a task; the first write
+        // after an upload saves the stage's journal record first, which waits on the disk, so
+        // it goes to a task.
+        match self.core.write_now(fh.0, offset, data) {
+            Some(Ok(n)) => reply.written(n),
+            Some(Err(e)) => reply.error(fail("write", e)),
+            None => {
+                let core = self.core.clone();
+                let data = data.to_vec();
+                self.spawn(async move {
+                    match core.write(fh.0, offset, data).await {
+                        Ok(n) => reply.written(n),
+                        Err(e) => reply.error(fail("write", e)),
+                    }
+                });
+            }
         }
     }
 
@@ -287,7 +257,7 @@ impl Filesystem for XnatFuse {
             };
             match inode {
                 Ok(inode) => reply.attr(&ctx.ttl, &ctx.attr(&inode)),
-                Err(e) => reply.error(errno(&e)),
+                Err(e) => reply.error(fail("setattr", e)),
             }
         });
     }
@@ -302,7 +272,7 @@ impl Filesystem for XnatFuse {
     ) {
         let core = self.core.clone();
         self.spawn(async move {
-            answer(reply, core.fsync(fh.0).await);
+            answer("fsync", reply, core.fsync(fh.0).await);
         });
     }
 
@@ -321,7 +291,7 @@ impl Filesystem for XnatFuse {
         self.spawn(async move {
             match core.mkdir(parent.0, &name).await {
                 Ok(inode) => reply.entry(&ctx.ttl, &ctx.attr(&inode), Generation(0)),
-                Err(e) => reply.error(errno(&e)),
+                Err(e) => reply.error(fail("mkdir", e)),
             }
         });
     }
@@ -330,7 +300,7 @@ impl Filesystem for XnatFuse {
         let core = self.core.clone();
         let name = name.as_encoded_bytes().to_vec();
         self.spawn(async move {
-            answer(reply, core.unlink(parent.0, &name).await);
+            answer("unlink", reply, core.unlink(parent.0, &name).await);
         });
     }
 
@@ -338,7 +308,7 @@ impl Filesystem for XnatFuse {
         let core = self.core.clone();
         let name = name.as_encoded_bytes().to_vec();
         self.spawn(async move {
-            answer(reply, core.rmdir(parent.0, &name).await);
+            answer("rmdir", reply, core.rmdir(parent.0, &name).await);
         });
     }
 
@@ -366,7 +336,7 @@ impl Filesystem for XnatFuse {
             let moved = core
                 .rename(parent.0, &name, newparent.0, &newname, no_replace)
                 .await;
-            answer(reply, moved);
+            answer("rename", reply, moved);
         });
     }
 
@@ -382,12 +352,19 @@ impl Filesystem for XnatFuse {
         reply: ReplyData,
     ) {
         let core = self.core.clone();
+        let kernel = self.kernel.clone();
+        kernel.read_started(ino.0);
         self.spawn(async move {
             match core.read(ino.0, fh.0, offset, size).await {
-                Ok(bytes) => reply.data(&bytes),
-                Err(e) => reply.error(errno(&e)),
+                Ok(answer) => {
+                    if let Some(resize) = answer.resize {
+                        kernel.resized(resize);
+                    }
+                    reply.data(&answer.data)
+                }
+                Err(e) => reply.error(fail("read", e)),
             }
-            core.after_reply(ino.0);
+            kernel.read_answered(ino.0);
         });
     }
 
@@ -404,7 +381,7 @@ impl Filesystem for XnatFuse {
         let core = self.core.clone();
         let pid = req.pid();
         self.spawn(async move {
-            answer(reply, core.flush(fh.0, pid).await);
+            answer("flush", reply, core.flush(fh.0, pid).await);
         });
     }
 
@@ -418,15 +395,23 @@ impl Filesystem for XnatFuse {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.core.release(fh.0);
-        reply.ok();
+        // The last release of a file written here may save its journal record (a disk sync):
+        // from a task.
+        let core = self.core.clone();
+        let kernel = self.kernel.clone();
+        self.spawn(async move {
+            if let Some(gone) = core.release(fh.0).await {
+                kernel.gone(gone);
+            }
+            reply.ok();
+        });
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         match self.core.namespace().inode(ino.0) {
             Ok(inode) if inode.is_dir() => reply.opened(FileHandle(0), FopenFlags::empty()),
             Ok(_) => reply.error(Errno::ENOTDIR),
-            Err(e) => reply.error(errno(&e)),
+            Err(e) => reply.error(fail("opendir", e)),
         }
     }
 
@@ -443,7 +428,7 @@ impl Filesystem for XnatFuse {
             let ns = core.namespace();
             let entries = match dir_entries(&core, ino.0).await {
                 Ok(e) => e,
-                Err(e) => return reply.error(errno(&e)),
+                Err(e) => return reply.error(fail("readdir", e)),
             };
             for (i, (name, child)) in entries.iter().enumerate().skip(offset as usize) {
                 let kind = match ns.inode(*child) {
@@ -472,7 +457,7 @@ impl Filesystem for XnatFuse {
             let ns = core.namespace();
             let entries = match dir_entries(&core, ino.0).await {
                 Ok(e) => e,
-                Err(e) => return reply.error(errno(&e)),
+                Err(e) => return reply.error(fail("readdirplus", e)),
             };
             for (i, (name, child)) in entries.iter().enumerate().skip(offset as usize) {
                 let Ok(inode) = ns.inode(*child) else {
@@ -512,7 +497,7 @@ impl Filesystem for XnatFuse {
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
         let inode = match self.core.namespace().inode(ino.0) {
             Ok(i) => i,
-            Err(e) => return reply.error(errno(&e)),
+            Err(e) => return reply.error(fail("getxattr", e)),
         };
         if ino.0 == ROOT_INO && name == OsStr::new(SPOOL_XATTR) {
             return match self.core.spool_dir() {
@@ -529,7 +514,7 @@ impl Filesystem for XnatFuse {
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
         let inode = match self.core.namespace().inode(ino.0) {
             Ok(i) => i,
-            Err(e) => return reply.error(errno(&e)),
+            Err(e) => return reply.error(fail("listxattr", e)),
         };
         let mut names = Vec::new();
         if ino.0 == ROOT_INO && self.core.spool_dir().is_some() {
@@ -564,7 +549,7 @@ impl Filesystem for XnatFuse {
                 reply.error(Errno::from_i32(libc::EROFS))
             }
             Ok(_) => reply.ok(),
-            Err(e) => reply.error(errno(&e)),
+            Err(e) => reply.error(fail("access", e)),
         }
     }
 }
@@ -580,40 +565,6 @@ async fn dir_entries(core: &Core, dir: u64) -> Result<Vec<(String, u64)>, FsErro
     entries.push(("..".to_string(), parent));
     entries.extend(listing.entries.iter().cloned());
     Ok(entries)
-}
-
-/// Make the kernel drop its cached attributes of a file whose size a download corrected.
-///
-/// The kernel serves `stat` from its attribute cache and stops page-cache reads at the size it
-/// holds; a listing that gave too small a size would otherwise cut every read of the file short
-/// for the attribute TTL. With the attributes invalid, the next read (FUSE_AUTO_INVAL_DATA) or
-/// `stat` asks `getattr` again and gets the real size, and a changed size drops the file's
-/// cached pages. A file found larger is invalidated before the read that found out is
-/// answered; one found smaller only after (see [`Core::after_reply`]), because the kernel
-/// shrinks its size on that short read only if the attributes did not change meanwhile, and
-/// otherwise zero-fills up to the listed size.
-pub fn invalidate_on_size_change(core: &Core, notifier: fuser::Notifier) {
-    core.on_size_changed(Box::new(move |ino| {
-        // Offset -1: attributes only, no page is touched (the read in flight holds page locks).
-        if let Err(e) = notifier.inval_inode(INodeNo(ino), -1, 0) {
-            tracing::debug!(ino, "invalidating attributes: {e}");
-        }
-    }));
-}
-
-/// Make the kernel forget an entry that left the tree without it asking (a new file whose
-/// stage was thrown away after a failed write): otherwise it keeps finding the name.
-pub fn invalidate_gone_entries(core: &Core, notifier: fuser::Notifier, runtime: Handle) {
-    core.on_entry_gone(Box::new(move |dir, name| {
-        let notifier = notifier.clone();
-        let name = name.to_string();
-        // From a task, never from inside the request that caused it.
-        runtime.spawn(async move {
-            if let Err(e) = notifier.inval_entry(INodeNo(dir), OsStr::new(&name)) {
-                tracing::debug!(dir, name, "invalidating an entry: {e}");
-            }
-        });
-    }));
 }
 
 /// Answer a size probe (`size == 0`) or the value itself, or ERANGE if it does not fit.

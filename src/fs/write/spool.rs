@@ -17,7 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::fs::node::Owner;
+use crate::xnat::Owner;
 
 /// How far a staged file got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,7 +196,9 @@ impl Spool {
         }
     }
 
-    /// Write `record` durably: to a temporary file, synced, then renamed over the old one.
+    /// Write `record` durably: to a temporary file, synced, renamed over the old one, and the
+    /// folder synced so the rename itself survives a crash. Blocks on the disk: call it off the
+    /// async threads.
     pub fn save(&self, record: &Record) -> io::Result<()> {
         // A name of its own per save: a save never renames another's half-written file.
         static SAVES: AtomicU64 = AtomicU64::new(0);
@@ -214,7 +216,8 @@ impl Spool {
             let _ = fs::remove_file(&tmp);
             return Err(e);
         }
-        fs::rename(&tmp, self.record_path(record.id))
+        fs::rename(&tmp, self.record_path(record.id))?;
+        sync_dir(&self.dir)
     }
 
     /// Forget a record, keeping its stage (the server has the bytes; handles may still read).
@@ -251,6 +254,11 @@ impl Spool {
     pub fn space(&self) -> (u64, u64) {
         disk_space(&self.dir).unwrap_or((0, 0))
     }
+}
+
+/// Make the entries of folder `dir` (a rename, a new file) durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
 }
 
 fn remove_quietly(path: &Path) {

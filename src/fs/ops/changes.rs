@@ -5,12 +5,11 @@
 //! the process that opened the file) and `fsync` upload the stage when the server lacks some
 //! of its changes and return the upload's error, which is what `close` returns to the program.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::core::{Core, Handle};
-use super::error::{FsError, FsResult};
-use super::inode::{Ino, Inode};
+use super::{Core, Handle};
+use crate::fs::error::{FsError, FsResult};
+use crate::fs::inode::{Ino, Inode};
 
 impl Core {
     /// Create and open file `name` in `parent`, for the thread `pid`.
@@ -20,7 +19,7 @@ impl Core {
         if self.namespace().lookup(parent, name).await.is_ok() {
             return Err(FsError::new(libc::EEXIST, "the file exists"));
         }
-        let (inode, staged) = writes.create(&dir, name)?;
+        let (inode, staged) = writes.create(&dir, name).await?;
         let opener = process_of(pid);
         let fh = self.add_handle(inode.ino, Handle::Write { staged, opener });
         Ok((inode, fh))
@@ -35,10 +34,25 @@ impl Core {
         Ok(self.add_handle(ino, Handle::Write { staged, opener }))
     }
 
-    pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
+    /// A write that can be done at once, on the caller's thread (it touches no disk but the
+    /// stage's page cache); `None` when it cannot, and [`Core::write`] must do it.
+    pub fn write_now(&self, fh: u64, offset: u64, data: &[u8]) -> Option<FsResult<u32>> {
+        let writes = match self.writes() {
+            Ok(w) => w,
+            Err(e) => return Some(Err(e)),
+        };
+        match self.handle(fh) {
+            Ok(Handle::Write { staged, .. }) => writes.write_now(&staged, offset, data),
+            Ok(_) => Some(Err(FsError::new(libc::EBADF, "not open for writing"))),
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// A write that first saves the stage's journal record (the first write since an upload).
+    pub async fn write(&self, fh: u64, offset: u64, data: Vec<u8>) -> FsResult<u32> {
         let writes = self.writes()?;
         match self.handle(fh)? {
-            Handle::Write { staged, .. } => writes.write(&staged, offset, data),
+            Handle::Write { staged, .. } => writes.write(&staged, offset, data).await,
             _ => Err(FsError::new(libc::EBADF, "not open for writing")),
         }
     }
@@ -56,18 +70,18 @@ impl Core {
             _ => None,
         };
         if let Some(staged) = &through_handle {
-            writes.truncate(staged, size)?;
+            writes.truncate(staged, size).await?;
         } else {
             let staged = writes.open_existing(&inode, size == 0).await?;
             let cut = match size {
                 0 => Ok(()),
-                _ => writes.truncate(&staged, size),
+                _ => writes.truncate(&staged, size).await,
             };
             let result = match cut {
                 Ok(()) => writes.upload(&staged).await,
                 Err(e) => Err(e),
             };
-            writes.release(&staged);
+            writes.release(&staged).await;
             result?;
         }
         self.namespace().inode(ino)
@@ -82,7 +96,7 @@ impl Core {
     /// the last copy hands the file to the background uploads.
     pub async fn flush(&self, fh: u64, pid: u32) -> FsResult<()> {
         let (Some(writes), Ok(Handle::Write { staged, opener })) =
-            (self.writes_opt(), self.handle(fh))
+            (self.writes.as_ref(), self.handle(fh))
         else {
             return Ok(());
         };
@@ -101,7 +115,7 @@ impl Core {
 
     /// An `fsync` of `fh`, from any process: upload what the server lacks.
     pub async fn fsync(&self, fh: u64) -> FsResult<()> {
-        match (self.writes_opt(), self.handle(fh)) {
+        match (self.writes.as_ref(), self.handle(fh)) {
             (Some(writes), Ok(Handle::Write { staged, .. })) => writes.upload(&staged).await,
             _ => Ok(()),
         }
@@ -139,35 +153,6 @@ impl Core {
         writes
             .rename(&dir, name, &new_dir, new_name, no_replace)
             .await
-    }
-
-    /// Call `tell` with (directory, name) of each entry that leaves the tree without the
-    /// kernel asking, so that it can drop its cached entry.
-    pub fn on_entry_gone(&self, tell: super::write::EntryGone) {
-        if let Some(writes) = self.writes_opt() {
-            writes.on_entry_gone(tell);
-        }
-    }
-
-    /// The spool folder, where files are staged (none on a read-only mount).
-    pub fn spool_dir(&self) -> Option<PathBuf> {
-        self.writes_opt().map(|w| w.spool_dir())
-    }
-
-    /// (free, total) bytes for staged files.
-    pub fn spool_space(&self) -> Option<(u64, u64)> {
-        self.writes_opt().map(|w| w.space())
-    }
-
-    /// Put back the uploads an earlier mount left in the spool and start the background
-    /// retries. Call once, inside the runtime. Returns how many files the spool held.
-    pub fn start_writes(&self) -> usize {
-        let Some(writes) = self.writes_opt() else {
-            return 0;
-        };
-        let found = writes.recover();
-        tokio::spawn(writes.clone().run_retries());
-        found
     }
 }
 

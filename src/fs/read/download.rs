@@ -1,4 +1,4 @@
-//! One request in flight: it GETs a byte range, cuts the body into blocks, puts each block in
+//! One download in flight: it GETs a byte range, cuts the body into blocks, puts each block in
 //! the cache and tells the file's readers, chunk by chunk, what arrived.
 //!
 //! - If the server ignores the Range (a 200 with the whole body), the request becomes the file's
@@ -16,13 +16,12 @@
 //!   `cache::writer`): every block reaches the disk, and readers still get each block first.
 
 use super::digest::{DigestCheck, Hasher};
-use super::engine::Ctx;
 use super::error::ReadError;
-use super::fetcher::{FetchError, FetchErrorKind};
 use super::file::{FileState, Mode};
+use super::shared::Ctx;
 use crate::fs::cache::BlockKey;
+use crate::xnat::{BodyStream, Download, XnatError};
 use bytes::{Buf, Bytes, BytesMut};
-use futures::stream::BoxStream;
 use futures::StreamExt;
 use std::ops::Range;
 use std::sync::atomic::Ordering;
@@ -49,7 +48,8 @@ pub(crate) async fn run(ctx: Arc<Ctx>, file: Arc<FileState>, id: u64, range: Ran
             }
         }
         Err(e) => {
-            tracing::warn!(uri = %task.file.uri, error = %e, "download failed");
+            // The reads waiting for these bytes return the error, and it is logged there.
+            tracing::debug!(uri = %task.file.uri, error = %e, "download failed");
             task.file.fail_task(id, e);
         }
     }
@@ -57,7 +57,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>, file: Arc<FileState>, id: u64, range: Ran
 
 enum PumpError {
     /// The body broke: worth one resume.
-    Broken(FetchError),
+    Broken(XnatError),
     Fatal(ReadError),
 }
 
@@ -87,11 +87,11 @@ impl Task {
         loop {
             let request = (!whole_file).then(|| self.next..self.request_end());
             self.ctx.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let response = match self.ctx.fetcher.fetch(&self.file.uri, request).await {
+            let response = match self.ctx.backend.fetch(&self.file.uri, request).await {
                 Ok(r) => r,
-                Err(e) => match e.kind {
+                Err(e) => match e {
                     // The listing's size was too large and the range starts past the end.
-                    FetchErrorKind::RangeNotSatisfiable { size } if !whole_file => {
+                    XnatError::RangeNotSatisfiable { size, .. } if !whole_file => {
                         match size.or((self.next == 0).then_some(0)) {
                             Some(size) if size <= self.next => {
                                 self.learn_size(size);
@@ -104,7 +104,7 @@ impl Task {
                             }
                         }
                     }
-                    _ => return Err(self.fetch_error(e)),
+                    e => return Err(ReadError::Backend(e)),
                 },
             };
             let result = match self.accept(&response, resumed) {
@@ -119,7 +119,7 @@ impl Task {
                     self.ctx.stats.resumes.fetch_add(1, Ordering::Relaxed);
                     resumed = true;
                 }
-                Err(PumpError::Broken(e)) => return Err(self.fetch_error(e)),
+                Err(PumpError::Broken(e)) => return Err(ReadError::Backend(e)),
                 Err(PumpError::Fatal(e)) => return Err(e),
             }
         }
@@ -133,27 +133,21 @@ impl Task {
         }
     }
 
-    fn fetch_error(&self, source: FetchError) -> ReadError {
-        ReadError::Fetch {
+    /// The server's answer does not fit what was asked.
+    fn body_error(&self, message: String) -> ReadError {
+        ReadError::Body {
             uri: self.file.uri.clone(),
-            source,
+            message,
         }
     }
 
     /// Takes in a response's framing; returns the file offset of its first body byte.
-    fn accept(
-        &mut self,
-        response: &super::fetcher::FetchBody,
-        resumed: bool,
-    ) -> Result<u64, ReadError> {
+    fn accept(&mut self, response: &Download, resumed: bool) -> Result<u64, ReadError> {
         if response.partial {
             if response.offset > self.next {
-                return Err(self.fetch_error(FetchError::new(
-                    FetchErrorKind::Io,
-                    format!(
-                        "asked for bytes from {}, got a body from {}",
-                        self.next, response.offset
-                    ),
+                return Err(self.body_error(format!(
+                    "asked for bytes from {}, got a body from {}",
+                    self.next, response.offset
                 )));
             }
             self.file.set_mode(Mode::Ranges);
@@ -196,11 +190,7 @@ impl Task {
         self.end = self.end.min(real);
     }
 
-    async fn pump(
-        &mut self,
-        mut body: BoxStream<'static, Result<Bytes, FetchError>>,
-        mut pos: u64,
-    ) -> Result<(), PumpError> {
+    async fn pump(&mut self, mut body: BodyStream, mut pos: u64) -> Result<(), PumpError> {
         while self.next < self.end {
             if self.whole_body {
                 self.wait_until_wanted().await;
@@ -235,10 +225,12 @@ impl Task {
     fn end_of_body(&mut self) -> Result<(), PumpError> {
         if let Some(size) = self.file.real_size() {
             if self.next < size.min(self.end) {
-                return Err(PumpError::Broken(FetchError::new(
-                    FetchErrorKind::Io,
-                    format!("body ended at byte {} of {size}", self.next),
-                )));
+                return Err(PumpError::Broken(XnatError::Network {
+                    method: "GET".into(),
+                    url: self.file.uri.clone(),
+                    attempts: 1,
+                    detail: format!("body ended at byte {} of {size}", self.next),
+                }));
             }
         }
         self.learn_size(self.next);
@@ -251,9 +243,9 @@ impl Task {
             return Ok(()); // before the resume point
         }
         if pos > self.next {
-            return Err(PumpError::Fatal(self.fetch_error(FetchError::new(
-                FetchErrorKind::Io,
-                format!("gap in body: at {pos}, expected {}", self.next),
+            return Err(PumpError::Fatal(self.body_error(format!(
+                "gap in body: at {pos}, expected {}",
+                self.next
             ))));
         }
         chunk.advance((self.next - pos) as usize);

@@ -11,10 +11,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{Listing, Namespace};
-use crate::fs::catalog::Catalog;
 use crate::fs::error::{FsError, FsResult};
 use crate::fs::inode::{Ino, Inode, InodeInfo, ROOT_INO};
-use crate::fs::node::{Node, Owner};
+use crate::fs::names;
+use crate::fs::node::Node;
+use crate::xnat::Owner;
 
 /// An entry of a directory that only this mount knows of.
 #[derive(Clone, Debug)]
@@ -23,7 +24,7 @@ pub struct LocalEntry {
     pub info: InodeInfo,
 }
 
-impl<C: Catalog> Namespace<C> {
+impl Namespace {
     pub(super) fn local_entries(&self, dir: &Node) -> Vec<(String, LocalEntry)> {
         self.local
             .lock()
@@ -91,7 +92,7 @@ impl<C: Catalog> Namespace<C> {
             local
                 .entry(dir.clone())
                 .or_default()
-                .entry(super::names::encode(part))
+                .entry(names::encode(part))
                 .or_insert(LocalEntry {
                     node: folder.clone(),
                     info: InodeInfo::default(),
@@ -106,7 +107,7 @@ impl<C: Catalog> Namespace<C> {
             .expect("local entries lock")
             .entry(dir)
             .or_default()
-            .insert(super::names::encode(name), LocalEntry { node, info });
+            .insert(names::encode(name), LocalEntry { node, info });
         inode
     }
 

@@ -1,86 +1,56 @@
-//! Unit tests of the namespace over the fake catalog: the tree, names and request counts.
+//! Unit tests of the namespace over the fake backend: the tree, names and request counts.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::catalog::*;
-use super::fake::FakeCatalog;
-use super::inode::{Ino, ROOT_INO};
-use super::namespace::Namespace;
-use super::node::{Node, Owner};
+use super::Namespace;
+use crate::fs::inode::{Ino, ROOT_INO};
+use crate::fs::node::Node;
+use crate::xnat::fake::FakeXnat;
+use crate::xnat::Owner;
 
-fn file(path: &str, size: u64) -> FileRow {
-    FileRow {
-        path: path.into(),
-        size: Some(size),
-        digest: None,
-        uri: String::new(),
-        ..FileRow::default()
-    }
+/// The accession IDs of the archive made by [`archive`].
+struct Ids {
+    subjects: Vec<String>,
+    sessions: Vec<String>,
 }
 
 /// Project P: `subjects` subjects with two sessions each, two scans per session with NIFTI and
 /// DICOM resources of two files each.
-fn archive(subjects: usize) -> FakeCatalog {
-    let mut cat = FakeCatalog {
-        projects: vec![ProjectRow {
-            id: "P".into(),
-            name: "Project P".into(),
-        }],
-        ..FakeCatalog::default()
+fn archive(subjects: usize) -> (Arc<FakeXnat>, Ids) {
+    let fake = FakeXnat::new();
+    fake.add_project("P");
+    let mut ids = Ids {
+        subjects: Vec::new(),
+        sessions: Vec::new(),
     };
-    let mut subject_rows = Vec::new();
-    let mut experiments = Vec::new();
-    let mut scans = Vec::new();
     for s in 0..subjects {
-        let sid = format!("XNAT_S{s:05}");
-        subject_rows.push(SubjectRow {
-            id: sid.clone(),
-            label: format!("sub{s:02}"),
-        });
+        let label = format!("sub{s:02}");
+        ids.subjects.push(fake.add_subject("P", &label));
         for e in 0..2 {
-            let eid = format!("XNAT_E{s:03}{e:02}");
-            experiments.push(ExperimentRow {
-                id: eid.clone(),
-                label: format!("sub{s:02}_MR{e}"),
-                subject_id: sid.clone(),
-                xsi_type: "xnat:mrSessionData".into(),
-                date: String::new(),
-            });
+            let eid = fake.add_session("P", &label, &format!("{label}_MR{e}"));
             for (scan, scan_type) in [("1", "mprage"), ("2", "DWI b1000")] {
-                scans.push(ScanRow {
-                    experiment_id: eid.clone(),
-                    id: scan.into(),
-                    scan_type: scan_type.into(),
-                    resources: vec!["NIFTI".into(), "DICOM".into()],
-                    ..ScanRow::default()
-                });
+                fake.add_scan(&eid, scan, scan_type);
                 let owner = Owner::Scan {
                     experiment: eid.clone(),
                     scan: scan.into(),
                 };
-                cat.files.insert(
-                    (owner.clone(), "NIFTI".into()),
-                    vec![file("a.nii.gz", 10), file("deep/er/b.json", 3)],
-                );
-                cat.files.insert(
-                    (owner, "DICOM".into()),
-                    vec![file("1.dcm", 5), file("2.dcm", 5)],
-                );
+                fake.add_file(&owner, "NIFTI", "a.nii.gz", vec![0; 10]);
+                fake.add_file(&owner, "NIFTI", "deep/er/b.json", vec![1; 3]);
+                fake.add_file(&owner, "DICOM", "1.dcm", vec![2; 5]);
+                fake.add_file(&owner, "DICOM", "2.dcm", vec![3; 5]);
             }
+            ids.sessions.push(eid);
         }
     }
-    cat.subjects.insert("P".into(), subject_rows);
-    cat.experiments.insert("P".into(), experiments);
-    cat.scans.insert("P".into(), scans);
-    cat
+    (fake, ids)
 }
 
-fn ns(cat: FakeCatalog) -> Namespace<FakeCatalog> {
-    Namespace::new(Arc::new(cat), Duration::from_secs(60), None)
+fn ns(fake: &Arc<FakeXnat>) -> Namespace {
+    Namespace::new(fake.clone(), Duration::from_secs(60), None)
 }
 
-async fn walk(ns: &Namespace<FakeCatalog>, dir: Ino, out: &mut Vec<String>, prefix: &str) {
+async fn walk(ns: &Namespace, dir: Ino, out: &mut Vec<String>, prefix: &str) {
     let listing = ns.list(dir).await.unwrap();
     for (name, ino) in &listing.entries {
         let path = format!("{prefix}/{name}");
@@ -91,7 +61,7 @@ async fn walk(ns: &Namespace<FakeCatalog>, dir: Ino, out: &mut Vec<String>, pref
     }
 }
 
-async fn resolve(ns: &Namespace<FakeCatalog>, path: &str) -> Result<Ino, i32> {
+async fn resolve(ns: &Namespace, path: &str) -> Result<Ino, i32> {
     let mut ino = ROOT_INO;
     for part in path.split('/').filter(|p| !p.is_empty()) {
         ino = ns
@@ -105,7 +75,8 @@ async fn resolve(ns: &Namespace<FakeCatalog>, path: &str) -> Result<Ino, i32> {
 
 #[tokio::test]
 async fn tree_has_every_level_with_xnat_names() {
-    let ns = ns(archive(2));
+    let (fake, _) = archive(2);
+    let ns = ns(&fake);
     let ino = resolve(&ns, "/P/sub01/sub01_MR1/2-DWI_b1000/NIFTI/deep/er/b.json")
         .await
         .unwrap();
@@ -160,7 +131,8 @@ async fn tree_has_every_level_with_xnat_names() {
 #[tokio::test]
 async fn a_project_walk_costs_a_few_requests_per_session() {
     let subjects = 10;
-    let ns = ns(archive(subjects));
+    let (fake, _) = archive(subjects);
+    let ns = ns(&fake);
     let mut paths = Vec::new();
     walk(&ns, ROOT_INO, &mut paths, "").await;
     let sessions = subjects * 2;
@@ -171,41 +143,35 @@ async fn a_project_walk_costs_a_few_requests_per_session() {
     // projects + 3 for the project + project .resources, then per subject .resources, and per
     // session scan files + .resources + .assessors.
     let expected = 1 + 3 + 1 + subjects + sessions * 3;
-    assert_eq!(
-        ns.catalog().calls(),
-        expected,
-        "{:?}",
-        ns.catalog().log.lock().unwrap()
-    );
+    assert_eq!(fake.total_calls(), expected, "{:?}", fake.calls());
     // Negative and positive lookups come from the cached listings: no new requests.
-    let before = ns.catalog().calls();
+    let before = fake.total_calls();
     assert!(resolve(&ns, "/P/sub03/missing").await.is_err());
     resolve(&ns, "/P/sub03/sub03_MR1/1-mprage/DICOM/2.dcm")
         .await
         .unwrap();
-    assert_eq!(ns.catalog().calls(), before);
+    assert_eq!(fake.total_calls(), before);
 }
 
 #[tokio::test]
 async fn hostile_names_neither_escape_nor_collide() {
-    let mut cat = archive(1);
+    let (fake, ids) = archive(1);
     let owner = Owner::Scan {
-        experiment: "XNAT_E00000".into(),
+        experiment: ids.sessions[0].clone(),
         scan: "1".into(),
     };
-    cat.files.insert(
-        (owner, "NIFTI".into()),
-        vec![
-            file("..", 1),
-            file("../../etc/passwd", 2),
-            file("", 3),
-            file(&"x".repeat(300), 4),
-            file("dup", 5),
-            file("dup", 6),
-            file(".hidden", 7),
-        ],
-    );
-    let ns = ns(cat);
+    for (path, size) in [
+        ("..", 1),
+        ("../../etc/passwd", 2),
+        ("", 3),
+        (&"x".repeat(300) as &str, 4),
+        ("dup", 5),
+        (".hidden", 7),
+    ] {
+        fake.add_file(&owner, "NIFTI", path, vec![0; size]);
+    }
+    fake.add_duplicate_entry(&owner, "NIFTI", "dup", vec![0; 6]);
+    let ns = ns(&fake);
     let dir = resolve(&ns, "/P/sub00/sub00_MR0/1/NIFTI").await.unwrap();
     let listing = ns.list(dir).await.unwrap();
     let names: Vec<_> = listing.entries.iter().map(|(n, _)| n.clone()).collect();
@@ -230,7 +196,8 @@ async fn hostile_names_neither_escape_nor_collide() {
 
 #[tokio::test]
 async fn folders_filled_before_their_parent_keep_their_attributes() {
-    let ns = ns(archive(1));
+    let (fake, ids) = archive(1);
+    let ns = ns(&fake);
     let attr = |ino: Ino, key: &str| {
         ns.inode(ino)
             .unwrap()
@@ -242,12 +209,12 @@ async fn folders_filled_before_their_parent_keep_their_attributes() {
     let subject = resolve(&ns, "/P/sub00").await.unwrap();
     assert_eq!(
         attr(subject, "user.xnat.id").as_deref(),
-        Some("XNAT_S00000")
+        Some(ids.subjects[0].as_str())
     );
     let session = resolve(&ns, "/P/sub00/sub00_MR0").await.unwrap();
     assert_eq!(
         attr(session, "user.xnat.id").as_deref(),
-        Some("XNAT_E00000")
+        Some(ids.sessions[0].as_str())
     );
     let scan = resolve(&ns, "/P/sub00/sub00_MR0/2-DWI_b1000")
         .await
@@ -257,18 +224,18 @@ async fn folders_filled_before_their_parent_keep_their_attributes() {
 
 #[tokio::test]
 async fn only_the_reserved_folders_keep_a_leading_dot() {
-    let mut cat = archive(1);
-    cat.files.insert(
-        (
-            Owner::Scan {
-                experiment: "XNAT_E00000".into(),
-                scan: "1".into(),
-            },
-            "NIFTI".into(),
-        ),
-        vec![file(".resources", 1), file(".assessors", 2)],
-    );
-    let ns = ns(cat);
+    let fake = FakeXnat::new();
+    fake.add_project("P");
+    fake.add_subject("P", "sub00");
+    let eid = fake.add_session("P", "sub00", "sub00_MR0");
+    fake.add_scan(&eid, "1", "");
+    let owner = Owner::Scan {
+        experiment: eid,
+        scan: "1".into(),
+    };
+    fake.add_file(&owner, "NIFTI", ".resources", vec![0; 1]);
+    fake.add_file(&owner, "NIFTI", ".assessors", vec![0; 2]);
+    let ns = ns(&fake);
     let dir = resolve(&ns, "/P/sub00/sub00_MR0/1/NIFTI").await.unwrap();
     let listing = ns.list(dir).await.unwrap();
     let names: Vec<_> = listing.entries.iter().map(|(n, _)| n.as_str()).collect();
@@ -277,7 +244,8 @@ async fn only_the_reserved_folders_keep_a_leading_dot() {
 
 #[tokio::test]
 async fn a_zero_ttl_still_lists() {
-    let ns = Namespace::new(Arc::new(archive(1)), Duration::ZERO, None);
+    let (fake, _) = archive(1);
+    let ns = Namespace::new(fake, Duration::ZERO, None);
     let dir = resolve(&ns, "/P/sub00/sub00_MR0/1-mprage/NIFTI")
         .await
         .unwrap();

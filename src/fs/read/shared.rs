@@ -1,0 +1,63 @@
+//! What a file's handles and downloads share with the engine: the backend, the cache, the
+//! settings, the counters, and the table of open file versions.
+
+use super::engine::ReadConfig;
+use super::file::FileState;
+use super::plan::PlanConfig;
+use crate::fs::cache::{BlockCache, FileKey};
+use crate::xnat::Backend;
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub requests: AtomicU64,
+    pub resumes: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+/// What the engine's handles and downloads share.
+pub(crate) struct Ctx {
+    pub backend: Arc<dyn Backend>,
+    pub cache: Arc<BlockCache>,
+    pub config: ReadConfig,
+    pub plan: PlanConfig,
+    pub stats: Counters,
+}
+
+impl Ctx {
+    /// Records a file's real size: in its state, and in the cache (so a later open, even after
+    /// a remount, knows it).
+    pub fn learn_size(&self, file: &FileState, size: u64) {
+        if !file.set_real_size(size) {
+            return;
+        }
+        self.cache.put_size(file.key, size);
+        if size != file.listed_size {
+            tracing::debug!(uri = %file.uri, listed = file.listed_size, real = size,
+                "a download shows another size than the listing");
+        }
+    }
+}
+
+/// Open file versions and how many handles each has.
+pub(crate) type Files = Mutex<HashMap<FileKey, (Arc<FileState>, usize)>>;
+
+/// Drops one handle's count; the last one closes the file (aborting its downloads).
+pub(crate) fn release(files: &Files, key: FileKey) {
+    let closed = {
+        let mut files = files.lock().unwrap();
+        match files.get_mut(&key) {
+            Some(entry) if entry.1 > 1 => {
+                entry.1 -= 1;
+                None
+            }
+            Some(_) => files.remove(&key).map(|(state, _)| state),
+            None => None,
+        }
+    };
+    if let Some(state) = closed {
+        state.close();
+    }
+}

@@ -1,0 +1,1 @@
+//! Core tests without FUSE: the operations the adapter calls, over the fake XNAT.
