@@ -106,7 +106,6 @@ fi
 
 # --- everything started from here on is stopped by the trap ---------------------------------
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/xnatfs-demo.XXXXXX")"
-SIM_PID=""
 SLEEP_PID=""
 mounted=0
 
@@ -126,10 +125,8 @@ cleanup() {
             umount -l "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null || true
         fi
     fi
-    if [ -n "$SIM_PID" ]; then
-        kill "$SIM_PID" 2>/dev/null || true
-        wait "$SIM_PID" 2>/dev/null || true
-        say "stopped xnat-sim"
+    if [ -n "$SIM_PID_FILE" ]; then
+        stop_sim && say "stopped xnat-sim"
     fi
     if mountpoint -q "$MNT" 2>/dev/null; then
         echo "demo: $MNT is still mounted; left $WORK in place" >&2

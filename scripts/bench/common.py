@@ -5,7 +5,6 @@ import base64
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -14,6 +13,8 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts" / "lib"))
+import xnat_sim  # noqa: E402  (scripts/lib: the start and stop the client suite uses too)
 # Where scripts/bench.sh's `cargo build --release` put the binaries (cargo reads CARGO_TARGET_DIR,
 # relative to the repository, where bench.sh runs it).
 BIN = REPO / os.environ.get("CARGO_TARGET_DIR", "target") / "release"
@@ -39,19 +40,15 @@ def timed(cmd, **kw):
     return time.perf_counter() - start
 
 
-class Sim:
-    """An xnat-sim process, stopped by PID."""
+class Sim(xnat_sim.Sim):
+    """An xnat-sim server with the bench user (`xnat-sim start`, stopped by PID with `stop()`),
+    and the calls the scenarios make to it."""
 
     def __init__(self, root, *flags):
-        self.proc = subprocess.Popen(
-            [str(BIN / "xnat-sim"), "serve", "--root", str(root), "--user", f"{USER}:{PASSWORD}", *flags],
-            stdout=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        m = re.match(r"xnat-sim listening on (\S+)", line)
-        if not m:
-            self.stop()
-            sys.exit(f"bench: xnat-sim did not start: {line!r}")
-        self.url = m.group(1)
+        try:
+            super().__init__(BIN / "xnat-sim", root, *flags, users=[(USER, PASSWORD)])
+        except xnat_sim.SimError as e:
+            sys.exit(f"bench: xnat-sim did not start: {e}")
 
     def admin(self, method, path):
         req = urllib.request.Request(self.url + path, method=method)
@@ -71,11 +68,6 @@ class Sim:
 
     def reset(self):
         self.admin("POST", "/__sim/stats/reset")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
 
 
 class Mount:

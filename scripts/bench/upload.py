@@ -139,13 +139,13 @@ def scenario(work, opts):
             name = f"round{i}-curl.bin"
             settle(src)
             sim.reset()
-            c0, s0 = children_cpu(), cpu_seconds(sim.proc.pid)
+            c0, s0 = children_cpu(), cpu_seconds(sim.pid)
             start = time.perf_counter()
             out = run(["curl", "-sSf", "-u", f"{USER}:{PASSWORD}", "-T", str(src),
                        "-H", "Content-Type: application/octet-stream", f"{sim.url}{files}/{name}?inbody=true"],
                       capture_output=True, text=True, timeout=timeout).stdout
             sample["curl"] = time.perf_counter() - start
-            used = {"curl": children_cpu() - c0, "sim_for_curl": cpu_seconds(sim.proc.pid) - s0}
+            used = {"curl": children_cpu() - c0, "sim_for_curl": cpu_seconds(sim.pid) - s0}
             names.append(name)
             if "duplicates" in out:
                 sys.exit(f"bench: upload: the server did not take {name}: {out}")
@@ -163,10 +163,10 @@ def scenario(work, opts):
                 name = f"round{i}-xnatfs-cp.bin"
                 settle(src)
                 sim.reset()
-                c0, d0, s0 = children_cpu(), cpu_seconds(m.proc.pid), cpu_seconds(sim.proc.pid)
+                c0, d0, s0 = children_cpu(), cpu_seconds(m.proc.pid), cpu_seconds(sim.pid)
                 sample["xnatfs_cp"] = timed(["cp", str(src), str(folder / name)], timeout=timeout)
                 used.update(cp_into_mount=children_cpu() - c0, xnatfs_daemon=cpu_seconds(m.proc.pid) - d0,
-                            sim_for_xnatfs=cpu_seconds(sim.proc.pid) - s0)
+                            sim_for_xnatfs=cpu_seconds(sim.pid) - s0)
                 names.append(name)
                 puts.append(count_puts(name))
                 check(name)

@@ -10,11 +10,11 @@
 #   e2e_summary                  the closing lines; exits 1 if a check failed
 #
 # The cleanup also stops a check still running (with the tools it started), the xnat-sim of
-# start_sim (SIM_PID), and every PID in EXTRA_PIDS; it removes WORK unless a mount is still there.
+# start_sim (with stop_sim: source scripts/lib/sim.sh first), and every PID in EXTRA_PIDS; it
+# removes WORK unless a mount is still there.
 
 E2E_NAME="${E2E_NAME:-e2e}"
 WORK=""
-SIM_PID=""
 CHECK_PID=""
 MOUNTS=()
 EXTRA_PIDS=()
@@ -131,10 +131,7 @@ e2e_cleanup() {
             kill "$pid" 2>/dev/null || true
         done
     done
-    if [ -n "$SIM_PID" ]; then
-        kill "$SIM_PID" 2>/dev/null || true
-        wait "$SIM_PID" 2>/dev/null || true
-    fi
+    stop_sim
     if [ -n "$WORK" ]; then
         if [ "$rc" -ne 0 ]; then
             for log in "$WORK"/xnatfs*.log; do

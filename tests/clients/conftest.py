@@ -1,4 +1,5 @@
-"""Fixtures for the client suite: a fresh xnat-sim per test module, started by PID and stopped by PID.
+"""Fixtures for the client suite: a fresh xnat-sim per test module, started with `xnat-sim start`
+and stopped by PID with `xnat-sim stop` (through scripts/lib/xnat_sim.py, as the benchmarks do).
 
 The server binary comes from XNAT_SIM_BIN or the workspace's target/debug/xnat-sim; a missing binary
 fails the run with a message that says how to build it, never a silent skip.
@@ -6,16 +7,17 @@ fails the run with a message that says how to build it, never a silent skip.
 
 import json
 import os
-import re
 import shutil
-import signal
-import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts" / "lib"))
+import xnat_sim  # noqa: E402
+
 USER, PASSWORD = "alice", "alice-pw"
 OTHER_USER, OTHER_PASSWORD = "bob", "bob-pw"
 
@@ -27,32 +29,16 @@ def sim_binary():
     return path
 
 
-class Sim:
-    """One running xnat-sim process on a free loopback port."""
+class Sim(xnat_sim.Sim):
+    """One running xnat-sim server on a free loopback port, with the suite's two users."""
 
     def __init__(self, root, extra_args=()):
         self.root = root
-        args = [
-            str(sim_binary()), "serve", "--root", str(root), "--listen", "127.0.0.1:0",
-            "--user", f"{USER}:{PASSWORD}", "--user", f"{OTHER_USER}:{OTHER_PASSWORD}", *extra_args,
-        ]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
-        first = self.proc.stdout.readline()
-        match = re.match(r"xnat-sim listening on (http://\S+)", first)
-        if not match:
-            self.stop()
-            pytest.fail(f"xnat-sim did not start: first line was {first!r}")
-        self.url = match.group(1)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
+        try:
+            super().__init__(sim_binary(), root, "--listen", "127.0.0.1:0", *extra_args,
+                             users=[(USER, PASSWORD), (OTHER_USER, OTHER_PASSWORD)])
+        except xnat_sim.SimError as e:
+            pytest.fail(f"xnat-sim did not start: {e}")
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,13 @@
-//! The `xnat-sim` command: `serve`, `populate` and `import`. Flags are parsed
-//! here; everything else lives in the library.
+//! The `xnat-sim` command: `serve`, `start`/`stop` (a server in the background, see
+//! `launcher`), `populate` and `import`. Flags are parsed here; the server and the archive
+//! builders live in the library.
 
-use clap::{Args, Parser, Subcommand};
+mod launcher;
+
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::io::Write;
 use std::net::SocketAddr;
+use std::os::fd::RawFd;
 use std::path::PathBuf;
 use std::time::Duration;
 use xnat_sim::{Faults, ImportOptions, Shape, SimConfig, SimServer};
@@ -22,7 +26,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve an archive over HTTP until SIGINT/SIGTERM.
-    Serve(ServeArgs),
+    Serve(ServeCommand),
+    /// Serve in the background: print the URL once listening, then exit (see `stop`).
+    Start(StartArgs),
+    /// Stop a server started by `start` (SIGTERM, then SIGKILL).
+    Stop(launcher::StopOptions),
     /// Add a synthetic archive of a given shape (deterministic from --seed).
     Populate(PopulateArgs),
     /// Import a directory laid out as project/subject/experiment/scan/resource/files.
@@ -99,6 +107,27 @@ struct ServeArgs {
 }
 
 #[derive(Args)]
+struct ServeCommand {
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// Once listening, write the URL and a newline to this inherited file descriptor and
+    /// close it (how `start` learns the server is up).
+    #[arg(long, value_name = "FD")]
+    ready_fd: Option<RawFd>,
+}
+
+#[derive(Args)]
+struct StartArgs {
+    #[command(flatten)]
+    launch: launcher::StartOptions,
+    // Parsed so that clap checks the flags (and `start --help` lists them); the server parses
+    // them again from the command line `launcher::serve_argv` rebuilds.
+    #[allow(dead_code)]
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Args)]
 struct PopulateArgs {
     #[arg(long)]
     root: PathBuf,
@@ -154,8 +183,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
-        Command::Serve(a) => serve(a),
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    match cli.command {
+        Command::Serve(a) => serve(a.serve, a.ready_fd),
+        Command::Start(a) => {
+            let given = matches
+                .subcommand_matches("start")
+                .expect("the start subcommand was parsed");
+            let serve_flags = ServeArgs::augment_args(clap::Command::new("serve"));
+            match launcher::start(&a.launch, launcher::serve_argv(&serve_flags, given)) {
+                Ok(url) => {
+                    println!("{url}");
+                    Ok(())
+                }
+                Err(e) => {
+                    eprintln!("xnat-sim start: {e}");
+                    std::process::exit(1)
+                }
+            }
+        }
+        Command::Stop(a) => {
+            if let Err(e) = launcher::stop(&a) {
+                eprintln!("xnat-sim stop: {e}");
+                std::process::exit(1)
+            }
+            Ok(())
+        }
         Command::Populate(a) => {
             let store = xnat_sim::Store::open(&a.root)?;
             store.write(|ar| {
@@ -201,7 +255,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 }
 
-fn serve(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+fn serve(a: ServeArgs, ready_fd: Option<RawFd>) -> Result<(), Box<dyn std::error::Error>> {
+    let ready = ready_fd.map(launcher::ready_pipe).transpose()?;
     let config = SimConfig {
         root: a.root,
         listen: a.listen,
@@ -235,6 +290,9 @@ fn serve(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         let mut out = std::io::stdout();
         writeln!(out, "xnat-sim listening on {}", server.url())?;
         out.flush()?;
+        if let Some(ready) = ready {
+            launcher::report_ready(ready, &server.url())?;
+        }
         server.run_until_signal().await?;
         Ok(())
     })
