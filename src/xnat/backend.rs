@@ -17,7 +17,6 @@ use futures::FutureExt;
 use super::address::{FileAddr, NewObject, Owner, Removal};
 use super::client::XnatClient;
 use super::error::Result;
-use super::listing::Row;
 use super::model::{
     fold_scans, Assessor, CatalogFile, Experiment, Project, ProjectScanRow, Resource, ScanFile,
     SessionScan, Subject, PROJECT_SCAN_COLUMNS,
@@ -81,17 +80,6 @@ pub trait Backend: Send + Sync + 'static {
     fn create<'a>(&'a self, object: &'a NewObject) -> BoxFuture<'a, Result<Created>>;
     /// Delete a file, or an object with its files.
     fn delete<'a>(&'a self, object: &'a Removal) -> BoxFuture<'a, Result<()>>;
-}
-
-impl XnatClient {
-    async fn rows<T: for<'r> From<&'r Row>>(
-        &self,
-        path: &ApiPath,
-        params: &[(&str, &str)],
-    ) -> Result<Vec<T>> {
-        let listing = self.get_listing(path, params).await?;
-        Ok(listing.rows.iter().map(T::from).collect())
-    }
 }
 
 /// The request that makes `object`: its path and query.

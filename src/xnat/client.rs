@@ -22,7 +22,7 @@ use super::error::{Result, XnatError};
 use super::http::{
     error_detail, error_message, header_u64, last_modified, range_header, retry_after,
 };
-use super::listing::{parse_listing, Listing};
+use super::listing::{parse_listing, Listing, Row};
 use super::paths::ApiPath;
 use super::retry::{self, Failure, RetryPolicy, Verdict};
 use super::session::Session;
@@ -346,6 +346,16 @@ impl XnatClient {
             detail: format!("listing cut short: {}", error_detail(&e)),
         })?;
         parse_listing(&body, &url)
+    }
+
+    /// GET a listing and read each row as a `T`.
+    pub(crate) async fn rows<T: for<'r> From<&'r Row>>(
+        &self,
+        path: &ApiPath,
+        params: &[(&str, &str)],
+    ) -> Result<Vec<T>> {
+        let listing = self.get_listing(path, params).await?;
+        Ok(listing.rows.iter().map(T::from).collect())
     }
 
     /// GET a path as text.

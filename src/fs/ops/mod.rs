@@ -83,6 +83,8 @@ pub struct Core {
     open: Mutex<HashMap<u64, (Ino, Handle)>>,
     next_fh: AtomicU64,
     read_only: bool,
+    /// The tasks [`Core::start`] spawned, stopped when the core goes.
+    background: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 impl Core {
@@ -123,6 +125,7 @@ impl Core {
             open: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             read_only: config.read_only,
+            background: Mutex::new(Vec::new()),
         }
     }
 
@@ -130,10 +133,11 @@ impl Core {
     /// retry failed uploads, and correct sizes that fetches ahead found wrong. Call once,
     /// inside the runtime, before serving. Returns how many files the spool held.
     pub fn start(&self) -> usize {
+        let mut background = self.background.lock().expect("background lock");
         if let Some(mut learned) = self.learned.lock().expect("learned lock").take() {
             let namespace = self.namespace.clone();
             let resizes = self.resizes_tx.clone();
-            tokio::spawn(async move {
+            let drain = tokio::spawn(async move {
                 while let Some(LearnedSize { uri, size }) = learned.recv().await {
                     if let Some((ino, before)) = namespace.correct_size(&uri, size) {
                         let _ = resizes.send(Resize {
@@ -143,8 +147,14 @@ impl Core {
                     }
                 }
             });
+            background.push(drain.abort_handle());
         }
-        self.writes.as_ref().map_or(0, |w| w.start())
+        let Some(writes) = &self.writes else {
+            return 0;
+        };
+        let (found, retries) = writes.start();
+        background.push(retries);
+        found
     }
 
     /// The sizes found wrong in the background, for the kernel to be told (only the first
@@ -174,6 +184,14 @@ impl Core {
         self.writes.as_ref().map(|w| w.spool_dir())
     }
 
+    /// The journal record of every file staged now: what `xnatfs status` lists.
+    pub fn staged_files(&self) -> Vec<crate::fs::write::spool::Record> {
+        self.writes
+            .as_ref()
+            .map(|w| w.records())
+            .unwrap_or_default()
+    }
+
     /// (free, total) bytes for staged files.
     pub fn spool_space(&self) -> Option<(u64, u64)> {
         self.writes.as_ref().map(|w| w.space())
@@ -199,5 +217,13 @@ impl Core {
         self.writes
             .as_ref()
             .ok_or_else(|| FsError::new(libc::EROFS, "the mount is read-only"))
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        for task in self.background.lock().expect("background lock").drain(..) {
+            task.abort();
+        }
     }
 }

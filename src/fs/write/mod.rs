@@ -134,12 +134,12 @@ impl Writes {
 
     /// Put the uploads an earlier mount left in the spool back in the tree, and start the
     /// background retries. Call once, inside the runtime, before serving. Returns how many
-    /// files the spool held.
-    pub fn start(&self) -> usize {
+    /// files the spool held, and the retries' task.
+    pub fn start(&self) -> (usize, tokio::task::AbortHandle) {
         let found = recovery::recover(&self.stages, &self.namespace);
-        tokio::spawn(self.uploader.clone().run_retries());
+        let retries = tokio::spawn(self.uploader.clone().run_retries());
         self.uploader.wake();
-        found
+        (found, retries.abort_handle())
     }
 
     /// A new file `name` in directory `dir`, staged and open.
@@ -188,6 +188,7 @@ impl Writes {
     pub async fn open_existing(&self, inode: &Inode, truncate: bool) -> FsResult<Arc<Staged>> {
         let staged = self.stage_for(inode, !truncate).await?;
         staged.opened();
+        staged.hold(false);
         if truncate {
             if let Err(e) = self.truncate(&staged, 0).await {
                 self.release(&staged).await;
@@ -317,6 +318,10 @@ impl Writes {
             return self.forget_new_file(staged);
         }
         if staged.dirty() {
+            if staged.is_held() {
+                // Put back by this mount unfinished, and only read since: it stays as it is.
+                return None;
+            }
             if staged.state() == UploadState::Writing {
                 // Closed without a flush that uploaded (a failed write, an interrupted close).
                 self.stages

@@ -72,6 +72,7 @@ pub(super) fn recover(stages: &StageTable, namespace: &Namespace) -> usize {
             }
         };
         staged.journaled(true);
+        staged.hold(!pending);
         let shown = staged.snapshot().shown;
         if pending {
             tracing::info!("upload of {shown} left by an earlier mount: queued");

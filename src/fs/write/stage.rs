@@ -16,7 +16,7 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
+use tokio::time::Instant;
 
 use super::spool::{Record, UploadState};
 use crate::fs::inode::Ino;
@@ -40,6 +40,9 @@ pub struct Staged {
     journaled: AtomicBool,
     /// The file was removed (`rm`): never upload it again.
     unlinked: AtomicBool,
+    /// Put back by a new mount while it was still being written (or from a stage that may be
+    /// torn): only a writer's close uploads it, never the release of a reader that checked it.
+    held: AtomicBool,
     pub record: Mutex<Record>,
     /// Uploads of this stage, one at a time.
     pub upload: tokio::sync::Mutex<()>,
@@ -72,6 +75,7 @@ impl Staged {
             on_server: AtomicBool::new(on_server),
             journaled: AtomicBool::new(false),
             unlinked: AtomicBool::new(false),
+            held: AtomicBool::new(false),
             record: Mutex::new(record),
             upload: tokio::sync::Mutex::new(()),
             retry_at: Mutex::new(None),
@@ -172,6 +176,15 @@ impl Staged {
     pub fn touch(&self) {
         self.begun.fetch_add(1, Ordering::AcqRel);
         self.done.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Keep the stage from the background uploads until a writer opens it.
+    pub fn hold(&self, yes: bool) {
+        self.held.store(yes, Ordering::Release);
+    }
+
+    pub fn is_held(&self) -> bool {
+        self.held.load(Ordering::Acquire)
     }
 
     pub fn journaled(&self, yes: bool) {

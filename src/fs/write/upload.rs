@@ -12,7 +12,9 @@
 //! `close` that waited, the background retries) logs them.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::spool::{self, Record, UploadState};
 use super::stage::Staged;

@@ -9,6 +9,7 @@
 //! conformance suite (`xnat/conformance.rs`) runs against both to keep it so.
 
 mod archive;
+mod objects;
 mod serve;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -75,6 +76,8 @@ pub struct FakeXnat {
     failures: Mutex<HashMap<Call, VecDeque<XnatError>>>,
     /// Uploads to store whose answer is then lost (the connection drops).
     lost_answers: AtomicUsize,
+    /// Uploads to store with a byte flipped (a proxy or disk that damages them).
+    damaged_uploads: AtomicUsize,
     log: Mutex<Vec<(Call, String)>>,
     fetched: Mutex<Vec<Fetched>>,
     /// Body bytes sent.
@@ -101,6 +104,7 @@ impl Default for FakeXnat {
             report_total: AtomicBool::new(true),
             failures: Mutex::new(HashMap::new()),
             lost_answers: AtomicUsize::new(0),
+            damaged_uploads: AtomicUsize::new(0),
             log: Mutex::new(Vec::new()),
             fetched: Mutex::new(Vec::new()),
             served: Arc::new(AtomicU64::new(0)),
@@ -350,6 +354,12 @@ impl FakeXnat {
     /// Store the next `times` uploads, then lose their answers (the connection drops).
     pub fn lose_upload_answers(&self, times: usize) {
         self.lost_answers.store(times, Ordering::SeqCst);
+    }
+
+    /// Store the next `times` non-empty uploads with their first byte flipped: the answer is
+    /// a success, but the catalog then lists another digest.
+    pub fn damage_uploads(&self, times: usize) {
+        self.damaged_uploads.store(times, Ordering::SeqCst);
     }
 
     // The log.

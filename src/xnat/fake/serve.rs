@@ -347,13 +347,21 @@ impl Backend for FakeXnat {
         async move {
             let target = paths::file(file);
             self.called(Call::Upload, target.raw().to_string())?;
-            let data = tokio::fs::read(source).await.map_err(|e| {
+            let mut data = tokio::fs::read(source).await.map_err(|e| {
                 XnatError::io(format!("reading {} to upload it", source.display()), e)
             })?;
-            let delay = self.serving.lock().unwrap().upload_delay;
-            tokio::time::sleep(delay).await;
             let md5 = md5_hex(&data);
             let size = data.len() as u64;
+            let damage = !data.is_empty()
+                && self
+                    .damaged_uploads
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+            if damage {
+                data[0] ^= 0xff;
+            }
+            let delay = self.serving.lock().unwrap().upload_delay;
+            tokio::time::sleep(delay).await;
             {
                 let mut a = self.archive();
                 let at = match a.resource("PUT", &file.owner, &file.resource) {
@@ -375,8 +383,8 @@ impl Backend for FakeXnat {
                 r.put(
                     &file.path,
                     File {
+                        digest: Some(md5_hex(&data)),
                         content: Content::Bytes(Bytes::from(data)),
-                        digest: Some(md5.clone()),
                         listed_size: None,
                         format: String::new(),
                     },
@@ -402,207 +410,14 @@ impl Backend for FakeXnat {
     fn create<'a>(&'a self, object: &'a NewObject) -> BoxFuture<'a, Result<Created>> {
         ready(
             self.called(Call::Create, format!("{object:?}"))
-                .and_then(|()| {
-                    let mut a = self.archive();
-                    match object {
-                        NewObject::Subject { project, label } => {
-                            a.project("PUT", project)?;
-                            if let Some(s) = a.subject(project, label) {
-                                return Ok(Created {
-                                    existed: true,
-                                    id: s.id.clone(),
-                                });
-                            }
-                            let id = format!("XNAT_S{:05}", a.next_id());
-                            a.subjects.push(super::archive::Subject {
-                                id: id.clone(),
-                                label: label.clone(),
-                                project: project.clone(),
-                            });
-                            Ok(Created { existed: false, id })
-                        }
-                        NewObject::Experiment {
-                            project,
-                            subject,
-                            label,
-                            xsi_type,
-                        } => {
-                            a.project("PUT", project)?;
-                            if xsi_type.is_empty() {
-                                let url = paths::subject_experiment(project, subject, label);
-                                return Err(XnatError::from_status(
-                                    "PUT",
-                                    &format!("http://fake.invalid{url}"),
-                                    417,
-                                    "Need PUT Contents".into(),
-                                ));
-                            }
-                            if let Some(e) = a
-                                .experiments
-                                .iter()
-                                .find(|e| &e.project == project && &e.label == label)
-                            {
-                                return Ok(Created {
-                                    existed: true,
-                                    id: e.id.clone(),
-                                });
-                            }
-                            // XNAT makes the subject when it is missing.
-                            let subject = match a.subject(project, subject) {
-                                Some(s) => s.id.clone(),
-                                None => {
-                                    let id = format!("XNAT_S{:05}", a.next_id());
-                                    a.subjects.push(super::archive::Subject {
-                                        id: id.clone(),
-                                        label: subject.clone(),
-                                        project: project.clone(),
-                                    });
-                                    id
-                                }
-                            };
-                            let id = format!("XNAT_E{:05}", a.next_id());
-                            a.experiments.push(super::archive::Experiment {
-                                id: id.clone(),
-                                label: label.clone(),
-                                project: project.clone(),
-                                subject,
-                                xsi_type: xsi_type.clone(),
-                                date: String::new(),
-                            });
-                            Ok(Created { existed: false, id })
-                        }
-                        NewObject::Scan {
-                            experiment,
-                            id,
-                            scan_type,
-                            xsi_type,
-                        } => {
-                            if a.experiment(experiment).is_none() {
-                                return Err(not_found("PUT", paths::experiment(experiment).raw()));
-                            }
-                            if a.scan(experiment, id).is_some() {
-                                // XNAT updates a scan it has, and answers 200 as for a new one.
-                                return Ok(Created {
-                                    existed: false,
-                                    id: String::new(),
-                                });
-                            }
-                            if xsi_type.is_empty() {
-                                return Err(XnatError::from_status(
-                                    "PUT",
-                                    "http://fake.invalid/data/experiments/E/scans/S",
-                                    400,
-                                    "retry with ?xsiType=xnat:mrScanData".into(),
-                                ));
-                            }
-                            a.scans.push(super::archive::Scan {
-                                experiment: experiment.clone(),
-                                id: id.clone(),
-                                scan_type: scan_type.clone(),
-                                series_description: String::new(),
-                            });
-                            Ok(Created {
-                                existed: false,
-                                id: String::new(),
-                            })
-                        }
-                        NewObject::Resource { owner, label } => {
-                            let canonical = a.owner("PUT", owner)?;
-                            if a.resource("PUT", owner, label).is_ok() {
-                                let url = paths::resource(owner, label);
-                                return Err(XnatError::from_status(
-                                    "PUT",
-                                    &format!("http://fake.invalid{url}"),
-                                    409,
-                                    "Specified resource already exists".into(),
-                                ));
-                            }
-                            a.add_resource(canonical, label);
-                            Ok(Created {
-                                existed: false,
-                                id: String::new(),
-                            })
-                        }
-                    }
-                }),
+                .and_then(|()| self.archive().create(object)),
         )
     }
 
     fn delete<'a>(&'a self, object: &'a Removal) -> BoxFuture<'a, Result<()>> {
         ready(
             self.called(Call::Delete, format!("{object:?}"))
-                .and_then(|()| {
-                    let mut a = self.archive();
-                    match object {
-                        Removal::File(file) => {
-                            let at = a.resource("DELETE", &file.owner, &file.resource)?;
-                            // A path not in the catalog is a no-op (200).
-                            a.resources[at].remove(&file.path);
-                        }
-                        Removal::Resource { owner, resource } => {
-                            let at = a.resource("DELETE", owner, resource)?;
-                            a.resources.remove(at);
-                        }
-                        Removal::Scan { experiment, scan } => {
-                            if a.scan(experiment, scan).is_none() {
-                                return Err(not_found(
-                                    "DELETE",
-                                    paths::experiment(experiment).scan(scan).raw(),
-                                ));
-                            }
-                            a.scans
-                                .retain(|s| !(&s.experiment == experiment && &s.id == scan));
-                            let gone = Owner::Scan {
-                                experiment: experiment.clone(),
-                                scan: scan.clone(),
-                            };
-                            a.remove_resources(|o| o == &gone);
-                        }
-                        Removal::Experiment { experiment } => {
-                            if a.experiment(experiment).is_none() {
-                                return Err(not_found(
-                                    "DELETE",
-                                    paths::experiment(experiment).raw(),
-                                ));
-                            }
-                            a.experiments.retain(|e| &e.id != experiment);
-                            a.scans.retain(|s| &s.experiment != experiment);
-                            a.assessors.retain(|q| &q.experiment != experiment);
-                            a.remove_resources(|o| match o {
-                                Owner::Experiment { experiment: e }
-                                | Owner::Scan { experiment: e, .. }
-                                | Owner::Assessor { experiment: e, .. } => e == experiment,
-                                _ => false,
-                            });
-                        }
-                        Removal::Subject { project, subject } => {
-                            let Some(id) = a.subject(project, subject).map(|s| s.id.clone()) else {
-                                return Err(not_found(
-                                    "DELETE",
-                                    paths::subject(project, subject).raw(),
-                                ));
-                            };
-                            let sessions: Vec<String> = a
-                                .experiments
-                                .iter()
-                                .filter(|e| e.subject == id)
-                                .map(|e| e.id.clone())
-                                .collect();
-                            a.subjects.retain(|s| s.id != id);
-                            a.experiments.retain(|e| e.subject != id);
-                            a.scans.retain(|s| !sessions.contains(&s.experiment));
-                            a.assessors.retain(|q| !sessions.contains(&q.experiment));
-                            a.remove_resources(|o| match o {
-                                Owner::Subject { subject, .. } => subject == &id,
-                                Owner::Experiment { experiment: e }
-                                | Owner::Scan { experiment: e, .. }
-                                | Owner::Assessor { experiment: e, .. } => sessions.contains(e),
-                                _ => false,
-                            });
-                        }
-                    }
-                    Ok(())
-                }),
+                .and_then(|()| self.archive().delete(object)),
         )
     }
 }
