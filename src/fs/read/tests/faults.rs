@@ -4,7 +4,7 @@ use super::*;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn releasing_the_last_handle_stops_the_download() {
     for honour in [false, true] {
         let fake = fake(honour);
@@ -33,7 +33,7 @@ async fn releasing_the_last_handle_stops_the_download() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_broken_body_is_resumed_once() {
     for honour in [false, true] {
         let fake = fake(honour);
@@ -53,7 +53,7 @@ async fn a_broken_body_is_resumed_once() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_body_that_breaks_twice_fails_the_waiting_read_with_eio() {
     for honour in [false, true] {
         let fake = fake(honour);
@@ -69,7 +69,7 @@ async fn a_body_that_breaks_twice_fails_the_waiting_read_with_eio() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_missing_file_is_enoent() {
     let fake = fake(false);
     let mut v = add(&fake, "f", vec![1, 2, 3]);
@@ -79,7 +79,7 @@ async fn a_missing_file_is_enoent() {
     assert_eq!(err.errno(), libc::ENOENT);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_strict_digest_mismatch_fails_the_end_of_the_file_and_drops_its_blocks() {
     let fake = fake(false);
     let data = random_bytes(1 << 20, 22);
@@ -102,7 +102,7 @@ async fn a_strict_digest_mismatch_fails_the_end_of_the_file_and_drops_its_blocks
     assert!(h.read(0, 10).await.is_err());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_background_digest_mismatch_poisons_the_version() {
     let dir = tempfile::tempdir().unwrap();
     let fake = fake(false);
@@ -132,7 +132,7 @@ async fn a_background_digest_mismatch_poisons_the_version() {
     panic!("blocks of a poisoned version still cached");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_matching_digest_passes_in_strict_mode() {
     let fake = fake(false);
     let data = random_bytes((1 << 20) + 5, 24);

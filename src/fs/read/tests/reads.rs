@@ -7,7 +7,7 @@ use std::time::Duration;
 
 const SIZES: [usize; 8] = [0, 1, 1000, 65535, 65536, 65537, 3 * 65536 + 17, 1 << 20];
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn whole_file_reads_equal_the_source() {
     for honour in [false, true] {
         for (i, &size) in SIZES.iter().enumerate() {
@@ -24,7 +24,7 @@ async fn whole_file_reads_equal_the_source() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn random_offset_reads_equal_the_source() {
     for honour in [false, true] {
         let fake = fake(honour);
@@ -104,7 +104,7 @@ async fn concurrent_random_readers_with_ranges_fetch_each_block_once() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_reread_costs_no_new_fetch() {
     for honour in [false, true] {
         let fake = fake(honour);
@@ -122,7 +122,7 @@ async fn a_reread_costs_no_new_fetch() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_second_engine_on_the_same_cache_dir_fetches_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data = random_bytes(5 << 20, 6); // more than the 2 MiB memory tier
@@ -151,7 +151,7 @@ async fn a_second_engine_on_the_same_cache_dir_fetches_nothing() {
     assert_eq!(fake.count(Call::Fetch), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_server_that_ignores_range_is_streamed_once() {
     let dir = tempfile::tempdir().unwrap();
     let fake = fake(false);
@@ -199,7 +199,7 @@ async fn ranges_go_in_parallel_and_read_ahead_grows() {
     assert_eq!(fake.served.load(Ordering::SeqCst), data.len() as u64);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_random_reader_fetches_only_its_blocks() {
     let fake = fake(true);
     let pattern: Vec<u8> = (0..=250u8).collect();
@@ -220,7 +220,7 @@ async fn a_random_reader_fetches_only_its_blocks() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn sizes_are_corrected_by_the_first_download() {
     for honour in [false, true] {
         for report_total in [true, false] {
@@ -280,7 +280,7 @@ async fn a_slow_download_does_not_block_other_reads() {
     slow.abort();
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_slow_reader_keeps_the_stream_a_window_ahead() {
     let fake = fake(false);
     let v = add_pattern(&fake, "big", (0..=250u8).collect(), 64 << 20);
@@ -303,7 +303,7 @@ async fn a_slow_reader_keeps_the_stream_a_window_ahead() {
     assert!(mem <= 2 << 20);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_memory_tier_stays_bounded_and_the_disk_tier_serves_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let fake = fake(false);
@@ -344,7 +344,7 @@ async fn a_read_returns_when_its_own_bytes_arrive() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_waiting_read_gets_its_block_even_if_memory_drops_it_at_once() {
     // A one-block memory tier and no disk: every block is evicted as the next one arrives.
     let fake = fake(false);

@@ -50,7 +50,7 @@ fn open(
     h
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_series_read_in_order_is_fetched_ahead_once_per_file() {
     let fake = fake(false);
     fake.set_latency(Duration::from_millis(5));
@@ -75,7 +75,7 @@ async fn a_series_read_in_order_is_fetched_ahead_once_per_file() {
     assert!(fake.max_in_flight.load(Ordering::Relaxed) <= 4 + 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_corrupt_file_fetched_ahead_still_fails_its_reader() {
     let fake = fake(false);
     let files = series(&fake);
@@ -102,7 +102,7 @@ async fn a_corrupt_file_fetched_ahead_still_fails_its_reader() {
     assert!(failed, "the corrupt file read without an error");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn dropping_the_prefetcher_stops_its_fetches() {
     let fake = fake(false);
     fake.set_latency(Duration::from_millis(300));
@@ -118,7 +118,7 @@ async fn dropping_the_prefetcher_stops_its_fetches() {
     assert_eq!(engine.open_files(), 0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_fetch_ahead_reports_a_size_the_listing_had_wrong() {
     let fake = fake(false);
     let mut files = series(&fake);
