@@ -304,7 +304,7 @@ async fn relogin_after_session_expiry() {
     cfg.proactive_relogin = false;
     let c = XnatClient::connect(cfg).await.unwrap();
     c.projects().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    sim.server.expire_sessions();
     sim.server.reset_stats();
     c.projects().await.unwrap();
     let stats = sim.server.stats();

@@ -408,7 +408,15 @@ fn a_new_server_version_is_read_after_the_metadata_ttl() {
     let old_ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&file).unwrap());
     let new_bytes = vec![0x5a; 12_345];
     replace_on_server(&sim, path, &new_bytes);
-    std::thread::sleep(Duration::from_millis(2_200));
+    // The new version shows once the listing's TTL (1 s) has run out.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::fs::metadata(&file).map(|m| m.len()).ok() != Some(12_345) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new version's size never showed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let meta = std::fs::metadata(&file).unwrap();
     assert_eq!(meta.len(), 12_345, "the new version's size");
     assert_ne!(

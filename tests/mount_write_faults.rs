@@ -189,6 +189,11 @@ fn kill_during_an_upload(sim: &Sim) -> (tempfile::TempDir, String, Vec<u8>) {
     });
     let target = mount.path().join(&rel);
     let payload = data.clone();
+    let puts = || {
+        let stats = sim.server.stats();
+        stats.started_by_method.get("PUT").copied().unwrap_or(0)
+    };
+    let puts_before = puts();
     let writer = std::thread::spawn(move || {
         let mut f = File::create(target)?;
         f.write_all(&payload)?;
@@ -206,12 +211,14 @@ fn kill_during_an_upload(sim: &Sim) -> (tempfile::TempDir, String, Vec<u8>) {
             .any(|b| !b.is_empty()),
         "the record says the stage is not synced while it uploads"
     );
-    std::thread::sleep(Duration::from_millis(500));
-    mount.kill();
-    assert!(
-        writer.join().unwrap().is_err(),
-        "the writer's close saw the daemon die"
+    wait_for(
+        Duration::from_secs(20),
+        "the upload's request to reach the server",
+        || puts() > puts_before,
     );
+    mount.kill();
+    let closed = writer.join().unwrap();
+    assert!(closed.is_err(), "the writer's close saw the daemon die");
     assert!(
         server_bytes(sim.store(), &rel).is_none(),
         "not uploaded yet"
@@ -249,7 +256,12 @@ fn an_unsynced_upload_cut_by_a_machine_restart_is_kept_not_uploaded() {
         fs::write(&record, v.to_string()).unwrap();
     }
     let again = Mount::start_with_cache(&sim.url(), USER, PASS, &[], cache);
-    std::thread::sleep(Duration::from_secs(2));
+    // Recovery has run once the status lists the stage as left by a restart.
+    wait_for(
+        Duration::from_secs(20),
+        "the recovered stage in the status",
+        || status(again.path()).1.contains("restarted"),
+    );
     assert!(
         server_bytes(sim.store(), &rel).is_none(),
         "a stage that may be incomplete is not uploaded; log:\n{}",

@@ -65,6 +65,7 @@ pub struct SimServer {
     addr: SocketAddr,
     store: Arc<Store>,
     knobs: Arc<Knobs>,
+    auth: Arc<AuthState>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -129,7 +130,7 @@ impl SimServer {
         ));
         let state = AppState {
             store: store.clone(),
-            auth,
+            auth: auth.clone(),
             version: config.version.clone().into(),
         };
         let app = knobs::admin::router(knobs.clone())
@@ -142,6 +143,7 @@ impl SimServer {
             addr,
             store,
             knobs,
+            auth,
             shutdown: Some(tx),
             task: Some(task),
         })
@@ -175,6 +177,12 @@ impl SimServer {
 
     pub fn reset_stats(&self) {
         self.knobs.stats.reset()
+    }
+
+    /// Forgets every session at once, as the session timeout would: the next request with
+    /// an old JSESSIONID is a 401. For tests that would otherwise wait out the timeout.
+    pub fn expire_sessions(&self) {
+        self.auth.end_all_sessions()
     }
 
     /// Closes the listener, lets responses in flight finish (up to 2 s), then closes every

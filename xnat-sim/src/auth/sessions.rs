@@ -163,6 +163,13 @@ impl AuthState {
         Some(s.user.clone())
     }
 
+    pub fn end_all_sessions(&self) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
     pub fn end_session(&self, id: &str) {
         self.sessions
             .lock()

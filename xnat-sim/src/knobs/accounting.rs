@@ -18,6 +18,9 @@ pub async fn layer(State(knobs): State<Arc<Knobs>>, req: Request, next: Next) ->
         .path_and_query()
         .map(|p| p.to_string())
         .unwrap_or_else(|| path.clone());
+    knobs
+        .stats
+        .update(|s| *s.started_by_method.entry(method.clone()).or_default() += 1);
     let k = knobs.clone();
     let req = req.map(|b| Counted::wrap(b, move |n| k.stats.update(|s| s.bytes_received += n)));
     let resp = next.run(req).await;

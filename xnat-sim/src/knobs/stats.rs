@@ -9,6 +9,9 @@ use std::sync::Mutex;
 pub struct StatsSnapshot {
     pub requests: u64,
     pub by_method: BTreeMap<String, u64>,
+    /// Requests by method counted when they arrive (the others count when answered), so a
+    /// test can see an upload in flight.
+    pub started_by_method: BTreeMap<String, u64>,
     /// listing, download, upload, create, delete, auth, other
     pub by_kind: BTreeMap<String, u64>,
     pub by_status: BTreeMap<String, u64>,
