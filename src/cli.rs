@@ -100,12 +100,17 @@ pub struct MountArgs {
     /// Longest wait between background retries of a failed upload, in seconds (default 60).
     #[arg(long, value_name = "SECS")]
     pub upload_retry_max: Option<u64>,
+    /// A JSON file mapping scan types or series descriptions to BIDS names, for every
+    /// project's `.bids` view (also `-o bids_map=FILE`; see docs/SEMANTICS.md).
+    #[arg(long, value_name = "FILE")]
+    pub bids_map: Option<PathBuf>,
 }
 
 const MOUNT_HELP: &str = "\
 Mount options (-o): ro, rw, allow_other, allow_delete, project=P, username=U, config=FILE,
 ca_cert=FILE, cache_dir=DIR, cache_size=SIZE, metadata_ttl=SECS, session_type=TYPE,
-spool_dir=DIR, upload_retry_max=SECS, log_level=LEVEL, log_file=FILE, foreground.
+spool_dir=DIR, upload_retry_max=SECS, bids_map=FILE, log_level=LEVEL, log_file=FILE,
+foreground.
 mount(8)'s generic options (defaults, auto, noauto, user, users, _netdev, nofail, exec, noexec,
 suid, nosuid, dev, nodev, atime, noatime, relatime, x-*, comment=) are accepted and ignored.
 
@@ -136,6 +141,7 @@ pub struct MountOptions {
     pub session_type: String,
     pub spool_dir: Option<PathBuf>,
     pub upload_retry_max: Duration,
+    pub bids_map: Option<PathBuf>,
 }
 
 /// Default xsiType of an experiment made with `mkdir`.
@@ -183,6 +189,7 @@ impl MountArgs {
                 .upload_retry_max
                 .map(Duration::from_secs)
                 .unwrap_or(DEFAULT_UPLOAD_RETRY_MAX),
+            bids_map: self.bids_map.clone(),
         };
         for option in self.options.iter().flat_map(|o| o.split(',')) {
             apply_option(&mut opts, option.trim())?;
@@ -207,6 +214,7 @@ fn apply_option(opts: &mut MountOptions, option: &str) -> Result<(), String> {
         "allow_delete" => opts.allow_delete = true,
         "session_type" => opts.session_type = need("an xsiType")?.to_string(),
         "spool_dir" => opts.spool_dir = Some(need("a folder")?.into()),
+        "bids_map" => opts.bids_map = Some(need("a file")?.into()),
         "upload_retry_max" => {
             let secs = need("seconds")?;
             let secs: u64 = secs

@@ -145,6 +145,16 @@ fn serve(
         }
     }
     let cache_dir = opts.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    let bids_map = match &opts.bids_map {
+        None => Default::default(),
+        Some(path) => match std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|json| crate::fs::views::bids_map::BidsMap::parse(&json, ""))
+        {
+            Ok(map) => map,
+            Err(e) => return fail(ready, format!("BIDS mapping file {}: {e}", path.display())),
+        },
+    };
     let cache = match BlockCache::new(CacheConfig {
         disk: Some(DiskConfig::new(cache_dir.clone(), opts.cache_size)),
         ..CacheConfig::default()
@@ -175,6 +185,7 @@ fn serve(
                 session_type: opts.session_type.clone(),
                 retry_max: opts.upload_retry_max,
             },
+            bids_map,
         },
     ));
     let waiting = runtime.block_on(async { core.start() });

@@ -80,7 +80,7 @@ impl Table {
             digest: info.digest,
         });
         self.by_node.insert(node, ino);
-        if !inode.uri.is_empty() && !inode.is_dir() {
+        if !inode.uri.is_empty() && matches!(inode.node, Node::File { .. }) {
             self.by_uri.insert(inode.uri.clone(), ino);
         }
         self.by_ino.insert(ino, inode.clone());

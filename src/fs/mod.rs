@@ -7,6 +7,8 @@
 //!   file version that fills it, and fetches the next files of a folder read in order;
 //! - `write` stages files written under a resource, uploads them on close, keeps what failed
 //!   in a spool, and makes and deletes XNAT objects;
+//! - `views` makes the read-only `.bids` and `.tables` folders of each project from the same
+//!   listings, their files the archive's own or made by the mount;
 //! - `ops` puts them together as the operations the FUSE adapter calls; `error` is the one
 //!   error type they return, carrying its errno and log level.
 
@@ -18,6 +20,7 @@ pub mod namespace;
 pub mod node;
 pub mod ops;
 pub mod read;
+pub mod views;
 pub mod write;
 
 #[cfg(test)]

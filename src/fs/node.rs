@@ -54,11 +54,49 @@ pub enum Node {
         path: String,
         version: String,
     },
+    /// A folder of one of a project's views (`.bids`, `.tables`): `path` from the project
+    /// folder, e.g. `.bids/sub-01/anat`.
+    ViewDir {
+        project: String,
+        path: String,
+    },
+    /// A file of a view.
+    ViewFile {
+        project: String,
+        path: String,
+        source: ViewSource,
+    },
+}
+
+/// Where a view's file gets its bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ViewSource {
+    /// A file of the archive, at the version it was listed with.
+    Archive { file: FileAddr, version: String },
+    /// Bytes the view makes, known by their MD5, so that new bytes make a new inode.
+    Made { md5: String },
 }
 
 impl Node {
     pub fn is_dir(&self) -> bool {
-        !matches!(self, Node::File { .. })
+        !matches!(self, Node::File { .. } | Node::ViewFile { .. })
+    }
+
+    /// In a view: read-only, whatever the mount.
+    pub fn in_view(&self) -> bool {
+        matches!(self, Node::ViewDir { .. } | Node::ViewFile { .. })
+    }
+
+    /// The server version of a file of the archive, shown at its own path or in a view.
+    pub fn archive_version(&self) -> Option<&str> {
+        match self {
+            Node::File { version, .. }
+            | Node::ViewFile {
+                source: ViewSource::Archive { version, .. },
+                ..
+            } => Some(version),
+            _ => None,
+        }
     }
 
     /// The file's place on the server, for a file node.

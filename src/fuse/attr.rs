@@ -36,6 +36,7 @@ fn attr_of(
     time: SystemTime,
     read_only: bool,
 ) -> FileAttr {
+    let read_only = read_only || inode.node.in_view();
     let (kind, perm, nlink) = if inode.is_dir() {
         (
             FileType::Directory,

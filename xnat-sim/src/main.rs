@@ -164,6 +164,10 @@ struct PopulateArgs {
     /// NAME:PASSWORD users to create (repeatable).
     #[arg(long = "user", value_parser = pair)]
     users: Vec<(String, String)>,
+    /// Also make project STUDY: scans named as sites name them, NIfTI with sidecars (for the
+    /// BIDS and table views). `--projects 0 --study` makes only it.
+    #[arg(long)]
+    study: bool,
 }
 
 #[derive(Args)]
@@ -230,6 +234,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 big_file: a.big_file,
                 members: a.members,
             };
+            if a.study {
+                xnat_sim::study(&store, &shape.members)?;
+                println!("populated project {}", xnat_sim::STUDY_PROJECT);
+            }
             let s = xnat_sim::populate(&store, &shape)?;
             println!(
                 "populated {} project(s), {} files, {} bytes",

@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::fs::inode::InodeInfo;
 use crate::fs::node::{file_uri, scan_folder_name, Node};
+use crate::fs::views;
 use crate::xnat::{
     paths, Assessor, CatalogFile, Experiment, FileAddr, Owner, Project, Resource, SessionScan,
     Subject,
@@ -43,9 +44,16 @@ impl Child {
         }
     }
 
-    /// `.resources` or `.assessors`: the only names shown with a leading dot.
+    /// `.resources`, `.assessors`, the views and what is in them: names the mount makes, shown
+    /// as they are (the only names shown with a leading dot).
     pub fn is_reserved(&self) -> bool {
-        matches!(self.node, Node::Resources { .. } | Node::Assessors { .. })
+        matches!(
+            self.node,
+            Node::Resources { .. }
+                | Node::Assessors { .. }
+                | Node::ViewDir { .. }
+                | Node::ViewFile { .. }
+        )
     }
 }
 
@@ -113,6 +121,13 @@ pub fn project(
     let mut project_children = vec![resources_dir(Owner::Project {
         project: project.to_string(),
     })];
+    for view in [views::BIDS_DIR, views::TABLES_DIR] {
+        let node = Node::ViewDir {
+            project: project.to_string(),
+            path: view.to_string(),
+        };
+        project_children.push(Child::dir(view, node, Vec::new()));
+    }
     let mut below = Vec::new();
     for subject in subjects {
         let owner = Owner::Subject {

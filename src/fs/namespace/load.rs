@@ -58,7 +58,8 @@ impl Namespace {
                     .ok_or_else(FsError::not_found)?;
                 self.load_resource(&resource_inode, owner, resource).await?
             }
-            Node::File { .. } => return Err(FsError::not_dir()),
+            Node::ViewDir { project, path } => self.load_view(project, path).await?,
+            Node::File { .. } | Node::ViewFile { .. } => return Err(FsError::not_dir()),
         }
         Ok(())
     }

@@ -14,14 +14,16 @@
 //! Concurrent loads of the same folder are merged into one request.
 //!
 //! Files: `children` (rows → the folders they fill, pure), `load` (which requests fill which
-//! folder), `local` (entries made through the mount that the server does not list yet); this
-//! file holds the listing cache and the inode table.
+//! folder), `view_load` (a project's `.bids` and `.tables`, filled whole from the project's
+//! listings and the scan files of its sessions), `local` (entries made through the mount that
+//! the server does not list yet); this file holds the listing cache and the inode table.
 
 mod children;
 mod load;
 mod local;
 #[cfg(test)]
 mod tests;
+mod view_load;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -71,6 +73,10 @@ pub struct Namespace {
     local: Mutex<HashMap<Node, BTreeMap<String, LocalEntry>>>,
     ttl: Duration,
     project: Option<String>,
+    /// The mount's BIDS mapping file (`--bids-map`), over each project's own.
+    bids_map: crate::fs::views::bids_map::BidsMap,
+    /// The bytes of the files views make, by inode.
+    made: Mutex<HashMap<Ino, bytes::Bytes>>,
 }
 
 impl Namespace {
@@ -84,7 +90,15 @@ impl Namespace {
             local: Mutex::new(HashMap::new()),
             ttl,
             project,
+            bids_map: Default::default(),
+            made: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Use `map` for every project's `.bids` view, over the project's own mapping.
+    pub fn with_bids_map(mut self, map: crate::fs::views::bids_map::BidsMap) -> Self {
+        self.bids_map = map;
+        self
     }
 
     pub fn inode(&self, ino: Ino) -> FsResult<Arc<Inode>> {
@@ -246,7 +260,14 @@ impl Namespace {
                 }
                 dedup.unique(shown)
             };
+            // A project's views are found by name but not listed, so that a walk of the
+            // archive (find, du, rsync, diff -r) does not meet every file twice.
+            let unlisted = matches!(&child.node, Node::ViewDir { path, .. } if !path.contains('/'));
             let inode = self.inodes.intern(child.node, dir.ino, child.info);
+            if unlisted {
+                by_name.insert(name, inode.ino);
+                continue;
+            }
             if let Some(alias) = child.alias {
                 aliases.push((names::encode(&alias), inode.ino));
             }

@@ -14,6 +14,7 @@ use crate::fs::inode::{Ino, Inode};
 impl Core {
     /// Create and open file `name` in `parent`, for the thread `pid`.
     pub async fn create(&self, parent: Ino, name: &[u8], pid: u32) -> FsResult<(Arc<Inode>, u64)> {
+        self.refuse_in_view(parent, None).await?;
         let writes = self.writes()?;
         let dir = self.namespace().inode(parent)?;
         if self.namespace().lookup(parent, name).await.is_ok() {
@@ -27,6 +28,7 @@ impl Core {
 
     /// Open an existing file for writing (`truncate`: `O_TRUNC`), for the thread `pid`.
     pub async fn open_write(&self, ino: Ino, truncate: bool, pid: u32) -> FsResult<u64> {
+        self.refuse_in_view(ino, None).await?;
         let writes = self.writes()?;
         let inode = self.namespace().inode(ino)?;
         let staged = writes.open_existing(&inode, truncate).await?;
@@ -60,6 +62,7 @@ impl Core {
     /// Change a file's size: through an open handle (`ftruncate`), the change goes up at its
     /// close; by path (`truncate`), it goes up now.
     pub async fn set_size(&self, ino: Ino, fh: Option<u64>, size: u64) -> FsResult<Arc<Inode>> {
+        self.refuse_in_view(ino, None).await?;
         let writes = self.writes()?;
         let inode = self.namespace().inode(ino)?;
         if inode.is_dir() {
@@ -122,18 +125,21 @@ impl Core {
     }
 
     pub async fn mkdir(&self, parent: Ino, name: &[u8]) -> FsResult<Arc<Inode>> {
+        self.refuse_in_view(parent, None).await?;
         let writes = self.writes()?;
         let dir = self.namespace().inode(parent)?;
         writes.mkdir(&dir, name).await
     }
 
     pub async fn unlink(&self, parent: Ino, name: &[u8]) -> FsResult<()> {
+        self.refuse_in_view(parent, Some(name)).await?;
         let writes = self.writes()?;
         let dir = self.namespace().inode(parent)?;
         writes.unlink(&dir, name).await
     }
 
     pub async fn rmdir(&self, parent: Ino, name: &[u8]) -> FsResult<()> {
+        self.refuse_in_view(parent, Some(name)).await?;
         let writes = self.writes()?;
         let dir = self.namespace().inode(parent)?;
         writes.rmdir(&dir, name).await
@@ -147,12 +153,34 @@ impl Core {
         new_name: &[u8],
         no_replace: bool,
     ) -> FsResult<()> {
+        self.refuse_in_view(parent, Some(name)).await?;
+        self.refuse_in_view(new_parent, Some(new_name)).await?;
         let writes = self.writes()?;
         let dir = self.namespace().inode(parent)?;
         let new_dir = self.namespace().inode(new_parent)?;
         writes
             .rename(&dir, name, &new_dir, new_name, no_replace)
             .await
+    }
+}
+
+impl Core {
+    /// EROFS for a change in a view (`.bids`, `.tables`) or to the view folders themselves,
+    /// on any mount: they show the archive in another shape and hold nothing of their own.
+    async fn refuse_in_view(&self, ino: Ino, name: Option<&[u8]>) -> FsResult<()> {
+        let mut in_view = self.namespace().inode(ino)?.node.in_view();
+        if let (false, Some(name)) = (in_view, name) {
+            if let Ok(child) = self.namespace().lookup(ino, name).await {
+                in_view = child.node.in_view();
+            }
+        }
+        if in_view {
+            return Err(FsError::new(
+                libc::EROFS,
+                "the .bids and .tables views are read-only",
+            ));
+        }
+        Ok(())
     }
 }
 

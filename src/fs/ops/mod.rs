@@ -41,6 +41,8 @@ pub struct CoreConfig {
     pub read_only: bool,
     pub read: ReadConfig,
     pub write: WriteConfig,
+    /// The `--bids-map` file's entries, over each project's own.
+    pub bids_map: crate::fs::views::bids_map::BidsMap,
 }
 
 /// A file whose size the mount now knows to differ from what it showed (a listing was wrong):
@@ -62,6 +64,8 @@ enum Handle {
         inode: Arc<Inode>,
     },
     ReadStaged(Arc<Staged>),
+    /// A file a view makes, its bytes held whole.
+    Made(bytes::Bytes),
     Write {
         staged: Arc<Staged>,
         opener: Option<u32>,
@@ -95,11 +99,10 @@ impl Core {
         spool: Option<Spool>,
         config: CoreConfig,
     ) -> Core {
-        let namespace = Arc::new(Namespace::new(
-            backend.clone(),
-            config.metadata_ttl,
-            config.project,
-        ));
+        let namespace = Arc::new(
+            Namespace::new(backend.clone(), config.metadata_ttl, config.project)
+                .with_bids_map(config.bids_map),
+        );
         let reads = Arc::new(ReadEngine::new(backend.clone(), cache, config.read));
         let (learned_tx, learned_rx) = mpsc::unbounded_channel();
         let series = (reads.config().series, reads.config().series_parallel);

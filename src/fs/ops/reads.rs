@@ -12,7 +12,6 @@ use bytes::Bytes;
 use super::{Core, Handle, Resize};
 use crate::fs::error::{FsError, FsResult};
 use crate::fs::inode::{Ino, Inode};
-use crate::fs::node::Node;
 use crate::fs::read::{FileVersion, ReadHandle};
 use crate::fs::write::Gone;
 
@@ -26,13 +25,11 @@ pub struct ReadReply {
 
 /// The server version of a file inode (`None` for a folder).
 fn file_version(inode: &Inode) -> Option<FileVersion> {
-    let Node::File { version, .. } = &inode.node else {
-        return None;
-    };
+    let version = inode.node.archive_version()?;
     Some(FileVersion {
         uri: inode.uri.clone(),
         size: inode.size(),
-        version: version.clone(),
+        version: version.to_string(),
         digest: inode.digest.clone(),
     })
 }
@@ -58,6 +55,9 @@ impl Core {
     /// first read waits for that answer anyway, so this costs no extra request.
     pub async fn open(&self, ino: Ino) -> FsResult<(u64, Option<Resize>)> {
         let inode = self.namespace.inode(ino)?;
+        if let Some(bytes) = self.namespace.made_bytes(&inode) {
+            return Ok((self.add_handle(ino, Handle::Made(bytes)), None));
+        }
         let Some(file) = file_version(&inode) else {
             return Err(FsError::is_dir());
         };
@@ -107,6 +107,14 @@ impl Core {
     /// Read from an open file.
     pub async fn read(&self, ino: Ino, fh: u64, offset: u64, size: u32) -> FsResult<ReadReply> {
         let (handle, inode) = match self.handle(fh)? {
+            Handle::Made(bytes) => {
+                let start = (offset as usize).min(bytes.len());
+                let end = start.saturating_add(size as usize).min(bytes.len());
+                return Ok(ReadReply {
+                    data: bytes.slice(start..end),
+                    resize: None,
+                });
+            }
             Handle::ReadStaged(staged) | Handle::Write { staged, .. } => {
                 return read_stage(&staged, offset, size)
             }

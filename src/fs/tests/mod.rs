@@ -227,6 +227,7 @@ fn core_on(
             read_only,
             read: ReadConfig::default(),
             write,
+            bids_map: Default::default(),
         },
     )
 }

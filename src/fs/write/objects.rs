@@ -78,7 +78,10 @@ impl Writes {
                     "assessors are made by pipelines or uploads of their XML, not with mkdir",
                 ))
             }
-            Node::File { .. } => return Err(FsError::not_dir()),
+            Node::File { .. } | Node::ViewFile { .. } => return Err(FsError::not_dir()),
+            Node::ViewDir { .. } => {
+                return Err(FsError::new(libc::EROFS, "the views are read-only"))
+            }
             Node::Project { project } => NewObject::Subject {
                 project: project.clone(),
                 label: raw.clone(),

@@ -8,6 +8,9 @@
 mod bytes;
 mod dicom;
 mod nifti;
+mod study;
+
+pub use study::{study, STUDY_PROJECT};
 
 pub use bytes::PatternReader;
 

@@ -11,8 +11,8 @@ use std::io::{self, Write};
 const HEADER: usize = 348;
 const VOX_OFFSET: usize = 352;
 
-/// The header of an int16 volume of `dim` voxels.
-pub fn header(dim: [u16; 3]) -> Vec<u8> {
+/// The header of `volumes` int16 volumes of `dim` voxels, `tr` seconds apart.
+pub fn header_4d(dim: [u16; 3], volumes: u16, tr: f32) -> Vec<u8> {
     let mut h = vec![0u8; HEADER];
     let put_i16 =
         |h: &mut Vec<u8>, at: usize, v: i16| h[at..at + 2].copy_from_slice(&v.to_le_bytes());
@@ -21,11 +21,11 @@ pub fn header(dim: [u16; 3]) -> Vec<u8> {
     h[0..4].copy_from_slice(&(HEADER as i32).to_le_bytes()); // sizeof_hdr
     h[38] = b'r'; // regular
     let dims = [
-        3i16,
+        if volumes > 1 { 4i16 } else { 3 },
         dim[0] as i16,
         dim[1] as i16,
         dim[2] as i16,
-        1,
+        volumes.max(1) as i16,
         1,
         1,
         1,
@@ -35,7 +35,7 @@ pub fn header(dim: [u16; 3]) -> Vec<u8> {
     }
     put_i16(&mut h, 70, 4); // datatype: INT16
     put_i16(&mut h, 72, 16); // bitpix
-    let pixdim = [1.0f32, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0];
+    let pixdim = [1.0f32, 1.0, 1.0, 1.0, tr, 0.0, 0.0, 0.0];
     for (i, p) in pixdim.iter().enumerate() {
         put_f32(&mut h, 76 + 4 * i, *p);
     }
@@ -80,14 +80,18 @@ pub fn dims_for(bytes: u64) -> [u16; 3] {
 
 /// A gzip-compressed volume of about `bytes` uncompressed voxel bytes.
 pub fn volume(bytes: u64, seed: u64) -> io::Result<Vec<u8>> {
-    let dim = dims_for(bytes);
+    series(dims_for(bytes), 1, 0.0, seed)
+}
+
+/// A gzip-compressed series of `volumes` volumes of `dim` voxels, `tr` seconds apart.
+pub fn series(dim: [u16; 3], volumes: u16, tr: f32, seed: u64) -> io::Result<Vec<u8>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
-    gz.write_all(&header(dim))?;
+    gz.write_all(&header_4d(dim, volumes, tr))?;
     gz.write_all(&[0u8; VOX_OFFSET - HEADER])?;
     let (nx, ny, nz) = (dim[0] as i32, dim[1] as i32, dim[2] as i32);
     let mut row = Vec::with_capacity(nx as usize * 2);
-    for z in 0..nz {
+    for z in (0..nz).cycle().take(nz as usize * volumes.max(1) as usize) {
         for y in 0..ny {
             row.clear();
             for x in 0..nx {
