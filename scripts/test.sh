@@ -2,8 +2,9 @@
 # The one test command (README.md names it; .ci/run calls it).
 #
 # It installs what the tests need on a fresh Debian machine (apt packages, a Python venv with the
-# pinned XNAT clients, nibabel, fslpy and brainextractor), then runs every check in turn, the
-# end-to-end tool checks of scripts/e2e.sh (reads) and scripts/e2e-write.sh (writes) last, and
+# pinned XNAT clients, nibabel, fslpy, brainextractor and pybids, npm's bids-validator under
+# .node/), then runs every check in turn, the end-to-end tool checks of scripts/e2e.sh (reads),
+# scripts/e2e-write.sh (writes) and scripts/e2e-bids.sh (the views) last, and
 # ends with a plain summary. A failing step does not stop the later ones, so one run shows
 # everything that is wrong; the exit code is non-zero if any step failed.
 set -uo pipefail
@@ -13,8 +14,11 @@ cd "$ROOT" || exit 1
 VENV="${XNATFS_VENV:-$ROOT/.venv}"
 # fuse3 and attr (getfattr) for the mount tests; dcm2niix, mitools (miconv) and mricron-data (the
 # Colin27 head) for the end-to-end tool checks of scripts/e2e.sh; curl and mricron-data for those
-# of scripts/e2e-write.sh.
-APT_PACKAGES=(fuse3 curl attr dcm2niix mitools mricron-data)
+# of scripts/e2e-write.sh; nodejs (node and npm) for the BIDS validator of scripts/e2e-bids.sh.
+APT_PACKAGES=(fuse3 curl attr dcm2niix mitools mricron-data nodejs)
+# The BIDS validator scripts/e2e-bids.sh runs, from npm, pinned, installed under .node/.
+BIDS_VALIDATOR_VERSION=1.15.0
+NODE_PREFIX="$ROOT/.node"
 
 step_names=()
 step_results=()
@@ -60,8 +64,26 @@ install_python_venv() {
         "$VENV/bin/pip" install -q --disable-pip-version-check -r tests/clients/requirements.txt || return 1
         cp tests/clients/requirements.txt "$stamp"
     fi
-    "$VENV/bin/python" -c 'import pyxnat, xnat, pytest, nibabel, fsl.data.image, brainextractor.main' &&
+    "$VENV/bin/python" -c 'import pyxnat, xnat, pytest, nibabel, fsl.data.image, brainextractor.main, bids' &&
         echo "venv ready: $VENV"
+}
+
+install_bids_validator() {
+    local bin="$NODE_PREFIX/node_modules/.bin/bids-validator"
+    if [ -x "$bin" ] && grep -q "\"version\": \"$BIDS_VALIDATOR_VERSION\"" \
+        "$NODE_PREFIX/node_modules/bids-validator/package.json" 2>/dev/null; then
+        echo "bids-validator $BIDS_VALIDATOR_VERSION present"
+        return 0
+    fi
+    if ! command -v npm >/dev/null; then
+        # Debian's nodejs leaves npm to its own package; NodeSource's bundles it.
+        [ "$(id -u)" -eq 0 ] || { echo "npm is missing, and not root to install it" >&2; return 1; }
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm || return 1
+    fi
+    mkdir -p "$NODE_PREFIX" &&
+        npm install --prefix "$NODE_PREFIX" --no-audit --no-fund --loglevel=error \
+            "bids-validator@$BIDS_VALIDATOR_VERSION" >/dev/null &&
+        [ -x "$bin" ] && echo "bids-validator $BIDS_VALIDATOR_VERSION in $NODE_PREFIX"
 }
 
 client_suite() {
@@ -71,12 +93,15 @@ client_suite() {
 
 run_step "install apt packages (${APT_PACKAGES[*]})" install_apt_packages
 run_step "python venv with pinned XNAT clients and tools" install_python_venv
+run_step "bids-validator $BIDS_VALIDATOR_VERSION from npm" install_bids_validator
 run_step "cargo fmt --check" cargo fmt --all --check
 run_step "cargo clippy --all-targets -- -D warnings" cargo clippy --workspace --all-targets -- -D warnings
 run_step "cargo test --workspace" cargo test --workspace
 run_step "client suite (pyxnat, xnatpy against xnat-sim)" client_suite
 run_step "end-to-end tools on a mount (scripts/e2e.sh)" env XNATFS_VENV="$VENV" scripts/e2e.sh
 run_step "end-to-end tools writing through a mount (scripts/e2e-write.sh)" env XNATFS_VENV="$VENV" scripts/e2e-write.sh
+run_step "BIDS apps and tables on the views (scripts/e2e-bids.sh)" env XNATFS_VENV="$VENV" \
+    BIDS_VALIDATOR="$NODE_PREFIX/node_modules/.bin/bids-validator" scripts/e2e-bids.sh
 
 passed=0
 failed=0

@@ -12,6 +12,7 @@ use std::path::Path;
 
 use common::mount::Mount;
 use common::sim::*;
+use xnat_sim::model::ResourceOwner;
 
 fn study_sim() -> Sim {
     let sim = Sim::start_with(None, |_| {});
@@ -259,4 +260,86 @@ fn the_tables_hold_the_rows_the_server_lists() {
         assert_eq!(r[1], exp.size.to_string(), "{}", r[0]);
         assert_eq!(r[2], exp.md5, "{}", r[0]);
     }
+}
+
+#[test]
+fn a_dax_bids_datatype_resource_of_the_project_is_read() {
+    let sim = study_sim();
+    let r = sim.add_resource(ResourceOwner::Project("STUDY".into()), "BIDS_datatype");
+    // dax's shape: per project, scan type → datatype. A field map said to be anat is no T1w.
+    sim.add_file(
+        r,
+        "BIDS_datatype.json",
+        br#"{"STUDY": {"field_map": "anat"}, "OTHER": {"MPRAGE": "func"}}"#,
+    );
+    let m = Mount::start(&sim.url(), USER, PASS, &[]);
+    let got = tree(&m.path().join("STUDY/.bids"));
+    assert!(!got.iter().any(|p| p.contains("/fmap/")), "{got:#?}");
+    assert!(got.contains("sub-S01/anat/sub-S01_T1w.nii.gz"), "{got:#?}");
+    let skipped =
+        fs::read_to_string(m.path().join("STUDY/.bids/sourcedata/xnatfs-skipped.tsv")).unwrap();
+    assert!(
+        skipped.contains("SpinEchoFieldMap_PA\tthe mapping file says anat"),
+        "{skipped}"
+    );
+}
+
+#[test]
+fn the_bids_view_costs_no_more_listings_than_a_walk_and_follows_the_server() {
+    let sim = study_sim();
+    let walk = {
+        let m = Mount::start(&sim.url(), USER, PASS, &[]);
+        sim.server.reset_stats();
+        tree(&m.path().join("STUDY"));
+        sim.listings()
+    };
+    let m = Mount::start(&sim.url(), USER, PASS, &["--metadata-ttl", "1"]);
+    sim.server.reset_stats();
+    let before = tree(&m.path().join("STUDY/.bids"));
+    let bids = sim.listings();
+    println!("listings: walk of STUDY {walk}, .bids {bids}");
+    assert!(bids <= walk, ".bids cost {bids} listings, a walk {walk}");
+    // A scan added on the server shows once the listings' TTL has run out.
+    let session = sim.store().read(|a| {
+        a.experiments
+            .values()
+            .find(|e| e.label == "S-02_MR1")
+            .unwrap()
+            .id
+            .clone()
+    });
+    sim.store()
+        .write(|a| {
+            a.add_scan(
+                &session,
+                xnat_sim::model::Scan {
+                    id: "8".into(),
+                    xsi_type: "xnat:mrScanData".into(),
+                    scan_type: "FLAIR".into(),
+                    series_description: "t2_flair_tra".into(),
+                    ..Default::default()
+                },
+            )
+        })
+        .unwrap();
+    let r = sim.add_resource(
+        ResourceOwner::Scan {
+            experiment: session,
+            scan: "8".into(),
+        },
+        "NIFTI",
+    );
+    sim.add_file(r, "flair.nii.gz", &[1u8; 500]);
+    let flair = m
+        .path()
+        .join("STUDY/.bids/sub-S02/anat/sub-S02_FLAIR.nii.gz");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !flair.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new scan never showed in .bids: {before:#?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(fs::read(&flair).unwrap(), vec![1u8; 500]);
 }
