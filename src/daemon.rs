@@ -81,6 +81,9 @@ pub fn run_in_background(args: &[OsString], handoff: &str) -> Result<(), String>
         .arg0("xnatfs")
         .args(args)
         .env(READY_FD_ENV, write_fd.to_string())
+        // The password went over the pipe: the daemon's environment (readable in
+        // /proc/PID/environ for as long as it runs) must not hold it.
+        .env_remove("XNAT_PASS")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null());

@@ -217,6 +217,9 @@ fn serve(
     });
     if opts.allow_other {
         config.acl = SessionACL::All;
+        // Other users act through the daemon, which runs as the mounting user: the kernel
+        // must hold them to the modes shown (theirs: read and list, never change).
+        config.mount_options.push(MountOption::DefaultPermissions);
     }
     config.n_threads = Some(crate::fuse::SESSION_THREADS);
     let mut session = match fuser::Session::new(fs, &opts.mountpoint, &config) {
@@ -333,15 +336,19 @@ fn detach(mountpoint: &Path) -> std::io::Result<()> {
 }
 
 fn init_logging(opts: &MountOptions, background: bool) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_new(format!("xnatfs={0},{0}", opts.log_level))
         .map_err(|e| format!("log level {}: {e}", opts.log_level))?;
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let result = match (&opts.log_file, background) {
         (Some(path), _) => {
+            // Private (labels and paths are in it), and never through a link.
             let file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
                 .open(path)
                 .map_err(|e| format!("log file {}: {e}", path.display()))?;
             builder

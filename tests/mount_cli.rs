@@ -403,3 +403,125 @@ fn mount_xnatfs_helper_name_takes_mount8_options() {
     let err = std::fs::create_dir(b.dir.path().join("SIM02/X")).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EROFS));
 }
+
+#[test]
+fn the_daemon_holds_no_password_and_its_log_is_private() {
+    let sim = Sim::start(small_shape());
+    let b = Background::new();
+    let out = run_mount(&sim.url(), b.dir.path(), b.cache.path(), PASS, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let daemons = daemons_of(b.dir.path());
+    assert_eq!(daemons.len(), 1, "{daemons:?}");
+    let environ = std::fs::read(format!("/proc/{}/environ", daemons[0])).unwrap();
+    for var in environ.split(|b| *b == 0) {
+        let var = String::from_utf8_lossy(var);
+        assert!(
+            !var.starts_with("XNAT_PASS=") && !var.contains(PASS),
+            "the daemon's environment holds the password: {var}"
+        );
+    }
+    let log = b.cache.path().join("xnatfs.log");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&log).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "the log file's mode");
+}
+
+#[test]
+fn a_cache_folder_xnatfs_did_not_make_is_refused_and_left_alone() {
+    let sim = Sim::start(small_shape());
+    let b = Background::new();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join("tmp")).unwrap();
+    std::fs::write(home.path().join("tmp/draft.txt"), b"mine").unwrap();
+    std::fs::write(home.path().join("notes.txt"), b"mine").unwrap();
+    let before = std::fs::metadata(home.path()).unwrap().permissions();
+    let option = format!("cache_dir={}", home.path().display());
+    let out = run_mount(
+        &sim.url(),
+        b.dir.path(),
+        b.cache.path(),
+        PASS,
+        &["-o", &option],
+    );
+    assert!(!out.status.success(), "mounted with a foreign cache folder");
+    let err = stderr(&out);
+    assert!(
+        err.contains("notes.txt") && err.contains("cache folder"),
+        "{err}"
+    );
+    assert!(!is_mounted(b.dir.path()));
+    assert_eq!(
+        std::fs::read(home.path().join("tmp/draft.txt")).unwrap(),
+        b"mine"
+    );
+    assert_eq!(
+        std::fs::metadata(home.path()).unwrap().permissions(),
+        before
+    );
+}
+
+#[test]
+fn with_allow_other_other_users_read_but_change_nothing() {
+    let Some(setpriv) = which("setpriv") else {
+        panic!("setpriv (util-linux) is needed to act as another user");
+    };
+    let sim = Sim::start(small_shape());
+    let b = Background::new();
+    let out = run_mount(
+        &sim.url(),
+        b.dir.path(),
+        b.cache.path(),
+        PASS,
+        &["--allow-other"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let expected = expected_files(sim.store(), None);
+    let (path, exp) = expected
+        .iter()
+        .find(|(p, _)| p.contains("/NIFTI/"))
+        .unwrap();
+    let file = b.dir.path().join(path);
+    let as_nobody = |script: &str| {
+        Command::new(&setpriv)
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "sh",
+                "-c",
+                script,
+            ])
+            .output()
+            .unwrap()
+    };
+    let read = as_nobody(&format!("md5sum '{}'", file.display()));
+    assert!(
+        read.status.success(),
+        "another user cannot read: {}",
+        stderr(&read)
+    );
+    assert!(String::from_utf8_lossy(&read.stdout).starts_with(&exp.md5));
+    let dir = file.parent().unwrap();
+    for (what, script) in [
+        (
+            "create",
+            format!("echo x > '{}/planted.txt'", dir.display()),
+        ),
+        ("overwrite", format!("echo x > '{}'", file.display())),
+        (
+            "mkdir",
+            format!("mkdir '{}/SIM01/NEW_SUBJECT'", b.dir.path().display()),
+        ),
+    ] {
+        let out = as_nobody(&script);
+        assert!(!out.status.success(), "another user could {what}");
+        assert!(
+            stderr(&out).contains("Permission denied"),
+            "{what}: {}",
+            stderr(&out)
+        );
+    }
+    assert!(sim
+        .store()
+        .read(|a| a.subjects.values().all(|s| s.label != "NEW_SUBJECT")));
+}

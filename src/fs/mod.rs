@@ -19,6 +19,7 @@ pub mod names;
 pub mod namespace;
 pub mod node;
 pub mod ops;
+pub mod owned_dir;
 pub mod read;
 pub mod views;
 pub mod write;

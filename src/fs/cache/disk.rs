@@ -16,11 +16,12 @@
 use super::direct;
 use super::format::{self, HEADER_LEN};
 use super::key::{hex, unhex, BlockKey};
+use crate::fs::owned_dir;
 use bytes::Bytes;
 use lru::LruCache;
-use std::fs::{self, DirBuilder, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -47,10 +48,11 @@ impl DiskCache {
     /// Opens (creating it if needed) the cache under `root`, holding at most `capacity` bytes.
     pub fn open(root: impl Into<PathBuf>, capacity: u64) -> io::Result<Self> {
         let root = root.into();
-        create_private_dir(&root)?;
-        fs::set_permissions(&root, fs::Permissions::from_mode(0o700))?;
+        owned_dir::claim(&root, "cache", |name| {
+            name == "tmp" || (name.len() == 2 && name.bytes().all(|b| b.is_ascii_hexdigit()))
+        })?;
         let tmp = root.join("tmp");
-        create_private_dir(&tmp)?;
+        owned_dir::subdir(&tmp)?;
         for entry in fs::read_dir(&tmp)? {
             // Leftovers of writes cut short by a crash.
             let _ = fs::remove_file(entry?.path());
@@ -184,7 +186,9 @@ impl DiskCache {
             f.write_all(data)?;
             drop(f);
             let path = self.path(name);
-            create_private_dir(path.parent().expect("block path has a parent"))?;
+            let dir = path.parent().expect("block path has a parent");
+            owned_dir::subdir(dir.parent().expect("two levels"))?;
+            owned_dir::subdir(dir)?;
             fs::rename(&tmp, &path)
         })();
         if result.is_err() {
@@ -275,20 +279,20 @@ impl Index {
     }
 }
 
-fn create_private_dir(path: &Path) -> io::Result<()> {
-    DirBuilder::new().recursive(true).mode(0o700).create(path)
-}
-
 fn is_hex_dir(entry: &fs::DirEntry) -> bool {
     let name = entry.file_name();
     let name = name.as_encoded_bytes();
-    name.len() == 2 && name.iter().all(u8::is_ascii_hexdigit) && entry.path().is_dir()
+    // The entry's own type: a link to a folder elsewhere is never entered.
+    name.len() == 2
+        && name.iter().all(u8::is_ascii_hexdigit)
+        && entry.file_type().is_ok_and(|t| t.is_dir())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::fs::cache::key::FileKey;
+    use std::os::unix::fs::PermissionsExt;
 
     fn key(version: &str, i: u64) -> BlockKey {
         BlockKey::new(FileKey::new("/data/f", version), i)

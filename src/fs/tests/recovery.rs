@@ -88,3 +88,27 @@ async fn a_stage_unsynced_before_a_machine_restart_is_kept_and_not_uploaded() {
         .as_deref()
         .is_some_and(|r| r.contains("restarted")));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stage_replaced_by_a_link_is_not_uploaded_and_its_target_untouched() {
+    let rig = Rig::new(WriteConfig::default());
+    rig.fake.fail(Call::Upload, errors::network("PUT"), 1);
+    let fh = rig.create(NIFTI, "linked.nii", b"staged").await.unwrap();
+    assert!(rig.close(fh).await.is_err());
+    let dir = rig.spool.join(spool_key("http://fake.invalid", "alice"));
+    let record = rig.records().into_iter().next().unwrap();
+    let data = dir.join(format!("{}.data", record.id));
+    // Between mounts, the stage becomes a link to a private file.
+    let secret = rig.spool.join("secret.txt");
+    std::fs::write(&secret, b"not for the server").unwrap();
+    std::fs::remove_file(&data).unwrap();
+    std::os::unix::fs::symlink(&secret, &data).unwrap();
+    let rig = rig.remount().await;
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert_eq!(
+        rig.on_server("linked.nii"),
+        None,
+        "the link's target was uploaded"
+    );
+    assert_eq!(std::fs::read(&secret).unwrap(), b"not for the server");
+}

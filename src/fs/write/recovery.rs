@@ -6,12 +6,14 @@
 //! not yet synced, before the machine restarted, is kept but not uploaded either: its bytes may
 //! be incomplete. Both say so in their record, for `xnatfs status`.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 
 use super::place::staged_node;
 use super::spool::UploadState;
 use super::stage::Staged;
 use super::stages::StageTable;
+
 use crate::fs::namespace::Namespace;
 use crate::xnat::FileAddr;
 
@@ -22,11 +24,17 @@ pub(super) fn recover(stages: &StageTable, namespace: &Namespace) -> usize {
     let count = records.len();
     for mut record in records {
         let path = stages.spool().data_path(record.id);
-        let file = match std::fs::OpenOptions::new()
+        // Never through a link: a planted `<id>.data` link would upload its target.
+        let opened = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
-        {
+            .and_then(|f| match f.metadata()?.is_file() {
+                true => Ok(f),
+                false => Err(std::io::Error::other("not a regular file")),
+            });
+        let file = match opened {
             Ok(f) => f,
             Err(e) => {
                 tracing::error!(

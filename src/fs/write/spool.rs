@@ -10,7 +10,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -137,10 +137,10 @@ impl Spool {
     /// Open (creating it, private to the user) the spool folder `root/<key>`.
     pub fn open(root: &Path, key: &str) -> io::Result<Spool> {
         let dir = root.join(key);
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)?;
+        crate::fs::owned_dir::claim(&dir, "spool", |name| {
+            let stem = name.split('.').next().unwrap_or("");
+            name == "lock" || (!stem.is_empty() && stem.bytes().all(|b| b.is_ascii_digit()))
+        })?;
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)

@@ -1,0 +1,157 @@
+//! Folders xnatfs keeps its own files in (the disk cache, a spool), claimed before anything in
+//! them is trusted, changed or deleted.
+//!
+//! A folder is used only when it is a real folder (not a symbolic link) owned by this user, and
+//! either new, empty, marked as xnatfs's own (a `.xnatfs` file), or holding nothing but what
+//! xnatfs puts there (a folder made by a version before the mark). Anything else is refused
+//! with a message that names it, so `--cache-dir ~` can never chmod a home or empty its `tmp`.
+//! A claimed folder is made 0700 and marked.
+
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+/// The mark of a folder xnatfs made.
+pub const MARK: &str = ".xnatfs";
+
+/// Make or check `dir` as xnatfs's `what` folder (e.g. "cache"); `ours` says whether an entry
+/// name is one xnatfs makes there (for folders made before the mark).
+pub fn claim(dir: &Path, what: &str, ours: impl Fn(&str) -> bool) -> io::Result<()> {
+    let refuse = |why: String| {
+        Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{what} folder {}: {why}", dir.display()),
+        ))
+    };
+    match fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(parent) = dir.parent() {
+                DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(parent)?;
+            }
+            DirBuilder::new().mode(0o700).create(dir)?;
+        }
+        Err(e) => return Err(e),
+        Ok(meta) if meta.file_type().is_symlink() => {
+            return refuse("is a symbolic link; give the folder it points to instead".into())
+        }
+        Ok(meta) if !meta.is_dir() => return refuse("is not a folder".into()),
+        // SAFETY: geteuid cannot fail.
+        Ok(meta) if meta.uid() != unsafe { libc::geteuid() } => {
+            return refuse(format!("belongs to another user (uid {})", meta.uid()))
+        }
+        Ok(_) => {
+            let marked = fs::symlink_metadata(dir.join(MARK)).is_ok_and(|m| m.is_file());
+            if !marked {
+                for entry in fs::read_dir(dir)? {
+                    let name = entry?.file_name();
+                    let name = name.to_string_lossy();
+                    if !ours(&name) {
+                        return refuse(format!(
+                            "holds {name:?}, which xnatfs did not put there: give a new or \
+                             empty folder"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    let mark = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(dir.join(MARK));
+    match mark {
+        Ok(mut f) => f.write_all(format!("xnatfs {what} folder\n").as_bytes()),
+        Err(e) => Err(io::Error::new(
+            e.kind(),
+            format!("{what} folder {}: cannot mark it: {e}", dir.display()),
+        )),
+    }
+}
+
+/// A folder inside a claimed one, made 0700 if missing; refused if it is anything but a real
+/// folder (a symbolic link planted there is never followed).
+pub fn subdir(dir: &Path) -> io::Result<()> {
+    match DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let meta = fs::symlink_metadata(dir)?;
+            if meta.is_dir() {
+                Ok(())
+            } else {
+                Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{} is not a folder (a link?): not used", dir.display()),
+                ))
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache_names(name: &str) -> bool {
+        name == "tmp" || (name.len() == 2 && name.bytes().all(|b| b.is_ascii_hexdigit()))
+    }
+
+    #[test]
+    fn new_empty_and_old_layout_folders_are_claimed() {
+        let top = tempfile::tempdir().unwrap();
+        let new = top.path().join("a/b/cache");
+        claim(&new, "cache", cache_names).unwrap();
+        assert!(new.join(MARK).is_file());
+        let mode = fs::metadata(&new).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        // Marked: anything may be in it.
+        fs::write(new.join("other"), b"x").unwrap();
+        claim(&new, "cache", cache_names).unwrap();
+        let old = top.path().join("old");
+        fs::create_dir_all(old.join("tmp")).unwrap();
+        fs::create_dir_all(old.join("ab/cd")).unwrap();
+        fs::set_permissions(&old, fs::Permissions::from_mode(0o777)).unwrap();
+        claim(&old, "cache", cache_names).unwrap();
+        let mode = fs::metadata(&old).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode, 0o700,
+            "a world-writable folder of ours is made private"
+        );
+    }
+
+    #[test]
+    fn foreign_folders_and_links_are_refused_untouched() {
+        let top = tempfile::tempdir().unwrap();
+        let home = top.path().join("home");
+        fs::create_dir_all(home.join("tmp")).unwrap();
+        fs::write(home.join("tmp/precious"), b"mine").unwrap();
+        fs::write(home.join("notes.txt"), b"mine").unwrap();
+        fs::set_permissions(&home, fs::Permissions::from_mode(0o755)).unwrap();
+        let err = claim(&home, "cache", cache_names).unwrap_err();
+        assert!(err.to_string().contains("notes.txt"), "{err}");
+        assert!(home.join("tmp/precious").exists());
+        let mode = fs::metadata(&home).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o755, "left as it was");
+        assert!(!home.join(MARK).exists());
+
+        let link = top.path().join("link");
+        std::os::unix::fs::symlink(&home, &link).unwrap();
+        let err = claim(&link, "cache", cache_names).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+
+        let claimed = top.path().join("c");
+        claim(&claimed, "cache", cache_names).unwrap();
+        std::os::unix::fs::symlink(&home, claimed.join("tmp")).unwrap();
+        assert!(subdir(&claimed.join("tmp")).is_err());
+        subdir(&claimed.join("ab")).unwrap();
+        subdir(&claimed.join("ab")).unwrap();
+    }
+}
