@@ -407,6 +407,15 @@ impl XnatClient {
         let sent = self.execute(&call).await?;
         let status = sent.resp.status().as_u16();
         let headers = sent.resp.headers().clone();
+        if is_html(&headers) && !names_html(path.raw()) {
+            // A login page (an expired SSO session) or a proxy's error page, sent with 200:
+            // never a file's content.
+            return Err(XnatError::protocol(
+                &sent.url,
+                "the server answered with an HTML page where a file was expected (a login or \
+                 proxy error page?)",
+            ));
+        }
         let length = header_u64(&headers, CONTENT_LENGTH);
         let (partial, offset, total_size) = if status == 206 {
             let value = headers
@@ -518,4 +527,21 @@ impl XnatClient {
     pub async fn logout(&self) -> Result<()> {
         self.inner.session.logout().await
     }
+}
+
+/// An answer whose `Content-Type` says HTML.
+fn is_html(headers: &reqwest::header::HeaderMap) -> bool {
+    headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let v = v.trim_start().to_ascii_lowercase();
+            v.starts_with("text/html") || v.starts_with("application/xhtml")
+        })
+}
+
+/// A file whose own name says it is HTML (XNAT serves those as `text/html`).
+fn names_html(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    lower.ends_with(".html") || lower.ends_with(".htm") || lower.ends_with(".xhtml")
 }

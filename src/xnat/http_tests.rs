@@ -308,3 +308,46 @@ async fn dot_names_never_reach_the_server() {
     assert!(matches!(err, XnatError::InvalidPath { .. }), "{err}");
     assert!(knobs.lock().unwrap().requests.is_empty());
 }
+
+fn plant(knobs: &Shared, name: &str, data: &[u8]) -> ApiPath {
+    knobs.lock().unwrap().files.insert(
+        format!("/data/experiments/E1/scans/1/resources/NIFTI/files/{name}"),
+        data.to_vec(),
+    );
+    paths::experiment("E1")
+        .scan("1")
+        .resource("NIFTI")
+        .file(name)
+}
+
+#[tokio::test]
+async fn an_html_page_answered_for_a_file_is_an_error_not_its_content() {
+    let (client, knobs) = connected().await;
+    let file = plant(&knobs, "t1.nii.gz", b"the real bytes");
+    knobs.lock().unwrap().html_for_files = true;
+    let err = client.download(&file, None).await.unwrap_err();
+    assert!(err.to_string().contains("HTML page"), "{err}");
+    assert_eq!(err.errno(), libc::EIO);
+    // A file named .html is served as HTML by XNAT: its answer is its content.
+    let page = plant(&knobs, "report.html", b"<html></html>");
+    let d = client.download(&page, None).await.unwrap();
+    assert!(d.bytes().await.unwrap().starts_with(b"<html>"));
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_server_is_refused_and_sends_it_nothing() {
+    let (client, knobs) = connected().await;
+    let (elsewhere, other) = test_server::start().await;
+    let file = plant(&knobs, "t1.nii.gz", b"the real bytes");
+    plant(&other, "t1.nii.gz", b"someone else's bytes");
+    knobs.lock().unwrap().redirect_files_to = Some(elsewhere);
+    let err = client.download(&file, None).await.unwrap_err();
+    assert!(err.to_string().contains("refused"), "{err}");
+    let o = other.lock().unwrap();
+    assert!(
+        o.requests.is_empty(),
+        "the other server was asked: {:?}",
+        o.requests
+    );
+    assert_eq!(o.basic_on_data, 0);
+}

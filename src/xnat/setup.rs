@@ -97,6 +97,43 @@ pub(crate) fn normalise_base(server: &str) -> Result<String> {
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
+/// Redirects are followed only within the server's origin, or from http to https on the same
+/// host (at most 5). Anywhere else the session cookie or the password would go to another
+/// server or over cleartext, and the answer would not be the archive's: the request fails.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let first = attempt.previous().first().cloned();
+        if attempt.previous().len() > 5 {
+            return attempt.error("more than 5 redirects");
+        }
+        match first {
+            Some(first) if redirect_allowed(&first, attempt.url()) => attempt.follow(),
+            Some(first) => {
+                let why = format!(
+                    "redirect from {} to {} refused: xnatfs follows redirects only within the \
+                     server (or from http to https)",
+                    origin(&first),
+                    origin(attempt.url())
+                );
+                attempt.error(why)
+            }
+            None => attempt.follow(),
+        }
+    })
+}
+
+fn origin(url: &reqwest::Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// Same scheme, host and port; or an upgrade from http to https of the same host.
+fn redirect_allowed(from: &reqwest::Url, to: &reqwest::Url) -> bool {
+    if from.origin() == to.origin() {
+        return true;
+    }
+    from.scheme() == "http" && to.scheme() == "https" && from.host_str() == to.host_str()
+}
+
 /// The HTTP client; `read_timeout` false for the one that sends uploads.
 pub(crate) fn build_http(config: &ClientConfig, read_timeout: bool) -> Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
@@ -105,7 +142,7 @@ pub(crate) fn build_http(config: &ClientConfig, read_timeout: bool) -> Result<re
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(32)
         .tcp_keepalive(Duration::from_secs(60))
-        .redirect(reqwest::redirect::Policy::limited(5));
+        .redirect(redirect_policy());
     if read_timeout {
         builder = builder.read_timeout(config.read_timeout);
     }
@@ -176,5 +213,32 @@ mod tests {
     fn debug_hides_the_password() {
         let c = ClientConfig::new("https://h", "u", "hunter2");
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}
+
+#[cfg(test)]
+mod redirect_tests {
+    use super::redirect_allowed;
+
+    #[test]
+    fn only_same_origin_and_upgrades_are_followed() {
+        let url = |s: &str| reqwest::Url::parse(s).unwrap();
+        let https = url("https://xnat.example.org/data/x");
+        assert!(redirect_allowed(
+            &https,
+            &url("https://xnat.example.org/xnat/data/x")
+        ));
+        assert!(redirect_allowed(
+            &url("http://xnat.example.org/data/x"),
+            &url("https://xnat.example.org/data/x")
+        ));
+        for refused in [
+            "http://xnat.example.org/data/x",
+            "https://xnat.example.org:8443/data/x",
+            "https://sso.example.org/login",
+            "https://evil.example.com/data/x",
+        ] {
+            assert!(!redirect_allowed(&https, &url(refused)), "{refused}");
+        }
     }
 }

@@ -39,6 +39,10 @@ pub struct Knobs {
     pub files: HashMap<String, Vec<u8>>,
     /// Content-Length headers of uploads.
     pub upload_lengths: Vec<Option<u64>>,
+    /// Answer file downloads with a 200 HTML login page, as an SSO proxy does.
+    pub html_for_files: bool,
+    /// Answer file downloads with a 302 to this base URL (same path).
+    pub redirect_files_to: Option<String>,
     next_session: u32,
 }
 
@@ -125,6 +129,18 @@ async fn handle(
             r#"{"ID":"P1","name":"Project one","URI":"/data/projects/P1","secondary_ID":"","description":"","pi_firstname":"","pi_lastname":""}"#,
         ),
         ("PUT", p) if p.contains("/files/") => upload(&mut k, p, &uri, &headers, body),
+        ("GET" | "HEAD", p) if k.files.contains_key(p) && k.html_for_files => (
+            [("content-type", "text/html;charset=UTF-8")],
+            "<html><body><form action=\"/login\">Log in</form></body></html>",
+        )
+            .into_response(),
+        ("GET" | "HEAD", p) if k.files.contains_key(p) && k.redirect_files_to.is_some() => {
+            let to = format!("{}{p}", k.redirect_files_to.as_deref().unwrap_or(""));
+            let mut r = StatusCode::FOUND.into_response();
+            r.headers_mut()
+                .insert("location", HeaderValue::from_str(&to).unwrap());
+            r
+        }
         ("GET" | "HEAD", p) if k.files.contains_key(p) => download(&k, p, &method, &headers),
         ("PUT", p) if p.starts_with("/data/projects/P1/subjects/") => {
             (StatusCode::CREATED, "XNAT_S00001").into_response()
