@@ -235,3 +235,39 @@ fn a_deleted_file_is_enoent_and_a_revoked_project_eacces() {
         .unwrap();
     assert_eq!(read_md5(&m.path().join(&other)), Err(libc::EACCES));
 }
+
+/// A byte of a small file flipped in the server's copy, its catalog digest unchanged: no read
+/// of it succeeds, not even of its first bytes, and nothing of it is cached: once the server's
+/// copy is right again, a new mount on the same cache reads it right.
+#[test]
+fn a_small_file_corrupt_on_the_server_is_never_served() {
+    let sim = Sim::start(Shape {
+        subjects: 1,
+        ..shape(200_000)
+    });
+    let expected = expected_files(sim.store(), None);
+    let (path, exp) = expected.iter().next().unwrap();
+    let good = exp.bytes();
+    let mut bad = good.clone();
+    bad[150_000] ^= 0x01;
+    std::fs::write(&exp.blob, &bad).unwrap();
+    let m = Mount::start(&sim.url(), USER, PASS, &[]);
+    let file = m.path().join(path);
+    for _ in 0..2 {
+        let mut head = [0u8; 16];
+        let got = std::fs::File::open(&file).and_then(|mut f| {
+            use std::io::Read;
+            f.read_exact(&mut head)
+        });
+        assert_eq!(
+            got.map_err(|e| e.raw_os_error()),
+            Err(Some(libc::EIO)),
+            "a read of a file whose bytes do not match its digest; log:\n{}",
+            m.log_text()
+        );
+    }
+    let cache = m.into_cache();
+    std::fs::write(&exp.blob, &good).unwrap();
+    let again = Mount::start_with_cache(&sim.url(), USER, PASS, &[], cache);
+    assert_eq!(read_md5(&again.path().join(path)), Ok(exp.md5.clone()));
+}

@@ -17,7 +17,8 @@ use common::mount::Mount;
 use common::sim::*;
 use xnat_sim::{Faults, Shape};
 
-const BIG: u64 = 3 * 1024 * 1024 + 12_345;
+// Larger than the files checked whole before any byte is served (4 MiB), so that it streams.
+const BIG: u64 = 5 * 1024 * 1024 + 12_345;
 
 fn shape() -> Shape {
     Shape {

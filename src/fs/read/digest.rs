@@ -27,6 +27,11 @@ pub enum DigestCheck {
 
 pub(crate) const QUEUE_BLOCKS: usize = 16;
 
+/// Files up to this size that have a digest are fetched whole (even when the server honours
+/// ranges) and held until the digest matched: no byte of them reaches a reader or the cache
+/// before it is known right. Larger files stream, checked as [`DigestCheck`] says.
+pub const VERIFY_WHOLE_MAX: u64 = 4 << 20;
+
 pub(crate) struct Hasher {
     tx: Option<mpsc::Sender<Bytes>>,
     done: oneshot::Receiver<[u8; 16]>,

@@ -38,6 +38,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>, file: Arc<FileState>, id: u64, range: Ran
         whole_body: false,
         buf: BytesMut::new(),
         hasher: None,
+        hold_all: None,
         held: None,
     };
     match task.run().await {
@@ -77,13 +78,18 @@ struct Task {
     /// Strict digest check: the latest complete block, released once the next one completes
     /// or the digest matched.
     held: Option<(u64, Bytes)>,
+    /// A small file checked whole: every complete block, released only once the digest
+    /// matched (`ReadConfig::verify_whole_max`).
+    hold_all: Option<Vec<(u64, Bytes)>>,
 }
 
 impl Task {
     /// Runs the request (and its one resume). Returns the background hasher to consult.
     async fn run(&mut self) -> Result<Option<Hasher>, ReadError> {
         let mut resumed = false;
-        let mut whole_file = false;
+        // A small file with a digest is fetched whole even when ranges work, so that it is
+        // checked before any byte of it is served.
+        let mut whole_file = self.verifies_whole();
         loop {
             let request = (!whole_file).then(|| self.next..self.request_end());
             self.ctx.stats.requests.fetch_add(1, Ordering::Relaxed);
@@ -118,6 +124,8 @@ impl Task {
                         "download broke; resuming once");
                     self.ctx.stats.resumes.fetch_add(1, Ordering::Relaxed);
                     resumed = true;
+                    // The rest only, where the server honours ranges (it ignores them else).
+                    whole_file = false;
                 }
                 Err(PumpError::Broken(e)) => return Err(ReadError::Backend(e)),
                 Err(PumpError::Fatal(e)) => return Err(e),
@@ -165,7 +173,10 @@ impl Task {
             }
             self.end = u64::MAX;
             let check = self.ctx.config.digest_check;
-            if self.next == 0 && self.file.md5.is_some() && check != DigestCheck::Off {
+            if self.next == 0 && self.verifies_whole() {
+                self.hasher = Some(Hasher::start(true));
+                self.hold_all = Some(Vec::new());
+            } else if self.next == 0 && self.file.md5.is_some() && check != DigestCheck::Off {
                 self.hasher = Some(Hasher::start(check == DigestCheck::Strict));
             }
         }
@@ -178,6 +189,14 @@ impl Task {
         // uncovered and start another whole-file download.
         self.file.set_mode(Mode::Stream);
         Ok(0)
+    }
+
+    /// A file small enough to hold whole until its digest is checked, with a digest to check.
+    fn verifies_whole(&self) -> bool {
+        let size = self.file.real_size().unwrap_or(self.file.listed_size);
+        self.file.md5.is_some()
+            && self.ctx.config.digest_check != DigestCheck::Off
+            && size <= self.ctx.config.verify_whole_max
     }
 
     fn learn_size(&mut self, size: u64) {
@@ -211,6 +230,10 @@ impl Task {
 
     /// Pauses a stream that is far enough ahead of every reader.
     async fn wait_until_wanted(&self) {
+        if self.hold_all.is_some() {
+            // Nothing goes to readers before the end: pausing would wait for ever.
+            return;
+        }
         // A held block is only released by the next one, so hold one block more.
         let slack = if self.held.is_some() { self.bs } else { 0 };
         let next = self.next;
@@ -282,6 +305,10 @@ impl Task {
         } else {
             buf.freeze()
         };
+        if self.hold_all.is_some() {
+            self.hold_block(index, data).await;
+            return;
+        }
         let strict = self.hasher.as_ref().is_some_and(Hasher::is_strict);
         // Unless the check is strict, the block is cached before anything here can wait: its
         // last bytes already went to readers, and a reader that closes the file at once
@@ -302,6 +329,23 @@ impl Task {
         if released.is_some() {
             // The block went to readers first; only the download waits for the disk.
             self.ctx.cache.wait_for_disk_room().await;
+        }
+    }
+
+    /// Keeps a block of a file checked whole. A file that turns out larger than the listing
+    /// said goes on under the strict check: all but the latest block are released.
+    async fn hold_block(&mut self, index: u64, data: Bytes) {
+        if let Some(h) = self.hasher.as_mut() {
+            h.push(data.clone()).await;
+        }
+        let all = self.hold_all.as_mut().expect("holding blocks");
+        all.push((index, data));
+        if all.len() as u64 * self.bs > self.ctx.config.verify_whole_max {
+            let mut blocks = self.hold_all.take().unwrap_or_default();
+            self.held = blocks.pop();
+            for block in blocks {
+                self.release(block);
+            }
         }
     }
 
@@ -327,6 +371,9 @@ impl Task {
             return Ok(Some(hasher));
         }
         if self.digest_matches(hasher).await {
+            for block in self.hold_all.take().unwrap_or_default() {
+                self.release(block);
+            }
             if let Some(held) = self.held.take() {
                 self.release(held);
             }

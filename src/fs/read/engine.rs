@@ -26,6 +26,9 @@ pub struct ReadConfig {
     /// Range requests in flight per file before read-ahead waits (the read's own part does not).
     pub max_parts_in_flight: usize,
     pub digest_check: DigestCheck,
+    /// Files with a digest up to this size are fetched whole and held until it matched: no
+    /// byte of them reaches a reader or the cache unchecked (0: stream every file).
+    pub verify_whole_max: u64,
     /// Files of a folder read in order that are fetched ahead of the reader (`series`).
     pub series: SeriesConfig,
     /// Files fetched ahead at once, for the whole mount; 0 turns cross-file read-ahead off.
@@ -44,6 +47,7 @@ impl Default for ReadConfig {
             part_size: p.part_size,
             max_parts_in_flight: p.max_in_flight,
             digest_check: DigestCheck::default(),
+            verify_whole_max: super::digest::VERIFY_WHOLE_MAX,
             series: SeriesConfig::default(),
             series_parallel: 32,
         }

@@ -145,3 +145,43 @@ fn no_block_cached(e: &ReadEngine, v: &crate::fs::read::FileVersion) -> bool {
     use crate::fs::cache::BlockKey;
     (0..v.size.div_ceil(BS)).all(|i| !e.cache().contains(&BlockKey::new(v.key(), i)))
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_small_corrupt_file_gives_no_byte_and_caches_nothing() {
+    for honour in [false, true] {
+        let fake = fake(honour);
+        let data = random_bytes(300_000, 25);
+        let v = add(&fake, "f", data.clone());
+        fake.corrupt(&v.uri);
+        let config = ReadConfig {
+            verify_whole_max: 1 << 20,
+            ..read_config(DigestCheck::Background)
+        };
+        let e = engine_with(&fake, cache_config(None), config);
+        let h = e.open(&v);
+        // Not even the first block: the file is checked whole before any byte goes out.
+        let err = h.read(0, 10).await.unwrap_err();
+        assert_eq!(err.errno(), libc::EIO, "honour {honour}: {err}");
+        assert!(no_block_cached(&e, &v), "honour {honour}");
+        assert!(h.read(100_000, 10).await.is_err(), "honour {honour}");
+        // Fetched whole even where ranges work: one request.
+        assert_eq!(fake.fetches().len(), 1, "honour {honour}");
+        assert_eq!(fake.fetches()[0].range, None, "honour {honour}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_small_right_file_is_checked_whole_then_served() {
+    let fake = fake(true);
+    let data = random_bytes(300_000, 26);
+    let v = add(&fake, "f", data.clone());
+    let config = ReadConfig {
+        verify_whole_max: 1 << 20,
+        ..read_config(DigestCheck::Background)
+    };
+    let e = engine_with(&fake, cache_config(None), config);
+    let h = e.open(&v);
+    assert_eq!(h.read(200_000, 10).await.unwrap(), &data[200_000..200_010]);
+    assert!(read_to_end(&h, 0, 65536).await == data);
+    assert_eq!(fake.fetches().len(), 1);
+}

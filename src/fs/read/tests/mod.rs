@@ -63,6 +63,8 @@ pub(super) fn read_config(check: DigestCheck) -> ReadConfig {
         part_size: 256 << 10,
         max_parts_in_flight: 4,
         digest_check: check,
+        // These tests watch files stream; `faults` checks the whole-file check on its own.
+        verify_whole_max: 0,
         ..ReadConfig::default()
     }
 }
