@@ -100,6 +100,12 @@ pub struct MountArgs {
     /// Longest wait between background retries of a failed upload, in seconds (default 60).
     #[arg(long, value_name = "SECS")]
     pub upload_retry_max: Option<u64>,
+    /// The longest a listing may take, retries included, in seconds (default 300).
+    #[arg(long, value_name = "SECS")]
+    pub listing_timeout: Option<u64>,
+    /// The largest listing read, e.g. 256M (default 256M).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_listing_size: Option<u64>,
     /// A JSON file mapping scan types or series descriptions to BIDS names, for every
     /// project's `.bids` view (also `-o bids_map=FILE`; see docs/SEMANTICS.md).
     #[arg(long, value_name = "FILE")]
@@ -109,8 +115,8 @@ pub struct MountArgs {
 const MOUNT_HELP: &str = "\
 Mount options (-o): ro, rw, allow_other, allow_delete, project=P, username=U, config=FILE,
 ca_cert=FILE, cache_dir=DIR, cache_size=SIZE, metadata_ttl=SECS, session_type=TYPE,
-spool_dir=DIR, upload_retry_max=SECS, bids_map=FILE, log_level=LEVEL, log_file=FILE,
-foreground.
+spool_dir=DIR, upload_retry_max=SECS, bids_map=FILE, listing_timeout=SECS,
+max_listing_size=SIZE, log_level=LEVEL, log_file=FILE, foreground.
 mount(8)'s generic options (defaults, auto, noauto, user, users, _netdev, nofail, exec, noexec,
 suid, nosuid, dev, nodev, atime, noatime, relatime, x-*, comment=) are accepted and ignored.
 
@@ -142,6 +148,8 @@ pub struct MountOptions {
     pub spool_dir: Option<PathBuf>,
     pub upload_retry_max: Duration,
     pub bids_map: Option<PathBuf>,
+    pub listing_timeout: Duration,
+    pub max_listing_size: u64,
 }
 
 /// Default xsiType of an experiment made with `mkdir`.
@@ -190,6 +198,13 @@ impl MountArgs {
                 .map(Duration::from_secs)
                 .unwrap_or(DEFAULT_UPLOAD_RETRY_MAX),
             bids_map: self.bids_map.clone(),
+            listing_timeout: self
+                .listing_timeout
+                .map(Duration::from_secs)
+                .unwrap_or(crate::xnat::DEFAULT_LISTING_DEADLINE),
+            max_listing_size: self
+                .max_listing_size
+                .unwrap_or(crate::xnat::DEFAULT_LISTING_MAX_BYTES),
         };
         for option in self.options.iter().flat_map(|o| o.split(',')) {
             apply_option(&mut opts, option.trim())?;
@@ -215,6 +230,14 @@ fn apply_option(opts: &mut MountOptions, option: &str) -> Result<(), String> {
         "session_type" => opts.session_type = need("an xsiType")?.to_string(),
         "spool_dir" => opts.spool_dir = Some(need("a folder")?.into()),
         "bids_map" => opts.bids_map = Some(need("a file")?.into()),
+        "listing_timeout" => {
+            let secs = need("seconds")?;
+            let secs: u64 = secs
+                .parse()
+                .map_err(|_| format!("listing_timeout={secs} is not a number of seconds"))?;
+            opts.listing_timeout = Duration::from_secs(secs.max(1));
+        }
+        "max_listing_size" => opts.max_listing_size = parse_size(need("a size such as 256M")?)?,
         "upload_retry_max" => {
             let secs = need("seconds")?;
             let secs: u64 = secs

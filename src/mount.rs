@@ -134,6 +134,8 @@ fn serve(
     };
     let mut client_config = crate::xnat::ClientConfig::new(&server, &user, &password);
     client_config.ca_cert = opts.ca_cert.clone();
+    client_config.listing_deadline = opts.listing_timeout;
+    client_config.listing_max_bytes = opts.max_listing_size;
     let client = match runtime.block_on(XnatClient::connect(client_config)) {
         Ok(c) => c,
         Err(e) => return fail(ready, format!("cannot log in to {server} as {user}: {e}")),

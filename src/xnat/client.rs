@@ -62,6 +62,8 @@ struct Inner {
     /// watched for progress instead (`transfer.rs`).
     upload_http: reqwest::Client,
     read_timeout: Duration,
+    listing_deadline: Duration,
+    listing_max_bytes: u64,
     /// Base URL without a trailing slash.
     base: String,
     retry: RetryPolicy,
@@ -136,6 +138,8 @@ impl XnatClient {
                 http,
                 upload_http,
                 read_timeout: config.read_timeout,
+                listing_deadline: config.listing_deadline,
+                listing_max_bytes: config.listing_max_bytes,
                 base,
                 retry: config.retry.clone(),
                 session,
@@ -334,18 +338,64 @@ impl XnatClient {
     }
 
     /// GET a listing (`format=json` added) and parse its ResultSet.
+    ///
+    /// The whole of it, retries included, has `listing_deadline`; a body over
+    /// `listing_max_bytes` is an error.
     pub async fn get_listing(&self, path: &ApiPath, params: &[(&str, &str)]) -> Result<Listing> {
         let mut call = Call::new(Method::GET, path, params);
         call.query.push(("format".into(), "json".into()));
-        let sent = self.execute(&call).await?;
-        let url = sent.url.clone();
-        let body = sent.resp.bytes().await.map_err(|e| XnatError::Network {
-            method: "GET".into(),
-            url: url.clone(),
-            attempts: 1,
-            detail: format!("listing cut short: {}", error_detail(&e)),
-        })?;
-        parse_listing(&body, &url)
+        let deadline = self.inner.listing_deadline;
+        let fetch = async {
+            let sent = self.execute(&call).await?;
+            let url = sent.url.clone();
+            let body = self.capped_body(sent).await?;
+            Ok::<_, XnatError>((body, url))
+        };
+        match tokio::time::timeout(deadline, fetch).await {
+            Ok(Ok((body, url))) => parse_listing(&body, &url),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(XnatError::Timeout {
+                method: "GET".into(),
+                url: self
+                    .url(path, &call.query)
+                    .map(|u| u.to_string())
+                    .unwrap_or_default(),
+                attempts: 1,
+            }),
+        }
+    }
+
+    /// A listing's body, read up to `listing_max_bytes`.
+    async fn capped_body(&self, sent: Sent) -> Result<Vec<u8>> {
+        let Sent { resp, url, .. } = sent;
+        let cap = self.inner.listing_max_bytes;
+        if resp.content_length().is_some_and(|n| n > cap) {
+            return Err(XnatError::protocol(
+                &url,
+                format!(
+                    "listing of {} bytes is over the limit of {cap}",
+                    resp.content_length().unwrap_or(0)
+                ),
+            ));
+        }
+        let mut body = Vec::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| XnatError::Network {
+                method: "GET".into(),
+                url: url.clone(),
+                attempts: 1,
+                detail: format!("listing cut short: {}", error_detail(&e)),
+            })?;
+            if body.len() as u64 + chunk.len() as u64 > cap {
+                return Err(XnatError::protocol(
+                    &url,
+                    format!("listing over the limit of {cap} bytes"),
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     /// GET a listing and read each row as a `T`.

@@ -36,7 +36,7 @@ pub use model::{
 };
 pub use paths::ApiPath;
 pub use retry::RetryPolicy;
-pub use setup::ClientConfig;
+pub use setup::{ClientConfig, DEFAULT_LISTING_DEADLINE, DEFAULT_LISTING_MAX_BYTES};
 pub use transfer::{BodyStream, Download, FileHead, Uploaded};
 
 #[cfg(test)]

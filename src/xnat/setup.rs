@@ -31,7 +31,17 @@ pub struct ClientConfig {
     /// Log in again before a request when the session has been idle for longer than the
     /// server's `SESSION_EXPIRATION_TIME` says it lives, instead of waiting for a 401.
     pub proactive_relogin: bool,
+    /// The longest a listing may take, retries included: a server that trickles its answer
+    /// cannot hold an `ls` longer than this.
+    pub listing_deadline: Duration,
+    /// The largest listing body read; a larger one is an error, not memory without bound.
+    pub listing_max_bytes: u64,
 }
+
+/// Default [`ClientConfig::listing_deadline`].
+pub const DEFAULT_LISTING_DEADLINE: Duration = Duration::from_secs(300);
+/// Default [`ClientConfig::listing_max_bytes`]: 256 MiB, about a million file rows.
+pub const DEFAULT_LISTING_MAX_BYTES: u64 = 256 << 20;
 
 impl ClientConfig {
     /// A configuration with the default timeouts and retry policies.
@@ -47,6 +57,8 @@ impl ClientConfig {
             ca_cert: None,
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(120),
+            listing_deadline: DEFAULT_LISTING_DEADLINE,
+            listing_max_bytes: DEFAULT_LISTING_MAX_BYTES,
             retry: RetryPolicy::default(),
             connect_retry: RetryPolicy {
                 max_retries: 3,
