@@ -86,7 +86,7 @@ struct Task {
 impl Task {
     /// Runs the request (and its one resume). Returns the background hasher to consult.
     async fn run(&mut self) -> Result<Option<Hasher>, ReadError> {
-        let mut resumed = false;
+        let mut resumes = 0u32;
         // A small file with a digest is fetched whole even when ranges work, so that it is
         // checked before any byte of it is served.
         let mut whole_file = self.verifies_whole();
@@ -113,17 +113,17 @@ impl Task {
                     e => return Err(ReadError::Backend(e)),
                 },
             };
-            let result = match self.accept(&response, resumed) {
+            let result = match self.accept(&response, resumes > 0) {
                 Ok(pos) => self.pump(response.body, pos).await,
                 Err(e) => Err(PumpError::Fatal(e)),
             };
             match result {
                 Ok(()) => return self.finish().await,
-                Err(PumpError::Broken(e)) if !resumed => {
-                    tracing::info!(uri = %self.file.uri, at = self.next, error = %e,
-                        "download broke; resuming once");
+                Err(PumpError::Broken(e)) if resumes < self.ctx.config.max_resumes => {
+                    resumes += 1;
+                    tracing::info!(uri = %self.file.uri, at = self.next, error = %e, resumes,
+                        "download broke; resuming");
                     self.ctx.stats.resumes.fetch_add(1, Ordering::Relaxed);
-                    resumed = true;
                     // The rest only, where the server honours ranges (it ignores them else).
                     whole_file = false;
                 }

@@ -29,6 +29,13 @@ pub struct ReadConfig {
     /// Files with a digest up to this size are fetched whole and held until it matched: no
     /// byte of them reaches a reader or the cache unchecked (0: stream every file).
     pub verify_whole_max: u64,
+    /// Times a download whose body breaks is resumed from its first missing byte (by range,
+    /// or from 0 again where the server ignores ranges) before its readers get EIO; counted
+    /// per download, however many reads wait on it.
+    pub max_resumes: u32,
+    /// The longest a read waits for its bytes; then it fails with ETIMEDOUT (the download
+    /// goes on for later reads).
+    pub read_deadline: std::time::Duration,
     /// Files of a folder read in order that are fetched ahead of the reader (`series`).
     pub series: SeriesConfig,
     /// Files fetched ahead at once, for the whole mount; 0 turns cross-file read-ahead off.
@@ -48,6 +55,8 @@ impl Default for ReadConfig {
             max_parts_in_flight: p.max_in_flight,
             digest_check: DigestCheck::default(),
             verify_whole_max: super::digest::VERIFY_WHOLE_MAX,
+            max_resumes: 3,
+            read_deadline: std::time::Duration::from_secs(300),
             series: SeriesConfig::default(),
             series_parallel: 32,
         }

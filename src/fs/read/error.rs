@@ -12,6 +12,9 @@ pub enum ReadError {
     /// The server's answer does not fit what was asked (a body from another offset, a gap).
     #[error("GET {uri}: {message}")]
     Body { uri: String, message: String },
+    /// The read waited for its bytes longer than the read deadline.
+    #[error("{uri}: no bytes within the read deadline of {secs} s")]
+    Deadline { uri: String, secs: u64 },
     /// The bytes of a whole-file download do not hash to the catalog's MD5 digest.
     #[error("{uri}: downloaded bytes do not match the catalog's MD5 digest")]
     DigestMismatch { uri: String },
@@ -22,6 +25,7 @@ impl ReadError {
         match self {
             ReadError::Backend(e) => e.errno(),
             ReadError::Body { .. } | ReadError::DigestMismatch { .. } => libc::EIO,
+            ReadError::Deadline { .. } => libc::ETIMEDOUT,
         }
     }
 }

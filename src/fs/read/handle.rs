@@ -44,8 +44,20 @@ impl ReadHandle {
         self.real_size().unwrap_or(self.file.listed_size)
     }
 
-    /// Up to `size` bytes at `offset`: fewer only at the end of the file, none past it.
+    /// Up to `size` bytes at `offset`: fewer only at the end of the file, none past it; a
+    /// read that waits longer than the read deadline fails with ETIMEDOUT.
     pub async fn read(&self, offset: u64, size: u32) -> Result<Bytes, ReadError> {
+        let deadline = self.ctx.config.read_deadline;
+        match tokio::time::timeout(deadline, self.read_within(offset, size)).await {
+            Ok(result) => result,
+            Err(_) => Err(ReadError::Deadline {
+                uri: self.file.uri.clone(),
+                secs: deadline.as_secs(),
+            }),
+        }
+    }
+
+    async fn read_within(&self, offset: u64, size: u32) -> Result<Bytes, ReadError> {
         if self.file.is_poisoned() {
             return Err(self.file.digest_error());
         }

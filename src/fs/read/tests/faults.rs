@@ -54,16 +54,18 @@ async fn a_broken_body_is_resumed_once() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_body_that_breaks_twice_fails_the_waiting_read_with_eio() {
+async fn a_body_that_breaks_past_its_resumes_fails_the_waiting_read_with_eio() {
     for honour in [false, true] {
         let fake = fake(honour);
         let data = random_bytes(1 << 20, 21);
         let v = add(&fake, "f", data.clone());
-        fake.break_bodies(50_000, 2);
+        // The first request and its three resumes all break.
+        fake.break_bodies(50_000, 4);
         let e = engine(&fake, None);
         let h = e.open(&v);
         let err = h.read(0, 200_000).await.unwrap_err();
         assert_eq!(err.errno(), libc::EIO, "honour {honour}: {err}");
+        assert_eq!(e.stats().resumes, 3, "honour {honour}");
         // The bytes that did arrive are the server's; a later read tries again and succeeds.
         assert!(read_to_end(&h, 0, 65536).await == data);
     }
