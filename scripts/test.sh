@@ -80,9 +80,11 @@ install_bids_validator() {
         [ "$(id -u)" -eq 0 ] || { echo "npm is missing, and not root to install it" >&2; return 1; }
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm || return 1
     fi
+    # The whole tree pinned by scripts/bids-validator/package-lock.json: a fresh resolution
+    # can ask the registry for versions it does not have.
     mkdir -p "$NODE_PREFIX" &&
-        npm install --prefix "$NODE_PREFIX" --no-audit --no-fund --loglevel=error \
-            "bids-validator@$BIDS_VALIDATOR_VERSION" >/dev/null &&
+        cp scripts/bids-validator/package.json scripts/bids-validator/package-lock.json "$NODE_PREFIX/" &&
+        npm ci --prefix "$NODE_PREFIX" --no-audit --no-fund --loglevel=error >/dev/null &&
         [ -x "$bin" ] && echo "bids-validator $BIDS_VALIDATOR_VERSION in $NODE_PREFIX"
 }
 
