@@ -103,6 +103,13 @@ pub struct MountArgs {
     /// The longest a listing may take, retries included, in seconds (default 300).
     #[arg(long, value_name = "SECS")]
     pub listing_timeout: Option<u64>,
+    /// The longest one read waits for its bytes, resumes included, in seconds (default 300).
+    #[arg(long, value_name = "SECS")]
+    pub read_timeout: Option<u64>,
+    /// The longest one upload attempt may take, in seconds, plus one second per MiB of the
+    /// file (default 300).
+    #[arg(long, value_name = "SECS")]
+    pub upload_timeout: Option<u64>,
     /// The largest listing read, e.g. 256M (default 256M).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_listing_size: Option<u64>,
@@ -116,7 +123,8 @@ const MOUNT_HELP: &str = "\
 Mount options (-o): ro, rw, allow_other, allow_delete, project=P, username=U, config=FILE,
 ca_cert=FILE, cache_dir=DIR, cache_size=SIZE, metadata_ttl=SECS, session_type=TYPE,
 spool_dir=DIR, upload_retry_max=SECS, bids_map=FILE, listing_timeout=SECS,
-max_listing_size=SIZE, log_level=LEVEL, log_file=FILE, foreground.
+read_timeout=SECS, upload_timeout=SECS, max_listing_size=SIZE, log_level=LEVEL, log_file=FILE,
+foreground.
 mount(8)'s generic options (defaults, auto, noauto, user, users, _netdev, nofail, exec, noexec,
 suid, nosuid, dev, nodev, atime, noatime, relatime, x-*, comment=) are accepted and ignored.
 
@@ -149,6 +157,8 @@ pub struct MountOptions {
     pub upload_retry_max: Duration,
     pub bids_map: Option<PathBuf>,
     pub listing_timeout: Duration,
+    pub read_timeout: Duration,
+    pub upload_timeout: Duration,
     pub max_listing_size: u64,
 }
 
@@ -156,6 +166,11 @@ pub struct MountOptions {
 pub const DEFAULT_SESSION_TYPE: &str = "xnat:mrSessionData";
 /// Default longest wait between two background retries of an upload.
 pub const DEFAULT_UPLOAD_RETRY_MAX: Duration = Duration::from_secs(60);
+
+/// Default longest wait of one read for its bytes.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default longest upload attempt (plus a second per MiB of the file).
+pub const DEFAULT_UPLOAD_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Default largest disk cache: 10 GiB.
 pub const DEFAULT_CACHE_SIZE: u64 = 10 << 30;
@@ -202,6 +217,14 @@ impl MountArgs {
                 .listing_timeout
                 .map(Duration::from_secs)
                 .unwrap_or(crate::xnat::DEFAULT_LISTING_DEADLINE),
+            read_timeout: self
+                .read_timeout
+                .map(Duration::from_secs)
+                .unwrap_or(DEFAULT_READ_TIMEOUT),
+            upload_timeout: self
+                .upload_timeout
+                .map(Duration::from_secs)
+                .unwrap_or(DEFAULT_UPLOAD_TIMEOUT),
             max_listing_size: self
                 .max_listing_size
                 .unwrap_or(crate::xnat::DEFAULT_LISTING_MAX_BYTES),
@@ -236,6 +259,18 @@ fn apply_option(opts: &mut MountOptions, option: &str) -> Result<(), String> {
                 .parse()
                 .map_err(|_| format!("listing_timeout={secs} is not a number of seconds"))?;
             opts.listing_timeout = Duration::from_secs(secs.max(1));
+        }
+        "read_timeout" | "upload_timeout" => {
+            let secs = need("seconds")?;
+            let secs: u64 = secs
+                .parse()
+                .map_err(|_| format!("{key}={secs} is not a number of seconds"))?;
+            let secs = Duration::from_secs(secs.max(1));
+            if key == "read_timeout" {
+                opts.read_timeout = secs;
+            } else {
+                opts.upload_timeout = secs;
+            }
         }
         "max_listing_size" => opts.max_listing_size = parse_size(need("a size such as 256M")?)?,
         "upload_retry_max" => {

@@ -181,11 +181,15 @@ fn serve(
             metadata_ttl: opts.metadata_ttl,
             project: opts.project.clone(),
             read_only: opts.read_only,
-            read: ReadConfig::default(),
+            read: ReadConfig {
+                read_deadline: opts.read_timeout,
+                ..ReadConfig::default()
+            },
             write: WriteConfig {
                 allow_delete: opts.allow_delete,
                 session_type: opts.session_type.clone(),
                 retry_max: opts.upload_retry_max,
+                upload_deadline: opts.upload_timeout,
             },
             bids_map,
         },

@@ -22,7 +22,7 @@ use super::error::{Result, XnatError};
 use super::http::{
     error_detail, error_message, header_u64, last_modified, range_header, retry_after,
 };
-use super::listing::{parse_listing, Listing, Row};
+use super::listing::{parse_rows, Listing, Row};
 use super::paths::ApiPath;
 use super::retry::{self, Failure, RetryPolicy, Verdict};
 use super::session::Session;
@@ -338,10 +338,25 @@ impl XnatClient {
     }
 
     /// GET a listing (`format=json` added) and parse its ResultSet.
+    pub async fn get_listing(&self, path: &ApiPath, params: &[(&str, &str)]) -> Result<Listing> {
+        let (rows, total_records, title) = self.get_rows(path, params, |row| row).await?;
+        Ok(Listing {
+            rows,
+            total_records,
+            title,
+        })
+    }
+
+    /// GET a listing and turn each row into a `T` as it is parsed (off the async threads).
     ///
     /// The whole of it, retries included, has `listing_deadline`; a body over
     /// `listing_max_bytes` is an error.
-    pub async fn get_listing(&self, path: &ApiPath, params: &[(&str, &str)]) -> Result<Listing> {
+    async fn get_rows<T: Send + 'static>(
+        &self,
+        path: &ApiPath,
+        params: &[(&str, &str)],
+        convert: impl FnMut(Row) -> T + Send + 'static,
+    ) -> Result<(Vec<T>, Option<u64>, Option<String>)> {
         let mut call = Call::new(Method::GET, path, params);
         call.query.push(("format".into(), "json".into()));
         let deadline = self.inner.listing_deadline;
@@ -352,7 +367,17 @@ impl XnatClient {
             Ok::<_, XnatError>((body, url))
         };
         match tokio::time::timeout(deadline, fetch).await {
-            Ok(Ok((body, url))) => parse_listing(&body, &url),
+            Ok(Ok((body, url))) => {
+                let label = url.clone();
+                tokio::task::spawn_blocking(move || parse_rows(&body, &url, convert))
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(XnatError::protocol(
+                            &label,
+                            format!("parsing the listing stopped: {e}"),
+                        ))
+                    })
+            }
             Ok(Err(e)) => Err(e),
             Err(_) => Err(XnatError::Timeout {
                 method: "GET".into(),
@@ -399,13 +424,13 @@ impl XnatClient {
     }
 
     /// GET a listing and read each row as a `T`.
-    pub(crate) async fn rows<T: for<'r> From<&'r Row>>(
+    pub(crate) async fn rows<T: for<'r> From<&'r Row> + Send + 'static>(
         &self,
         path: &ApiPath,
         params: &[(&str, &str)],
     ) -> Result<Vec<T>> {
-        let listing = self.get_listing(path, params).await?;
-        Ok(listing.rows.iter().map(T::from).collect())
+        let (rows, _, _) = self.get_rows(path, params, |row| T::from(&row)).await?;
+        Ok(rows)
     }
 
     /// GET a path as text.

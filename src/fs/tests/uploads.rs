@@ -264,3 +264,30 @@ async fn a_read_only_mount_refuses_every_change() {
         0
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_upload_the_server_holds_fails_at_its_deadline_and_is_retried() {
+    let rig = Rig::new(WriteConfig::default());
+    // The server takes the body and then holds its answer for an hour.
+    rig.fake.set_upload_delay(Duration::from_secs(3600));
+    let fh = rig.create(NIFTI, "held.nii", b"volume").await.unwrap();
+    let started = tokio::time::Instant::now();
+    let err = rig.close(fh).await.unwrap_err();
+    assert_eq!(err.errno, libc::ETIMEDOUT, "{err}");
+    assert!(err.message.contains("deadline"), "{err}");
+    // The deadline (300 s, plus a second for the file's one started MiB), not the hour.
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(301) && waited < Duration::from_secs(310),
+        "{waited:?}"
+    );
+    assert_eq!(
+        state_of(&rig.records(), "held.nii"),
+        Some(UploadState::Pending)
+    );
+    rig.fake.set_upload_delay(Duration::ZERO);
+    rig.wait_for("the background retry", |r| {
+        r.on_server("held.nii").as_deref() == Some(&b"volume"[..]) && r.records().is_empty()
+    })
+    .await;
+}

@@ -56,6 +56,10 @@ pub struct WriteConfig {
     pub session_type: String,
     /// The longest wait between two background retries of a failed upload.
     pub retry_max: Duration,
+    /// The longest one upload attempt may take (sending, then checking the listing), plus a
+    /// second per MiB of the file: a server that takes the body a byte at a time, or holds
+    /// the answer, cannot keep a `close` waiting longer.
+    pub upload_deadline: Duration,
 }
 
 impl Default for WriteConfig {
@@ -64,6 +68,7 @@ impl Default for WriteConfig {
             allow_delete: false,
             session_type: "xnat:mrSessionData".into(),
             retry_max: Duration::from_secs(60),
+            upload_deadline: Duration::from_secs(300),
         }
     }
 }
@@ -102,6 +107,7 @@ impl Writes {
             namespace.clone(),
             stages.clone(),
             config.retry_max,
+            config.upload_deadline,
         ));
         Arc::new(Writes {
             namespace,
@@ -187,7 +193,6 @@ impl Writes {
     /// (or empty when `truncate`) if it has none yet.
     pub async fn open_existing(&self, inode: &Inode, truncate: bool) -> FsResult<Arc<Staged>> {
         let staged = self.stage_for(inode, !truncate).await?;
-        staged.opened();
         staged.hold(false);
         if truncate {
             if let Err(e) = self.truncate(&staged, 0).await {
@@ -198,10 +203,11 @@ impl Writes {
         Ok(staged)
     }
 
-    /// The stage of `inode`, made (and filled from the server when `fill`) if missing.
+    /// The stage of `inode`, made (and filled from the server when `fill`) if missing, with
+    /// a handle counted on it.
     async fn stage_for(&self, inode: &Inode, fill: bool) -> FsResult<Arc<Staged>> {
         let _opening = self.opening.lock().await;
-        if let Some(staged) = self.stages.get(inode.ino) {
+        if let Some(staged) = self.stages.open(inode.ino) {
             return Ok(staged);
         }
         let file = file_place(inode)?;
@@ -227,7 +233,7 @@ impl Writes {
                 return Err(e);
             }
         }
-        Ok(self.stages.adopt(staged))
+        Ok(self.stages.adopt_opened(staged))
     }
 
     /// Copy the server's bytes of `inode` into a fresh stage.

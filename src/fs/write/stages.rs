@@ -65,11 +65,23 @@ impl StageTable {
             .insert(staged.ino, staged);
     }
 
-    /// Make a filled (or deliberately empty) stage the file's stage, unless another open made
-    /// one first: the one that is the file's stage is returned.
-    pub fn adopt(&self, staged: Arc<Staged>) -> Arc<Staged> {
+    /// The stage of `ino`, with one more handle counted, taken under the table's lock: the
+    /// last handle's release ([`StageTable::finish`]) checks the count under the same lock,
+    /// so it cannot drop a stage an open has just found.
+    pub fn open(&self, ino: Ino) -> Option<Arc<Staged>> {
+        let map = self.staged.lock().expect("staged lock");
+        let staged = map.get(&ino)?.clone();
+        staged.opened();
+        Some(staged)
+    }
+
+    /// Put a new stage in the table, unless another open put one there first; either way the
+    /// stage of the inode, with a handle counted (as `open`).
+    pub fn adopt_opened(&self, staged: Arc<Staged>) -> Arc<Staged> {
         let mut map = self.staged.lock().expect("staged lock");
-        map.entry(staged.ino).or_insert(staged).clone()
+        let staged = map.entry(staged.ino).or_insert(staged).clone();
+        staged.opened();
+        staged
     }
 
     /// Throw away a stage that was never adopted (its fill failed).

@@ -51,12 +51,19 @@ fn md5_of(path: &std::path::Path) -> std::io::Result<String> {
         .collect())
 }
 
+/// How long one attempt at uploading `size` bytes may take: `base`, plus a second per MiB.
+pub(super) fn attempt_deadline(base: Duration, size: u64) -> Duration {
+    base + Duration::from_secs(size.div_ceil(1 << 20))
+}
+
 pub struct Uploader {
     backend: Arc<dyn Backend>,
     namespace: Arc<Namespace>,
     stages: Arc<StageTable>,
     /// The longest wait between two background retries of one file.
     retry_max: Duration,
+    /// One attempt's limit, before the allowance for the file's size (`attempt_deadline`).
+    deadline: Duration,
     /// Wakes the background retries.
     wake: tokio::sync::Notify,
 }
@@ -67,12 +74,14 @@ impl Uploader {
         namespace: Arc<Namespace>,
         stages: Arc<StageTable>,
         retry_max: Duration,
+        deadline: Duration,
     ) -> Uploader {
         Uploader {
             backend,
             namespace,
             stages,
             retry_max,
+            deadline,
             wake: tokio::sync::Notify::new(),
         }
     }
@@ -109,7 +118,21 @@ impl Uploader {
             })
             .await?;
         let record = staged.snapshot();
-        match self.send(staged, &record).await {
+        let limit = attempt_deadline(self.deadline, record.size);
+        let attempt = match tokio::time::timeout(limit, self.send(staged, &record)).await {
+            Ok(answer) => answer,
+            // Dropping the request closes its connection: the server never completes a body
+            // it did not get. One that did land is found by the next attempt (a duplicate
+            // with this stage's size and digest counts as uploaded).
+            Err(_) => Err((
+                FsError::warn(
+                    libc::ETIMEDOUT,
+                    format!("the upload took longer than its deadline of {limit:?}"),
+                ),
+                true,
+            )),
+        };
+        match attempt {
             Ok(row) => {
                 staged.mark_uploaded(generation);
                 *staged.retry_at.lock().expect("retry lock") = None;

@@ -187,3 +187,25 @@ async fn a_small_right_file_is_checked_whole_then_served() {
     assert!(read_to_end(&h, 0, 65536).await == data);
     assert_eq!(fake.fetches().len(), 1);
 }
+
+#[tokio::test]
+async fn a_read_whose_bytes_drip_fails_at_the_read_deadline_not_later() {
+    let fake = fake(false);
+    let v = add(&fake, "drip", random_bytes(400_000, 31));
+    // One chunk a second: every chunk resets no timer of the read; its deadline holds.
+    fake.make_slow(&v.uri);
+    fake.set_chunk_size(1024);
+    let config = ReadConfig {
+        read_deadline: Duration::from_millis(1500),
+        ..read_config(DigestCheck::Background)
+    };
+    let e = engine_with(&fake, cache_config(None), config);
+    let h = e.open(&v);
+    // The guard only catches a hang; the deadline is what must end the read.
+    let err = tokio::time::timeout(Duration::from_secs(60), h.read(300_000, 4096))
+        .await
+        .expect("the read ended by itself")
+        .unwrap_err();
+    assert!(matches!(err, ReadError::Deadline { .. }), "{err:?}");
+    assert_eq!(err.errno(), libc::ETIMEDOUT);
+}
