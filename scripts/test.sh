@@ -4,7 +4,8 @@
 # It installs what the tests need on a fresh Debian machine (apt packages, a Python venv with the
 # pinned XNAT clients, nibabel, fslpy, brainextractor and pybids, npm's bids-validator under
 # .node/), then runs every check in turn, the end-to-end tool checks of scripts/e2e.sh (reads),
-# scripts/e2e-write.sh (writes) and scripts/e2e-bids.sh (the views) last, and
+# scripts/e2e-write.sh (writes) and scripts/e2e-bids.sh (the views), then a short chaos soak
+# (scripts/soak.sh) last, and
 # ends with a plain summary. A failing step does not stop the later ones, so one run shows
 # everything that is wrong; the exit code is non-zero if any step failed.
 set -uo pipefail
@@ -104,6 +105,9 @@ run_step "end-to-end tools on a mount (scripts/e2e.sh)" env XNATFS_VENV="$VENV" 
 run_step "end-to-end tools writing through a mount (scripts/e2e-write.sh)" env XNATFS_VENV="$VENV" scripts/e2e-write.sh
 run_step "BIDS apps and tables on the views (scripts/e2e-bids.sh)" env XNATFS_VENV="$VENV" \
     BIDS_VALIDATOR="$NODE_PREFIX/node_modules/.bin/bids-validator" scripts/e2e-bids.sh
+# The chaos soak, short (its 10-minute run is `scripts/soak.sh`, by hand): debug binaries.
+run_step "chaos soak, 30 s per Range mode (scripts/soak.sh --minutes 0.5)" \
+    scripts/soak.sh --debug --minutes 0.5 --range both --kill-every 15
 
 passed=0
 failed=0

@@ -18,7 +18,7 @@
 use super::digest::{DigestCheck, Hasher};
 use super::error::ReadError;
 use super::file::{FileState, Mode};
-use super::shared::Ctx;
+use super::shared::{Ctx, InFlight};
 use crate::fs::cache::BlockKey;
 use crate::xnat::{BodyStream, Download, XnatError};
 use bytes::{Buf, Bytes, BytesMut};
@@ -28,6 +28,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 pub(crate) async fn run(ctx: Arc<Ctx>, file: Arc<FileState>, id: u64, range: Range<u64>) {
+    let _counted = InFlight::new(&ctx);
     let mut task = Task {
         bs: file.block_size,
         ctx,
@@ -84,9 +85,20 @@ struct Task {
 }
 
 impl Task {
-    /// Runs the request (and its one resume). Returns the background hasher to consult.
+    /// Runs the request and its resumes. Returns the background hasher to consult.
+    ///
+    /// A broken body is resumed while resuming gets somewhere: `max_resumes` breaks in a row
+    /// that brought no new byte fail the download, and so does a total beyond `max_resumes`
+    /// plus one per 64 KiB of the file (a server that cuts every body after a few bytes). A
+    /// resume after a break that brought nothing waits first (1, 2, 4 s).
     async fn run(&mut self) -> Result<Option<Hasher>, ReadError> {
-        let mut resumes = 0u32;
+        let max = self.ctx.config.max_resumes;
+        let size = self.file.real_size().unwrap_or(self.file.listed_size);
+        let budget = match max {
+            0 => 0,
+            _ => max.saturating_add(u32::try_from(size >> 16).unwrap_or(u32::MAX)),
+        };
+        let (mut resumes, mut fruitless) = (0u32, 0u32);
         // A small file with a digest is fetched whole even when ranges work, so that it is
         // checked before any byte of it is served.
         let mut whole_file = self.verifies_whole();
@@ -113,14 +125,24 @@ impl Task {
                     e => return Err(ReadError::Backend(e)),
                 },
             };
+            let mark = self.next;
             let result = match self.accept(&response, resumes > 0) {
                 Ok(pos) => self.pump(response.body, pos).await,
                 Err(e) => Err(PumpError::Fatal(e)),
             };
+            if let Err(PumpError::Broken(_)) = &result {
+                fruitless = if self.next > mark { 0 } else { fruitless + 1 };
+            }
             match result {
                 Ok(()) => return self.finish().await,
-                Err(PumpError::Broken(e)) if resumes < self.ctx.config.max_resumes => {
+                Err(PumpError::Broken(e)) if fruitless <= max && resumes < budget => {
                     resumes += 1;
+                    let base = self.ctx.config.resume_backoff;
+                    if fruitless > 0 && !base.is_zero() {
+                        // Nothing came through: give a proxy or a restarting server a moment
+                        // (1, 2, 4 s) rather than spending the resumes in a millisecond.
+                        tokio::time::sleep(base * (1 << (fruitless - 1).min(6))).await;
+                    }
                     tracing::info!(uri = %self.file.uri, at = self.next, error = %e, resumes,
                         "download broke; resuming");
                     self.ctx.stats.resumes.fetch_add(1, Ordering::Relaxed);

@@ -26,13 +26,20 @@ pub struct ReadConfig {
     /// Range requests in flight per file before read-ahead waits (the read's own part does not).
     pub max_parts_in_flight: usize,
     pub digest_check: DigestCheck,
+    /// Downloads in flight on the whole mount beyond which read-ahead waits (a read's own
+    /// blocks are always fetched): a bound on the blocks being filled outside the memory tier.
+    pub max_downloads_ahead: usize,
     /// Files with a digest up to this size are fetched whole and held until it matched: no
     /// byte of them reaches a reader or the cache unchecked (0: stream every file).
     pub verify_whole_max: u64,
-    /// Times a download whose body breaks is resumed from its first missing byte (by range,
-    /// or from 0 again where the server ignores ranges) before its readers get EIO; counted
-    /// per download, however many reads wait on it.
+    /// Breaks in a row that brought no new byte before a download fails its readers with EIO
+    /// (a resume asks from the first missing byte by range, or from 0 again where the server
+    /// ignores ranges); also the base of its total budget of resumes, which grows by one per
+    /// 64 KiB of the file. Counted per download, however many reads wait on it.
     pub max_resumes: u32,
+    /// The wait before a resume after a break that brought nothing, doubled for each such
+    /// break in a row (zero: none).
+    pub resume_backoff: std::time::Duration,
     /// The longest a read waits for its bytes; then it fails with ETIMEDOUT (the download
     /// goes on for later reads).
     pub read_deadline: std::time::Duration,
@@ -54,8 +61,10 @@ impl Default for ReadConfig {
             part_size: p.part_size,
             max_parts_in_flight: p.max_in_flight,
             digest_check: DigestCheck::default(),
+            max_downloads_ahead: 8,
             verify_whole_max: super::digest::VERIFY_WHOLE_MAX,
             max_resumes: 3,
+            resume_backoff: std::time::Duration::from_secs(1),
             read_deadline: std::time::Duration::from_secs(300),
             series: SeriesConfig::default(),
             series_parallel: 32,
@@ -98,6 +107,7 @@ impl ReadEngine {
                 config,
                 plan,
                 stats: Counters::default(),
+                downloads: Default::default(),
             }),
             files: Arc::new(Mutex::new(HashMap::new())),
         }

@@ -124,7 +124,11 @@ impl ReadHandle {
                 *readahead,
                 read.clone(),
                 file.size_bound(read.end),
-                inner.tasks.len(),
+                if self.ctx.downloads_full() {
+                    usize::MAX
+                } else {
+                    inner.tasks.len()
+                },
                 |b| inner.covers(b, bs) || cache.contains(&BlockKey::new(file.key, b)),
             )
         };

@@ -7,7 +7,7 @@ use super::plan::PlanConfig;
 use crate::fs::cache::{BlockCache, FileKey};
 use crate::xnat::Backend;
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
@@ -24,9 +24,35 @@ pub(crate) struct Ctx {
     pub config: ReadConfig,
     pub plan: PlanConfig,
     pub stats: Counters,
+    /// Downloads in flight on the whole mount (read-ahead waits beyond `max_downloads_ahead`).
+    pub downloads: AtomicUsize,
+}
+
+/// One download in flight, counted in [`Ctx::downloads`] while it lives (also when its task
+/// is aborted).
+pub(crate) struct InFlight(Arc<Ctx>);
+
+impl InFlight {
+    pub fn new(ctx: &Arc<Ctx>) -> InFlight {
+        ctx.downloads.fetch_add(1, Ordering::AcqRel);
+        InFlight(ctx.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.downloads.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Ctx {
+    /// Whether read-ahead must wait: as many downloads are in flight on the mount as it
+    /// allows (a read's own blocks never wait). Each holds up to a block in memory outside the
+    /// memory tier, so this bounds the daemon's memory however many files are read at once.
+    pub fn downloads_full(&self) -> bool {
+        self.downloads.load(Ordering::Acquire) >= self.config.max_downloads_ahead
+    }
+
     /// Records a file's real size: in its state, and in the cache (so a later open, even after
     /// a remount, knows it).
     pub fn learn_size(&self, file: &FileState, size: u64) {

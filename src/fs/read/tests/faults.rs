@@ -54,21 +54,58 @@ async fn a_broken_body_is_resumed_once() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_body_that_breaks_past_its_resumes_fails_the_waiting_read_with_eio() {
+async fn a_body_that_breaks_without_progress_fails_the_waiting_read_with_eio() {
     for honour in [false, true] {
         let fake = fake(honour);
         let data = random_bytes(1 << 20, 21);
         let v = add(&fake, "f", data.clone());
-        // The first request and its three resumes all break.
-        fake.break_bodies(50_000, 4);
+        // The first request and its three resumes all break before a byte arrives.
+        fake.break_bodies(0, 4);
         let e = engine(&fake, None);
         let h = e.open(&v);
         let err = h.read(0, 200_000).await.unwrap_err();
         assert_eq!(err.errno(), libc::EIO, "honour {honour}: {err}");
         assert_eq!(e.stats().resumes, 3, "honour {honour}");
-        // The bytes that did arrive are the server's; a later read tries again and succeeds.
+        // A later read tries again and succeeds.
         assert!(read_to_end(&h, 0, 65536).await == data);
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restarted_stream_that_gets_no_further_fails_after_its_resumes() {
+    // Without ranges every restart streams from 0: cut at the same byte, it never gets
+    // past it. The first break brought bytes; the next four did not.
+    let fake = fake(false);
+    let data = random_bytes(1 << 20, 22);
+    let v = add(&fake, "f", data.clone());
+    fake.break_bodies(50_000, 5);
+    let e = engine(&fake, None);
+    let h = e.open(&v);
+    let err = h.read(0, 200_000).await.unwrap_err();
+    assert_eq!(err.errno(), libc::EIO, "{err}");
+    assert_eq!(e.stats().resumes, 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_cut_again_and_again_is_resumed_while_each_resume_gets_further() {
+    // With ranges, every body is cut after 100,000 bytes and each resume brings that many new
+    // ones: more cuts than the three fruitless resumes a download may take, all cured.
+    let fake = fake(true);
+    let data = random_bytes(1 << 20, 23);
+    let v = add(&fake, "f", data.clone());
+    fake.break_bodies(100_000, 1000);
+    // One request for the whole file, so that all the cuts fall on one download.
+    let config = ReadConfig {
+        initial_window: 4 << 20,
+        max_window: 4 << 20,
+        part_size: 4 << 20,
+        ..read_config(DigestCheck::Background)
+    };
+    let e = engine_with(&fake, cache_config(None), config);
+    let h = e.open(&v);
+    assert!(read_to_end(&h, 0, 1 << 20).await == data);
+    let stats = e.stats();
+    assert!(stats.resumes >= 10, "{stats:?}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -65,6 +65,9 @@ pub(super) fn read_config(check: DigestCheck) -> ReadConfig {
         digest_check: check,
         // These tests watch files stream; `faults` checks the whole-file check on its own.
         verify_whole_max: 0,
+        // The background hasher's thread keeps paused time from advancing by itself while a
+        // download sleeps: no backoff here (the mount tests have it).
+        resume_backoff: std::time::Duration::ZERO,
         ..ReadConfig::default()
     }
 }
