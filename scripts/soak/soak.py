@@ -387,10 +387,12 @@ def soak(args, binary, sim_binary, range_on):
         print("  " + line)
     failed = (f.wrong_bytes or lost or partial or duplicated or stuck
               or f.max_latency > READ_DEADLINE + 30 or f.reads == 0)
-    if not failed and not args.keep:
-        shutil.rmtree(work, ignore_errors=True)
-    else:
+    if failed:
         print(f"soak: FAILED; the mount's log and the archive are in {work}")
+    elif args.keep:
+        print(f"soak: passed; the mount's log and the archive are kept in {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     return report, not failed
 
 
