@@ -168,9 +168,9 @@ pub const DEFAULT_SESSION_TYPE: &str = "xnat:mrSessionData";
 pub const DEFAULT_UPLOAD_RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// Default longest wait of one read for its bytes.
-pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(300);
+pub const DEFAULT_READ_TIMEOUT: Duration = crate::fs::read::DEFAULT_READ_DEADLINE;
 /// Default longest upload attempt (plus a second per MiB of the file).
-pub const DEFAULT_UPLOAD_TIMEOUT: Duration = Duration::from_secs(300);
+pub const DEFAULT_UPLOAD_TIMEOUT: Duration = crate::fs::write::DEFAULT_UPLOAD_DEADLINE;
 
 /// Default largest disk cache: 10 GiB.
 pub const DEFAULT_CACHE_SIZE: u64 = 10 << 30;
@@ -243,6 +243,14 @@ fn apply_option(opts: &mut MountOptions, option: &str) -> Result<(), String> {
     };
     let need =
         |what: &str| value.ok_or_else(|| format!("mount option {key} needs a value ({what})"));
+    // A number of seconds, at least `floor`.
+    let seconds = |floor: u64| -> Result<Duration, String> {
+        let secs = need("seconds")?;
+        let n: u64 = secs
+            .parse()
+            .map_err(|_| format!("{key}={secs} is not a number of seconds"))?;
+        Ok(Duration::from_secs(n.max(floor)))
+    };
     match key {
         "" => {}
         "ro" => opts.read_only = true,
@@ -253,46 +261,18 @@ fn apply_option(opts: &mut MountOptions, option: &str) -> Result<(), String> {
         "session_type" => opts.session_type = need("an xsiType")?.to_string(),
         "spool_dir" => opts.spool_dir = Some(need("a folder")?.into()),
         "bids_map" => opts.bids_map = Some(need("a file")?.into()),
-        "listing_timeout" => {
-            let secs = need("seconds")?;
-            let secs: u64 = secs
-                .parse()
-                .map_err(|_| format!("listing_timeout={secs} is not a number of seconds"))?;
-            opts.listing_timeout = Duration::from_secs(secs.max(1));
-        }
-        "read_timeout" | "upload_timeout" => {
-            let secs = need("seconds")?;
-            let secs: u64 = secs
-                .parse()
-                .map_err(|_| format!("{key}={secs} is not a number of seconds"))?;
-            let secs = Duration::from_secs(secs.max(1));
-            if key == "read_timeout" {
-                opts.read_timeout = secs;
-            } else {
-                opts.upload_timeout = secs;
-            }
-        }
+        "listing_timeout" => opts.listing_timeout = seconds(1)?,
+        "read_timeout" => opts.read_timeout = seconds(1)?,
+        "upload_timeout" => opts.upload_timeout = seconds(1)?,
         "max_listing_size" => opts.max_listing_size = parse_size(need("a size such as 256M")?)?,
-        "upload_retry_max" => {
-            let secs = need("seconds")?;
-            let secs: u64 = secs
-                .parse()
-                .map_err(|_| format!("upload_retry_max={secs} is not a number of seconds"))?;
-            opts.upload_retry_max = Duration::from_secs(secs.max(1));
-        }
+        "upload_retry_max" => opts.upload_retry_max = seconds(1)?,
         "project" => opts.project = Some(need("a project ID")?.to_string()),
         "username" => opts.user = Some(need("an XNAT user")?.to_string()),
         "config" => opts.config = Some(need("a file")?.into()),
         "ca_cert" => opts.ca_cert = Some(need("a file")?.into()),
         "cache_dir" => opts.cache_dir = Some(need("a folder")?.into()),
         "cache_size" => opts.cache_size = parse_size(need("a size such as 10G")?)?,
-        "metadata_ttl" => {
-            let secs = need("seconds")?;
-            let secs: u64 = secs
-                .parse()
-                .map_err(|_| format!("metadata_ttl={secs} is not a number of seconds"))?;
-            opts.metadata_ttl = Duration::from_secs(secs);
-        }
+        "metadata_ttl" => opts.metadata_ttl = seconds(0)?,
         "log_level" => opts.log_level = need("a level")?.to_string(),
         "log_file" => opts.log_file = Some(need("a file")?.into()),
         "password" | "pass" => {

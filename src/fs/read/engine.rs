@@ -15,6 +15,9 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
+/// The longest a read waits for its bytes, unless configured.
+pub const DEFAULT_READ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
+
 #[derive(Clone, Debug)]
 pub struct ReadConfig {
     /// First read-ahead window of a sequential reader (doubles per fetch it triggers).
@@ -65,7 +68,7 @@ impl Default for ReadConfig {
             verify_whole_max: super::digest::VERIFY_WHOLE_MAX,
             max_resumes: 3,
             resume_backoff: std::time::Duration::from_secs(1),
-            read_deadline: std::time::Duration::from_secs(300),
+            read_deadline: DEFAULT_READ_DEADLINE,
             series: SeriesConfig::default(),
             series_parallel: 32,
         }

@@ -43,7 +43,7 @@ mod version;
 mod tests;
 
 pub use digest::DigestCheck;
-pub use engine::{ReadConfig, ReadEngine, ReadStats};
+pub use engine::{ReadConfig, ReadEngine, ReadStats, DEFAULT_READ_DEADLINE};
 pub use error::ReadError;
 pub use handle::ReadHandle;
 pub use plan::{plan_blocks, Plan, PlanConfig, Readahead};

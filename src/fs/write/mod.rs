@@ -47,6 +47,9 @@ use crate::xnat::{Backend, FileAddr};
 /// How much of a file is copied into its stage per read.
 const FILL_CHUNK: u32 = 1 << 20;
 
+/// The longest one upload attempt may take (plus a second per MiB), unless configured.
+pub const DEFAULT_UPLOAD_DEADLINE: Duration = Duration::from_secs(300);
+
 /// What the write path is set up with.
 #[derive(Clone, Debug)]
 pub struct WriteConfig {
@@ -68,7 +71,7 @@ impl Default for WriteConfig {
             allow_delete: false,
             session_type: "xnat:mrSessionData".into(),
             retry_max: Duration::from_secs(60),
-            upload_deadline: Duration::from_secs(300),
+            upload_deadline: DEFAULT_UPLOAD_DEADLINE,
         }
     }
 }
