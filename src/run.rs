@@ -13,7 +13,7 @@ use crate::cli::{Cli, Command};
 /// Parse this process's arguments and run the command; called as `mount.xnatfs` (by mount(8),
 /// or by hand) it is the same as `xnatfs mount …`.
 pub fn run_cli() -> ExitCode {
-    limit_malloc_arenas();
+    tune_malloc();
     let mut args: Vec<OsString> = std::env::args_os().collect();
     let invoked_as_helper = args
         .first()
@@ -39,13 +39,19 @@ pub fn run_cli() -> ExitCode {
     }
 }
 
-/// glibc gives each thread that allocates its own arena and keeps what was freed there, which
-/// more than doubles the daemon's peak RSS while blocks stream through the runtime's threads.
-/// Two arenas keep the peak near the engine's live memory. Must run before any thread starts.
-fn limit_malloc_arenas() {
+/// Allocator settings for a daemon that streams megabyte blocks through many threads. glibc
+/// gives each thread that allocates its own arena and keeps what was freed there, which more
+/// than doubles the daemon's peak RSS: two arenas keep the peak near the engine's live memory.
+/// And block buffers (a block plus slack, recycled by `cache::BlockBuffers`) are put above a
+/// fixed mmap threshold, so one freed beyond the recycler's free list goes back to the system
+/// rather than leaving a hole in the heap; everything smaller (a FUSE write or reply is at most
+/// a block) stays on the heap. Must run before any thread starts.
+fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter; no other thread exists yet.
+    // SAFETY: mallopt only sets allocator parameters; no other thread exists yet.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
+        let threshold = crate::fs::cache::DEFAULT_BLOCK_SIZE + 4096;
+        libc::mallopt(libc::M_MMAP_THRESHOLD, threshold as libc::c_int);
     }
 }

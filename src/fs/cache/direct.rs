@@ -10,36 +10,57 @@
 //! short, as usual). A filesystem without O_DIRECT (tmpfs) refuses it with EINVAL, at open or
 //! at the first read: then the file is read the ordinary way.
 
+use super::buffers::BlockBuffers;
 use bytes::Bytes;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::sync::Arc;
 
 const ALIGN: usize = 4096;
 
 /// The file at `path`, whose size is expected to be `expected` bytes (a longer file is cut
-/// there, rounded up to 4 KiB), and the open file (to touch its mtime).
-pub fn read_whole(path: &Path, expected: u64) -> io::Result<(Bytes, File)> {
+/// there, rounded up to 4 KiB), and the open file (to touch its mtime). A block file is read
+/// into one of `buffers`.
+pub fn read_whole(
+    path: &Path,
+    expected: u64,
+    buffers: &Arc<BlockBuffers>,
+) -> io::Result<(Bytes, File)> {
     let len = (expected as usize).div_ceil(ALIGN).max(1) * ALIGN;
-    match OpenOptions::new()
+    let file = match OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_DIRECT)
         .open(path)
     {
-        Ok(file) => match read_aligned(&file, len) {
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => read_buffered(path, expected),
-            r => r.map(|data| (data, file)),
-        },
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => read_buffered(path, expected),
-        Err(e) => Err(e),
+        Ok(file) => file,
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return read_buffered(path, expected),
+        Err(e) => return Err(e),
+    };
+    let mut buf = if len + ALIGN <= buffers.capacity() {
+        buffers.take()
+    } else {
+        Vec::with_capacity(len + ALIGN)
+    };
+    match read_aligned(&file, len, &mut buf) {
+        Ok(start) => Ok((buffers.freeze(buf).slice(start..), file)),
+        Err(e) => {
+            buffers.give_back(buf);
+            match e.raw_os_error() {
+                Some(libc::EINVAL) => read_buffered(path, expected),
+                _ => Err(e),
+            }
+        }
     }
 }
 
-fn read_aligned(file: &File, len: usize) -> io::Result<Bytes> {
+/// Reads up to `len` bytes into `buf` (empty, with room for `len` plus the alignment gap) at
+/// an aligned offset, which it returns; the bytes read are `buf[start..]`.
+fn read_aligned(file: &File, len: usize, buf: &mut Vec<u8>) -> io::Result<usize> {
     // Not zeroed: zeroing a fresh megabyte costs as much as the CRC check that follows.
-    let mut buf: Vec<u8> = Vec::with_capacity(len + ALIGN);
+    debug_assert!(buf.is_empty() && buf.capacity() >= len + ALIGN);
     let start = buf.as_ptr().align_offset(ALIGN);
     let mut got = 0;
     while got < len {
@@ -64,7 +85,7 @@ fn read_aligned(file: &File, len: usize) -> io::Result<Bytes> {
     // the alignment gap, zeroed here first.
     buf.spare_capacity_mut()[..start].fill(std::mem::MaybeUninit::new(0));
     unsafe { buf.set_len(start + got) };
-    Ok(Bytes::from(buf).slice(start..))
+    Ok(start)
 }
 
 fn read_buffered(path: &Path, expected: u64) -> io::Result<(Bytes, File)> {
@@ -77,6 +98,10 @@ fn read_buffered(path: &Path, expected: u64) -> io::Result<(Bytes, File)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn read_whole(path: &Path, expected: u64) -> io::Result<(Bytes, File)> {
+        super::read_whole(path, expected, &BlockBuffers::new(1 << 20, 2))
+    }
 
     #[test]
     fn reads_whole_files_of_any_length() {

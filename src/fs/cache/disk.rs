@@ -13,6 +13,7 @@
 //!
 //! Every method here does blocking file I/O: call them from a blocking thread.
 
+use super::buffers::BlockBuffers;
 use super::direct;
 use super::format::{self, HEADER_LEN};
 use super::key::{hex, unhex, BlockKey};
@@ -24,7 +25,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 type Name = [u8; 32];
@@ -35,6 +36,8 @@ pub struct DiskCache {
     capacity: u64,
     index: Mutex<Index>,
     tmp_seq: AtomicU64,
+    /// Where blocks read back are put.
+    buffers: Arc<BlockBuffers>,
 }
 
 struct Index {
@@ -46,7 +49,18 @@ struct Index {
 
 impl DiskCache {
     /// Opens (creating it if needed) the cache under `root`, holding at most `capacity` bytes.
+    #[cfg(test)]
     pub fn open(root: impl Into<PathBuf>, capacity: u64) -> io::Result<Self> {
+        let buffers = BlockBuffers::new(super::DEFAULT_BLOCK_SIZE, super::buffers::DEFAULT_KEEP);
+        Self::open_with(root, capacity, buffers)
+    }
+
+    /// Opens the cache under `root`; blocks read back go into `buffers`.
+    pub fn open_with(
+        root: impl Into<PathBuf>,
+        capacity: u64,
+        buffers: Arc<BlockBuffers>,
+    ) -> io::Result<Self> {
         let root = root.into();
         owned_dir::claim(&root, "cache", |name| {
             name == "tmp" || (name.len() == 2 && name.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -66,6 +80,7 @@ impl DiskCache {
                 used: 0,
             }),
             tmp_seq: AtomicU64::new(0),
+            buffers,
         };
         cache.scan()?;
         Ok(cache)
@@ -125,7 +140,7 @@ impl DiskCache {
         let name = key.disk_name();
         let size = *self.index.lock().unwrap().lru.get(&name)?;
         let path = self.path(&name);
-        let Ok((buf, file)) = direct::read_whole(&path, size) else {
+        let Ok((buf, file)) = direct::read_whole(&path, size, &self.buffers) else {
             self.forget(&name);
             return None;
         };

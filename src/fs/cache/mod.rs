@@ -17,9 +17,13 @@
 //!   O_DIRECT where the filesystem allows (`direct`), and a sequential reader gets read-ahead
 //!   from disk into memory (default 16 blocks, at most a quarter of the memory tier).
 //!
+//! - **Buffers** (`buffers`): every full block, downloaded or read back, lives in a buffer that
+//!   is recycled once no one refers to it, so the daemon's memory stays near its live blocks.
+//!
 //! A read checks memory, then disk (a disk hit is promoted to memory); a fetched block goes into
 //! memory at once and to disk in the background.
 
+mod buffers;
 mod direct;
 mod disk;
 mod format;
@@ -28,6 +32,7 @@ mod loader;
 mod memory;
 mod writer;
 
+pub use buffers::BlockBuffers;
 pub use disk::DiskCache;
 pub use key::{BlockKey, FileKey};
 pub use memory::MemoryCache;
@@ -119,6 +124,8 @@ pub struct CacheStats {
 
 pub struct BlockCache {
     block_size: u64,
+    /// Where every full block lives, recycled (see `buffers`).
+    buffers: Arc<BlockBuffers>,
     memory: Arc<MemoryCache>,
     disk: Option<DiskTier>,
     memory_hits: AtomicU64,
@@ -136,9 +143,10 @@ impl BlockCache {
     pub fn new(config: CacheConfig) -> std::io::Result<Self> {
         assert!(config.block_size > 0, "block size must be positive");
         let memory = Arc::new(MemoryCache::new(config.memory_bytes));
+        let buffers = BlockBuffers::new(config.block_size, buffers::DEFAULT_KEEP);
         let disk = match config.disk {
             Some(d) => {
-                let disk = Arc::new(DiskCache::open(d.dir, d.capacity)?);
+                let disk = Arc::new(DiskCache::open_with(d.dir, d.capacity, buffers.clone())?);
                 let writer = DiskWriter::spawn(disk.clone(), d.write_queue_bytes, writer::STALL)?;
                 let readahead = d.readahead_bytes.min(config.memory_bytes / 4);
                 let window = readahead / config.block_size;
@@ -153,6 +161,7 @@ impl BlockCache {
         };
         Ok(BlockCache {
             block_size: config.block_size,
+            buffers,
             memory,
             disk,
             memory_hits: AtomicU64::new(0),
@@ -162,6 +171,11 @@ impl BlockCache {
 
     pub fn block_size(&self) -> u64 {
         self.block_size
+    }
+
+    /// The buffers a download fills its blocks in.
+    pub fn buffers(&self) -> &Arc<BlockBuffers> {
+        &self.buffers
     }
 
     pub fn memory_capacity(&self) -> u64 {

@@ -21,7 +21,7 @@ use super::file::{FileState, Mode};
 use super::shared::{Ctx, InFlight};
 use crate::fs::cache::BlockKey;
 use crate::xnat::{BodyStream, Download, XnatError};
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use futures::StreamExt;
 use std::ops::Range;
 use std::sync::atomic::Ordering;
@@ -37,7 +37,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>, file: Arc<FileState>, id: u64, range: Ran
         next: range.start,
         end: range.end,
         whole_body: false,
-        buf: BytesMut::new(),
+        buf: Vec::new(),
         hasher: None,
         hold_all: None,
         held: None,
@@ -54,6 +54,16 @@ pub(crate) async fn run(ctx: Arc<Ctx>, file: Arc<FileState>, id: u64, range: Ran
             tracing::debug!(uri = %task.file.uri, error = %e, "download failed");
             task.file.fail_task(id, e);
         }
+    }
+}
+
+impl Drop for Task {
+    /// An aborted download hands its part-filled block's buffer back for reuse.
+    fn drop(&mut self) {
+        self.ctx
+            .cache
+            .buffers()
+            .give_back(std::mem::take(&mut self.buf));
     }
 }
 
@@ -74,7 +84,7 @@ struct Task {
     /// The server ignored the Range: this is a whole-file stream.
     whole_body: bool,
     /// The block being filled: bytes from `next`'s block start (or resume point) to `next`.
-    buf: BytesMut,
+    buf: Vec<u8>,
     hasher: Option<Hasher>,
     /// Strict digest check: the latest complete block, released once the next one completes
     /// or the digest matched.
@@ -300,11 +310,16 @@ impl Task {
             let n = (block_end.min(self.end) - self.next).min(chunk.len() as u64) as usize;
             let piece = chunk.split_to(n);
             if self.buf.capacity() == 0 {
-                // No more than the block will hold: a small file's block is small.
+                // A block buffer (recycled), unless the file ends well short of it: a small
+                // file's block is small.
                 let size = self.file.real_size().unwrap_or(self.file.listed_size);
                 let end = block_end.min(self.end).min(size);
-                self.buf
-                    .reserve(end.saturating_sub(self.next).max(n as u64) as usize);
+                let want = end.saturating_sub(self.next).max(n as u64);
+                if want >= self.bs / 2 {
+                    self.buf = self.ctx.cache.buffers().take();
+                } else {
+                    self.buf.reserve(want as usize);
+                }
             }
             self.buf.extend_from_slice(&piece);
             self.next += n as u64;
@@ -321,11 +336,14 @@ impl Task {
     async fn complete_block(&mut self) {
         let buf = std::mem::take(&mut self.buf);
         let index = (self.next - 1) / self.bs;
+        let buffers = self.ctx.cache.buffers();
         let data = if (buf.len() as u64) < self.bs / 2 {
             // A short last block: don't pin a whole block's allocation for it.
-            Bytes::copy_from_slice(&buf)
+            let data = Bytes::copy_from_slice(&buf);
+            buffers.give_back(buf);
+            data
         } else {
-            buf.freeze()
+            buffers.freeze(buf)
         };
         if self.hold_all.is_some() {
             self.hold_block(index, data).await;
