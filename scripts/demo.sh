@@ -24,6 +24,11 @@ DEMO_USER=demo
 DEMO_PASS=demo
 
 usage() {
+    # --help asked for it: stdout and success; a wrong command line: stderr and 2.
+    if [ "${1:-}" = ok ]; then
+        sed -n '4,6p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        exit 0
+    fi
     sed -n '4,6p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
@@ -47,7 +52,7 @@ while [ $# -gt 0 ]; do
         ;;
     --timeout=*) timeout="${1#--timeout=}" ;;
     --release) profile=release ;;
-    -h | --help) usage ;;
+    -h | --help) usage ok ;;
     -*) die "unknown option $1 (see $0 --help)" ;;
     *)
         [ -z "$mountpoint_arg" ] || usage
@@ -180,7 +185,8 @@ start_sim "$SIM" "$WORK/archive" "$DEMO_USER:$DEMO_PASS" "$WORK" || die "xnat-si
 say "xnat-sim serves $URL (pid $SIM_PID; user $DEMO_USER, password $DEMO_PASS)"
 
 env -u XNAT_HOST XNAT_USER="$DEMO_USER" XNAT_PASS="$DEMO_PASS" \
-    "$XNATFS" mount "$URL" "$MNT" --cache-dir "$WORK/cache" --log-file "$WORK/xnatfs.log" \
+    "$XNATFS" mount "$URL" "$MNT" --cache-dir "$WORK/cache" --spool-dir "$WORK/spool" \
+        --log-file "$WORK/xnatfs.log" \
     </dev/null || die "xnatfs mount failed"
 mounted=1
 

@@ -66,6 +66,9 @@ pub struct MountArgs {
     /// Let other users see the mount (also `-o allow_other`; needs user_allow_other for non-root).
     #[arg(long)]
     pub allow_other: bool,
+    /// Mount over a folder that is not empty, hiding what is in it (also `-o nonempty`).
+    #[arg(long)]
+    pub allow_non_empty: bool,
     /// A PEM file with the private CA that signed the server's certificate.
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
@@ -78,7 +81,8 @@ pub struct MountArgs {
     /// How long listings are trusted, in seconds (default 60).
     #[arg(long, value_name = "SECS")]
     pub metadata_ttl: Option<u64>,
-    /// error, warn, info, debug or trace (default info).
+    /// error, warn, info, debug or trace, or tracing directives such as
+    /// `xnatfs=debug,hyper=info` (default: `RUST_LOG` if set, else info).
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,
     /// Write the log here (default: standard error in the foreground, nowhere in the background).
@@ -117,10 +121,13 @@ pub struct MountArgs {
     /// project's `.bids` view (also `-o bids_map=FILE`; see docs/SEMANTICS.md).
     #[arg(long, value_name = "FILE")]
     pub bids_map: Option<PathBuf>,
+    /// mount(8)'s `-s` to its helper: ignore `-o` options not known here.
+    #[arg(long, hide = true)]
+    pub sloppy: bool,
 }
 
 const MOUNT_HELP: &str = "\
-Mount options (-o): ro, rw, allow_other, allow_delete, project=P, username=U, config=FILE,
+Mount options (-o): ro, rw, allow_other, nonempty, allow_delete, project=P, username=U, config=FILE,
 ca_cert=FILE, cache_dir=DIR, cache_size=SIZE, metadata_ttl=SECS, session_type=TYPE,
 spool_dir=DIR, upload_retry_max=SECS, bids_map=FILE, listing_timeout=SECS,
 read_timeout=SECS, upload_timeout=SECS, max_listing_size=SIZE, log_level=LEVEL, log_file=FILE,
@@ -144,6 +151,7 @@ pub struct MountOptions {
     pub project: Option<String>,
     pub read_only: bool,
     pub allow_other: bool,
+    pub allow_non_empty: bool,
     pub ca_cert: Option<PathBuf>,
     pub cache_dir: Option<PathBuf>,
     pub cache_size: u64,
@@ -192,6 +200,7 @@ impl MountArgs {
             project: self.project.clone(),
             read_only: self.read_only,
             allow_other: self.allow_other,
+            allow_non_empty: self.allow_non_empty,
             ca_cert: self.ca_cert.clone(),
             cache_dir: self.cache_dir.clone(),
             cache_size: self.cache_size.unwrap_or(DEFAULT_CACHE_SIZE),
@@ -199,7 +208,11 @@ impl MountArgs {
                 .metadata_ttl
                 .map(Duration::from_secs)
                 .unwrap_or(DEFAULT_METADATA_TTL),
-            log_level: self.log_level.clone().unwrap_or_else(|| "info".into()),
+            log_level: self
+                .log_level
+                .clone()
+                .or_else(|| std::env::var("RUST_LOG").ok().filter(|v| !v.is_empty()))
+                .unwrap_or_else(|| "info".into()),
             log_file: self.log_file.clone(),
             foreground: self.foreground,
             allow_delete: self.allow_delete,
@@ -230,11 +243,16 @@ impl MountArgs {
                 .unwrap_or(crate::xnat::DEFAULT_LISTING_MAX_BYTES),
         };
         for option in self.options.iter().flat_map(|o| o.split(',')) {
-            apply_option(&mut opts, option.trim())?;
+            match apply_option(&mut opts, option.trim()) {
+                Err(e) if self.sloppy && e.starts_with(UNKNOWN_OPTION) => {}
+                r => r?,
+            }
         }
         Ok(opts)
     }
 }
+
+const UNKNOWN_OPTION: &str = "unknown mount option";
 
 fn apply_option(opts: &mut MountOptions, option: &str) -> Result<(), String> {
     let (key, value) = match option.split_once('=') {
@@ -256,6 +274,7 @@ fn apply_option(opts: &mut MountOptions, option: &str) -> Result<(), String> {
         "ro" => opts.read_only = true,
         "rw" => opts.read_only = false,
         "allow_other" => opts.allow_other = true,
+        "nonempty" => opts.allow_non_empty = true,
         "foreground" => opts.foreground = true,
         "allow_delete" => opts.allow_delete = true,
         "session_type" => opts.session_type = need("an xsiType")?.to_string(),
@@ -289,7 +308,7 @@ fn apply_option(opts: &mut MountOptions, option: &str) -> Result<(), String> {
         k if k.starts_with("x-") || k.starts_with("comment") => {}
         other => {
             return Err(format!(
-                "unknown mount option: {other} (see xnatfs mount --help)"
+                "{UNKNOWN_OPTION}: {other} (see xnatfs mount --help)"
             ))
         }
     }

@@ -29,6 +29,33 @@ pub struct CredentialArgs {
     pub config_file: Option<PathBuf>,
 }
 
+/// The user's home: `HOME`, or where it is not set (mount(8) runs helpers without it; so do
+/// systemd units and cron) the password database's entry for this user.
+pub fn home_dir() -> Option<PathBuf> {
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        return Some(PathBuf::from(home));
+    }
+    passwd_home(unsafe { libc::geteuid() })
+}
+
+/// The home folder of `uid` in the password database.
+fn passwd_home(uid: libc::uid_t) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut buf = vec![0 as libc::c_char; 16 << 10];
+    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: getpwuid_r writes into `entry` and `buf` (whose length it is told) only, and
+    // sets `found` to `&entry` or null.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut entry, buf.as_mut_ptr(), buf.len(), &mut found) };
+    if rc != 0 || found.is_null() || entry.pw_dir.is_null() {
+        return None;
+    }
+    // SAFETY: on success `pw_dir` points to a NUL-terminated string inside `buf`.
+    let dir = unsafe { std::ffi::CStr::from_ptr(entry.pw_dir) };
+    let dir = std::ffi::OsStr::from_bytes(dir.to_bytes());
+    (!dir.is_empty()).then(|| PathBuf::from(dir))
+}
+
 /// The environment variables and home directory to consult.
 #[derive(Debug, Clone, Default)]
 pub struct Environment {
@@ -40,8 +67,10 @@ impl Environment {
     /// This process's environment.
     pub fn from_process() -> Self {
         let vars = std::env::vars().collect();
-        let home = std::env::var_os("HOME").map(PathBuf::from);
-        Environment { vars, home }
+        Environment {
+            vars,
+            home: home_dir(),
+        }
     }
 
     /// A made-up environment (tests, embedding).
@@ -279,6 +308,15 @@ fn netrc_entry(path: &Path, server: &str) -> Result<Option<(String, String)>, Co
         path: path.to_path_buf(),
         reason: format!("{e}"),
     })?;
+    // The parser takes a keyword at the very end as having an empty value.
+    if let Some(last) = text.split_whitespace().last() {
+        if ["machine", "login", "password", "account"].contains(&last) {
+            return Err(ConfigError::BadNetrc {
+                path: path.to_path_buf(),
+                reason: format!("it ends with `{last}` and no value after it"),
+            });
+        }
+    }
     let Ok(url) = Url::parse(server) else {
         return Ok(None);
     };

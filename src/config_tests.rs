@@ -254,9 +254,18 @@ fn pyxnat_config_file() {
 
 #[test]
 fn broken_files_are_clear_errors() {
-    let h = home(Some("machine\n"));
-    let err = resolve(&server_flag("https://x.org"), &env(&[], &h), &NoPrompt).unwrap_err();
-    assert!(matches!(err, ConfigError::BadNetrc { .. }), "{err}");
+    for broken in [
+        "machine\n",
+        "machine x.org login alice password\n",
+        "machine x.org login alice passwd s3cret\n",
+    ] {
+        let h = home(Some(broken));
+        let err = resolve(&server_flag("https://x.org"), &env(&[], &h), &NoPrompt).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::BadNetrc { .. }),
+            "{broken:?}: {err}"
+        );
+    }
 
     let h = home(None);
     let cfg = h.path().join("bad.cfg");
@@ -323,4 +332,18 @@ fn debug_output_hides_the_password() {
     let c = resolve(&server_flag("https://x.org"), &e, &NoPrompt).unwrap();
     assert!(!format!("{c:?}").contains("hunter2"));
     assert!(!format!("{:?}", c.client_config()).contains("hunter2"));
+}
+
+#[test]
+fn without_home_the_password_database_gives_it() {
+    // SAFETY: geteuid cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let out = std::process::Command::new("getent")
+        .args(["passwd", &uid.to_string()])
+        .output()
+        .expect("run getent");
+    let line = String::from_utf8(out.stdout).unwrap();
+    let want = line.trim_end().split(':').nth(5).expect("a passwd line");
+    assert_eq!(passwd_home(uid), Some(PathBuf::from(want)));
+    assert_eq!(passwd_home(u32::MAX - 7), None);
 }

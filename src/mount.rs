@@ -51,7 +51,7 @@ pub fn run(opts: MountOptions, args: Vec<OsString>) -> Result<(), String> {
         return serve(&opts, credentials, Some(ready));
     }
     let creds = resolve_credentials(&opts)?;
-    check_mountpoint(&opts.mountpoint)?;
+    check_mountpoint(&opts.mountpoint, opts.allow_non_empty)?;
     if opts.foreground {
         return serve(&opts, (creds.server, creds.user, creds.password), None);
     }
@@ -74,12 +74,85 @@ fn resolve_credentials(opts: &MountOptions) -> Result<Credentials, String> {
         .map_err(|e| e.to_string())
 }
 
-fn check_mountpoint(path: &Path) -> Result<(), String> {
+/// A mount point must be a folder, not mounted on already, and empty unless `non_empty`.
+fn check_mountpoint(path: &Path, non_empty: bool) -> Result<(), String> {
+    let shown = path.display();
     match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(format!("mount point {} is not a directory", path.display())),
-        Err(e) => Err(format!("mount point {}: {e}", path.display())),
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(format!(
+                "mount point {shown} is a file, not a folder: mount on a folder"
+            ))
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+            return Err(format!(
+                "mount point {shown}: {e}: a mount there has died; `umount {shown}` (or \
+                 `fusermount3 -u {shown}`) first"
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!(
+                "mount point {shown} does not exist: make the folder first (mkdir -p {shown})"
+            ))
+        }
+        Err(e) => return Err(format!("mount point {shown}: {e}")),
     }
+    if let Some(kind) = mounted_at(path) {
+        return Err(format!(
+            "{shown} is already a mount point ({kind}): unmount it first, or mount elsewhere"
+        ));
+    }
+    if !non_empty {
+        let entries = std::fs::read_dir(path).map_err(|e| format!("mount point {shown}: {e}"))?;
+        if let Some(entry) = entries.flatten().next() {
+            return Err(format!(
+                "mount point {shown} is not empty (it holds {:?}, which the mount would hide): \
+                 use an empty folder, or --allow-non-empty (-o nonempty)",
+                entry.file_name()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The filesystem type mounted at `path`, if something is (from /proc/self/mountinfo, whose
+/// mount points are escaped octal for space, tab, newline and backslash).
+fn mounted_at(path: &Path) -> Option<String> {
+    let path = std::fs::canonicalize(path).ok()?;
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let unescape = |s: &str| -> Vec<u8> {
+        let b = s.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            let octal = b.get(i + 1..i + 4).and_then(|d| {
+                std::str::from_utf8(d)
+                    .ok()
+                    .and_then(|d| u8::from_str_radix(d, 8).ok())
+            });
+            match (b[i], octal) {
+                (b'\\', Some(c)) => {
+                    out.push(c);
+                    i += 4;
+                }
+                (c, _) => {
+                    out.push(c);
+                    i += 1;
+                }
+            }
+        }
+        out
+    };
+    let want = path.as_os_str().as_encoded_bytes();
+    info.lines().find_map(|line| {
+        let mut fields = line.split(' ');
+        let point = fields.nth(4)?;
+        if unescape(point) != want {
+            return None;
+        }
+        let kind = line.split(" - ").nth(1)?.split(' ').next()?;
+        Some(kind.to_string())
+    })
 }
 
 /// Where the disk cache lives when no `--cache-dir` is given.
@@ -87,8 +160,8 @@ pub fn default_cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
         return PathBuf::from(dir).join("xnatfs");
     }
-    match std::env::var_os("HOME") {
-        Some(home) => PathBuf::from(home).join(".cache").join("xnatfs"),
+    match crate::config::home_dir() {
+        Some(home) => home.join(".cache").join("xnatfs"),
         None => PathBuf::from("/var/cache/xnatfs"),
     }
 }
@@ -99,10 +172,8 @@ pub fn default_spool_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("XDG_DATA_HOME") {
         return PathBuf::from(dir).join("xnatfs").join("spool");
     }
-    match std::env::var_os("HOME") {
-        Some(home) => PathBuf::from(home)
-            .join(".local/share/xnatfs")
-            .join("spool"),
+    match crate::config::home_dir() {
+        Some(home) => home.join(".local/share/xnatfs").join("spool"),
         None => PathBuf::from("/var/spool/xnatfs"),
     }
 }
@@ -146,7 +217,11 @@ fn serve(
             return fail(ready, format!("project {project} on {server}: {e}"));
         }
     }
-    let cache_dir = opts.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    // By default one cache per user and server, so that mounts of two servers both work (a
+    // cache folder is locked by its mount).
+    let cache_dir = opts.cache_dir.clone().unwrap_or_else(|| {
+        default_cache_dir().join(crate::fs::write::spool::spool_key(&server, &user))
+    });
     let bids_map = match &opts.bids_map {
         None => Default::default(),
         Some(path) => match std::fs::read(path)
@@ -211,7 +286,9 @@ fn serve(
     let mut config = Config::default();
     config.mount_options = vec![
         MountOption::FSName(format!("xnatfs:{server}")),
-        MountOption::Subtype("xnatfs".into()),
+        // As a kernel option (fuser keeps its `Subtype` for fusermount), so that a mount made
+        // directly by root is type `fuse.xnatfs` too; fusermount reads it the same way.
+        MountOption::CUSTOM("subtype=xnatfs".into()),
         MountOption::NoDev,
         MountOption::NoSuid,
         MountOption::NoAtime,
@@ -344,8 +421,15 @@ fn detach(mountpoint: &Path) -> std::io::Result<()> {
 fn init_logging(opts: &MountOptions, background: bool) -> Result<(), String> {
     use std::os::unix::fs::OpenOptionsExt;
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_new(format!("xnatfs={0},{0}", opts.log_level))
-        .map_err(|e| format!("log level {}: {e}", opts.log_level))?;
+    let level = &opts.log_level;
+    // fuser's one warning there is its session's unmount failing after an `umount` from
+    // outside had already done it: every clean unmount would log it.
+    let directives = if level.contains(['=', ',']) {
+        level.clone()
+    } else {
+        format!("xnatfs={level},{level},fuser::session=error")
+    };
+    let filter = EnvFilter::try_new(directives).map_err(|e| format!("log level {level}: {e}"))?;
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let result = match (&opts.log_file, background) {
         (Some(path), _) => {
@@ -363,7 +447,16 @@ fn init_logging(opts: &MountOptions, background: bool) -> Result<(), String> {
                 .try_init()
         }
         (None, true) => builder.with_writer(std::io::sink).try_init(),
-        (None, false) => builder.with_writer(std::io::stderr).try_init(),
+        (None, false) => {
+            // Colours only for a person at a terminal who did not ask for none.
+            use std::io::IsTerminal;
+            let colour = std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            builder
+                .with_ansi(colour)
+                .with_writer(std::io::stderr)
+                .try_init()
+        }
     };
     result.map_err(|e| format!("logging: {e}"))
 }

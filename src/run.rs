@@ -19,23 +19,102 @@ pub fn run_cli() -> ExitCode {
         .first()
         .and_then(|a| Path::new(a).file_name())
         .is_some_and(|name| name == "mount.xnatfs");
+    let mut helper = HelperFlags::default();
     if invoked_as_helper {
+        helper = match HelperFlags::take(&mut args) {
+            Ok(flags) => flags,
+            Err(message) => {
+                eprintln!("mount.xnatfs: {message}");
+                return ExitCode::from(2);
+            }
+        };
         args.insert(1, "mount".into());
+        if helper.sloppy {
+            args.push("--sloppy".into());
+        }
     }
     let cli = Cli::parse_from(args.clone());
     let mount = match cli.command {
         Command::Mount(mount) => mount,
         Command::Status(status) => return crate::status::run(&status),
     };
-    let result = mount
-        .resolve()
-        .and_then(|opts| crate::mount::run(opts, args[1..].to_vec()));
+    let result = mount.resolve().and_then(|opts| {
+        if helper.verbose {
+            eprintln!(
+                "mount.xnatfs: mounting {} at {}{}",
+                opts.server.as_deref().unwrap_or("the configured server"),
+                opts.mountpoint.display(),
+                if helper.fake { " (faked: -f)" } else { "" }
+            );
+        }
+        if helper.fake {
+            // mount(8) -f: everything but the mount itself, which here is all there is.
+            return Ok(());
+        }
+        crate::mount::run(opts, args[1..].to_vec())
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("xnatfs: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The flags mount(8) gives its helpers (`mount.TYPE SPEC DIR [-sfnv] [-N NS] [-o OPTS]
+/// [-t TYPE]`), taken out of the arguments before the mount command's own parsing: there `-f`
+/// would mean the foreground, for a helper it means fake.
+#[derive(Debug, Default)]
+struct HelperFlags {
+    /// `-s`: ignore unknown `-o` options.
+    sloppy: bool,
+    /// `-f`: do everything but mount.
+    fake: bool,
+    /// `-v`: say what is done.
+    verbose: bool,
+}
+
+impl HelperFlags {
+    fn take(args: &mut Vec<OsString>) -> Result<HelperFlags, String> {
+        let mut flags = HelperFlags::default();
+        let mut kept = Vec::with_capacity(args.len());
+        let mut rest = std::mem::take(args).into_iter();
+        kept.extend(rest.next()); // argv[0]
+        while let Some(arg) = rest.next() {
+            let text = arg.to_string_lossy();
+            match text.as_ref() {
+                // The type (`xnatfs`, or `fuse.xnatfs` through mount.fuse): this is it.
+                "-t" => {
+                    rest.next();
+                }
+                "-N" => {
+                    return Err(
+                        "-N (mount in another namespace) is not supported: run mount in it".into(),
+                    )
+                }
+                "-o" => {
+                    kept.push(arg);
+                    kept.extend(rest.next());
+                }
+                t if t.len() > 1
+                    && t.starts_with('-')
+                    && t[1..].chars().all(|c| "sfnv".contains(c)) =>
+                {
+                    for c in t[1..].chars() {
+                        match c {
+                            's' => flags.sloppy = true,
+                            'f' => flags.fake = true,
+                            'v' => flags.verbose = true,
+                            _ => {} // -n: there is no mtab to skip writing
+                        }
+                    }
+                }
+                _ => kept.push(arg),
+            }
+        }
+        *args = kept;
+        Ok(flags)
     }
 }
 
@@ -53,5 +132,46 @@ fn tune_malloc() {
         libc::mallopt(libc::M_ARENA_MAX, 2);
         let threshold = crate::fs::cache::DEFAULT_BLOCK_SIZE + 4096;
         libc::mallopt(libc::M_MMAP_THRESHOLD, threshold as libc::c_int);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn take(args: &[&str]) -> (HelperFlags, Vec<String>) {
+        let mut args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        let flags = HelperFlags::take(&mut args).unwrap();
+        (
+            flags,
+            args.into_iter().map(|a| a.into_string().unwrap()).collect(),
+        )
+    }
+
+    #[test]
+    fn mount8_helper_flags_are_taken_out() {
+        let (f, rest) = take(&[
+            "mount.xnatfs",
+            "https://x.org",
+            "/mnt",
+            "-sfnv",
+            "-o",
+            "ro,-f",
+            "-t",
+            "xnatfs",
+        ]);
+        assert!(f.sloppy && f.fake && f.verbose);
+        assert_eq!(
+            rest,
+            ["mount.xnatfs", "https://x.org", "/mnt", "-o", "ro,-f"]
+        );
+        let (f, rest) = take(&["mount.xnatfs", "https://x.org", "/mnt", "-n"]);
+        assert!(!f.sloppy && !f.fake && !f.verbose);
+        assert_eq!(rest, ["mount.xnatfs", "https://x.org", "/mnt"]);
+        let mut ns: Vec<OsString> = ["mount.xnatfs", "u", "/m", "-N", "1"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert!(HelperFlags::take(&mut ns).is_err());
     }
 }

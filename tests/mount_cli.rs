@@ -214,11 +214,63 @@ fn a_missing_mount_point_is_a_clear_error() {
             err.contains(&missing.display().to_string()),
             "names the path: {err}"
         );
-        assert!(
-            err.to_lowercase().contains("no such file"),
-            "says why: {err}"
-        );
+        assert!(err.contains("does not exist"), "says why: {err}");
     }
+}
+
+#[test]
+fn bad_mount_points_and_an_https_url_to_http_are_clear_errors() {
+    let sim = Sim::start(small_shape());
+    let cache = tempfile::tempdir().unwrap();
+    let file = cache.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let full = tempfile::tempdir().unwrap();
+    std::fs::write(full.path().join("precious.txt"), b"mine").unwrap();
+    let mounted = Mount::start(&sim.url(), USER, PASS, &[]);
+    let cases: [(&Path, &str); 3] = [
+        (&file, "is a file, not a folder"),
+        (full.path(), "is not empty"),
+        (mounted.path(), "already a mount point (fuse.xnatfs)"),
+    ];
+    for (dir, says) in cases {
+        for extra in [&[][..], &["-f"][..]] {
+            let out = run_mount(&sim.url(), dir, cache.path(), PASS, extra);
+            let err = stderr(&out);
+            assert!(!out.status.success(), "{dir:?} {extra:?}: {err}");
+            assert!(err.contains(says), "{dir:?} {extra:?}: {err}");
+        }
+    }
+    assert_eq!(
+        std::fs::read(full.path().join("precious.txt")).unwrap(),
+        b"mine"
+    );
+    // Asked for, a non-empty folder is mounted over.
+    let out = run_mount(
+        &sim.url(),
+        full.path(),
+        cache.path(),
+        PASS,
+        &["-o", "nonempty"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(is_mounted(full.path()));
+    assert!(Command::new("umount")
+        .arg(full.path())
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !daemons_of(full.path()).is_empty() {
+        assert!(Instant::now() < deadline, "the daemon outlived its unmount");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // https:// to a server that speaks plain HTTP.
+    let https = sim.url().replacen("http://", "https://", 1);
+    let err = refused(&https, PASS, false);
+    assert!(
+        err.contains("plain HTTP") && err.contains("http://"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -258,6 +310,11 @@ fn umount_fusermount_and_sigterm_unmount_cleanly() {
             m.log_text()
         );
         assert!(!is_mounted(&dir), "{how}: still mounted");
+        let log = m.log_text();
+        assert!(
+            !log.contains("WARN"),
+            "{how}: a clean unmount logged a warning:\n{log}"
+        );
     }
 }
 
@@ -524,4 +581,154 @@ fn with_allow_other_other_users_read_but_change_nothing() {
     assert!(sim
         .store()
         .read(|a| a.subjects.values().all(|s| s.label != "NEW_SUBJECT")));
+}
+
+/// The filesystem type of the mount at `path`, from /proc/self/mountinfo.
+fn mount_type(path: &Path) -> Option<String> {
+    let target = path.to_string_lossy().to_string();
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let line = info
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(target.as_str()))?;
+    let after = line.split(" - ").nth(1)?;
+    after.split(' ').next().map(str::to_string)
+}
+
+#[test]
+fn a_foreground_log_on_a_file_is_plain_rust_log_is_honoured_and_the_mount_is_fuse_xnatfs() {
+    let sim = Sim::start(small_shape());
+    let b = Background::new();
+    let err_path = b.cache.path().join("stderr.txt");
+    let mut child = Command::new(xnatfs_bin())
+        .arg("mount")
+        .arg(sim.url())
+        .arg(b.dir.path())
+        .arg("-f")
+        .arg("--cache-dir")
+        .arg(b.cache.path().join("blocks"))
+        .arg("--spool-dir")
+        .arg(b.cache.path().join("spool"))
+        .env("XNAT_USER", USER)
+        .env("XNAT_PASS", PASS)
+        .env_remove("XNAT_HOST")
+        .env_remove("NO_COLOR")
+        .env("RUST_LOG", "xnatfs=debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(&err_path).unwrap())
+        .spawn()
+        .expect("start xnatfs");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !is_mounted(b.dir.path()) {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "xnatfs exited with {status}: {}",
+                std::fs::read_to_string(&err_path).unwrap_or_default()
+            );
+        }
+        assert!(Instant::now() < deadline, "not mounted within 20 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(mount_type(b.dir.path()).as_deref(), Some("fuse.xnatfs"));
+    assert!(std::fs::read_dir(b.dir.path()).unwrap().count() > 0);
+    assert!(Command::new("umount")
+        .arg(b.dir.path())
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the daemon outlived its unmount by 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let text = std::fs::read_to_string(&err_path).unwrap();
+    assert!(status.success(), "exit {status}: {text}");
+    assert!(
+        !text.contains('\x1b'),
+        "colour codes in a log on a file:\n{text}"
+    );
+    assert!(
+        text.contains("DEBUG"),
+        "RUST_LOG=xnatfs=debug ignored:\n{text}"
+    );
+    assert!(
+        !text.contains("WARN"),
+        "a clean unmount logged a warning:\n{text}"
+    );
+}
+
+#[test]
+fn a_cache_folder_in_use_is_refused_and_default_caches_are_per_server() {
+    let sim = Sim::start(small_shape());
+    let other = Sim::start(small_shape());
+    // Two mounts of one cache folder: the second (even read-only) is refused, saying why.
+    let first = Mount::start(&sim.url(), USER, PASS, &[]);
+    let b = Background::new();
+    let out = Command::new(xnatfs_bin())
+        .arg("mount")
+        .arg(sim.url())
+        .arg(b.dir.path())
+        .arg("--read-only")
+        .arg("--cache-dir")
+        .arg(first.cache.path().join("blocks"))
+        .env("XNAT_USER", USER)
+        .env("XNAT_PASS", PASS)
+        .env_remove("XNAT_HOST")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a second mount shared a cache folder"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("in use") && err.contains("--cache-dir"),
+        "{err}"
+    );
+    assert!(!is_mounted(b.dir.path()));
+    drop(first);
+
+    // Without --cache-dir, mounts of two servers each get their own default cache.
+    let xdg = tempfile::tempdir().unwrap();
+    let mounts: Vec<Background> = [&sim, &other]
+        .iter()
+        .map(|s| {
+            let b = Background::new();
+            let out = Command::new(xnatfs_bin())
+                .arg("mount")
+                .arg(s.url())
+                .arg(b.dir.path())
+                .arg("--spool-dir")
+                .arg(b.cache.path().join("spool"))
+                .env("XDG_CACHE_HOME", xdg.path())
+                .env("XNAT_USER", USER)
+                .env("XNAT_PASS", PASS)
+                .env_remove("XNAT_HOST")
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", stderr(&out));
+            b
+        })
+        .collect();
+    let caches: Vec<String> = std::fs::read_dir(xdg.path().join("xnatfs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(caches.len(), 2, "{caches:?}");
+    assert!(
+        caches
+            .iter()
+            .all(|c| c.starts_with(&format!("{USER}@127.0.0.1"))),
+        "{caches:?}"
+    );
+    drop(mounts);
 }

@@ -485,3 +485,136 @@ fn a_rename_before_the_first_close_stays_local() {
     assert!(on_server(&sim, &format!("{dir}/out.tmp")).is_none());
     assert!(!Path::new(&tmp).exists());
 }
+
+/// `statvfs` of `path`: (total, free, available) in bytes.
+fn space(path: &Path) -> (u64, u64, u64) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid C string and a zeroed out-struct.
+    assert_eq!(
+        unsafe { libc::statvfs(c.as_ptr(), &mut st) },
+        0,
+        "statvfs {path:?}"
+    );
+    let f = st.f_frsize as u64;
+    (
+        st.f_blocks as u64 * f,
+        st.f_bfree as u64 * f,
+        st.f_bavail as u64 * f,
+    )
+}
+
+#[test]
+fn df_shows_the_spool_disk_with_free_and_available_apart() {
+    let sim = Sim::start(shape());
+    let mount = Mount::start(&sim.url(), USER, PASS, &[]);
+    let (total, free, avail) = space(mount.path());
+    let (s_total, s_free, s_avail) = space(&mount.spool_root());
+    let near = |a: u64, b: u64| a.abs_diff(b) < 64 << 20;
+    assert!(
+        near(total, s_total),
+        "total {total} vs the spool disk's {s_total}"
+    );
+    assert!(
+        near(free, s_free),
+        "free {free} vs the spool disk's {s_free}"
+    );
+    assert!(
+        near(avail, s_avail),
+        "available {avail} vs the spool disk's {s_avail}"
+    );
+    assert!(avail <= free, "available {avail} above free {free}");
+}
+
+/// The files under `prefix` (a shown path from the mount's root) that the sim holds.
+fn server_files_under(sim: &Sim, prefix: &str) -> Vec<String> {
+    let prefix = format!("{prefix}/");
+    expected_files(sim.store(), None)
+        .into_keys()
+        .filter(|k| k.starts_with(&prefix))
+        .collect()
+}
+
+/// The first entry of folder `dir` not starting with a dot.
+fn first_child(dir: &Path) -> String {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("list {dir:?}: {e}"))
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("{dir:?} is empty"))
+}
+
+#[test]
+fn rm_r_of_a_scan_a_session_and_a_subject_works_only_with_allow_delete() {
+    let sim = Sim::start(Shape {
+        subjects: 2,
+        sessions: 2,
+        scans: 2,
+        files: 1,
+        file_size: 4096,
+        assessors: 1,
+        ..Default::default()
+    });
+    let rm = |target: &Path| {
+        Command::new("rm")
+            .arg("-r")
+            .arg(target)
+            .output()
+            .expect("run rm -r")
+    };
+    let before = expected_files(sim.store(), None).len();
+    {
+        let mount = Mount::start(&sim.url(), USER, PASS, &[]);
+        let project = first_child(mount.path());
+        let subject = first_child(&mount.path().join(&project));
+        let out = rm(&mount.path().join(&project).join(&subject));
+        assert!(
+            !out.status.success(),
+            "rm -r without --allow-delete succeeded"
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("Operation not permitted"), "{err}");
+        assert_eq!(expected_files(sim.store(), None).len(), before);
+    }
+    let mount = Mount::start(&sim.url(), USER, PASS, &["--allow-delete"]);
+    let project = first_child(mount.path());
+    let subject = format!("{project}/{}", first_child(&mount.path().join(&project)));
+    let session = format!("{subject}/{}", first_child(&mount.path().join(&subject)));
+    let session_dir = mount.path().join(&session);
+    assert!(
+        session_dir
+            .join(".assessors")
+            .read_dir()
+            .unwrap()
+            .next()
+            .is_some(),
+        "the session has an assessor"
+    );
+    let scan = format!("{session}/{}", first_child(&session_dir));
+    for target in [&scan, &session, &subject] {
+        assert!(
+            !server_files_under(&sim, target).is_empty(),
+            "{target} has files"
+        );
+        let out = rm(&mount.path().join(target));
+        assert!(
+            out.status.success(),
+            "rm -r {target}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!mount.path().join(target).exists(), "{target} still shown");
+        assert!(
+            server_files_under(&sim, target).is_empty(),
+            "{target} still on the server"
+        );
+    }
+    // The other subject is untouched.
+    let left = expected_files(sim.store(), None);
+    assert!(!left.is_empty() && left.keys().all(|k| !k.starts_with(&format!("{subject}/"))));
+}

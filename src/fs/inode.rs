@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::node::Node;
 
@@ -32,9 +33,29 @@ pub struct Inode {
     pub uri: String,
     /// A 32-hex MD5 digest the server gave for a file.
     pub digest: Option<String>,
+    /// Modification time in seconds since the epoch (0: not known; the mount's start is shown).
+    mtime: AtomicU64,
+}
+
+fn epoch_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl Inode {
+    /// The time the server gives: the object's own date, or its owner's, or (files) the
+    /// `Last-Modified` of a download; for a folder also its newest dated child.
+    pub fn mtime(&self) -> Option<SystemTime> {
+        match self.mtime.load(Ordering::Relaxed) {
+            0 => None,
+            s => Some(UNIX_EPOCH + Duration::from_secs(s)),
+        }
+    }
+
+    /// Sets the time (a download's `Last-Modified`, a write).
+    pub fn set_mtime(&self, t: SystemTime) {
+        self.mtime.store(epoch_secs(t), Ordering::Relaxed);
+    }
+
     pub fn size(&self) -> u64 {
         self.size.load(Ordering::Relaxed)
     }
@@ -57,6 +78,8 @@ pub struct InodeInfo {
     pub xattrs: Vec<(String, String)>,
     pub uri: String,
     pub digest: Option<String>,
+    /// The object's own time (a date in its listing row); `None` takes its parent's.
+    pub mtime: Option<SystemTime>,
 }
 
 #[derive(Default)]
@@ -70,6 +93,16 @@ struct Table {
 impl Table {
     /// Make inode `ino` of `node` and find it by number, node and (files) download URI.
     fn index(&mut self, ino: Ino, node: Node, parent: Ino, info: InodeInfo) -> Arc<Inode> {
+        let mtime = match info.mtime {
+            Some(own) => {
+                self.newer_above(parent, own);
+                epoch_secs(own)
+            }
+            None => self
+                .by_ino
+                .get(&parent)
+                .map_or(0, |p| p.mtime.load(Ordering::Relaxed)),
+        };
         let inode = Arc::new(Inode {
             ino,
             node: node.clone(),
@@ -78,6 +111,7 @@ impl Table {
             xattrs: info.xattrs,
             uri: info.uri,
             digest: info.digest,
+            mtime: AtomicU64::new(mtime),
         });
         self.by_node.insert(node, ino);
         if !inode.uri.is_empty() && matches!(inode.node, Node::File { .. }) {
@@ -85,6 +119,18 @@ impl Table {
         }
         self.by_ino.insert(ino, inode.clone());
         inode
+    }
+
+    /// A folder is as new as its newest dated child: `t` moves `dir` and the folders above
+    /// it forward.
+    fn newer_above(&self, mut dir: Ino, t: SystemTime) {
+        let secs = epoch_secs(t);
+        while let Some(inode) = self.by_ino.get(&dir) {
+            if inode.mtime.fetch_max(secs, Ordering::Relaxed) >= secs || dir == inode.parent {
+                break;
+            }
+            dir = inode.parent;
+        }
     }
 }
 
@@ -107,6 +153,7 @@ impl Default for InodeTable {
             xattrs: Vec::new(),
             uri: String::new(),
             digest: None,
+            mtime: AtomicU64::new(0),
         });
         let mut t = table.table.lock().expect("inode table lock");
         t.by_node.insert(Node::Root, ROOT_INO);
@@ -133,6 +180,11 @@ impl InodeTable {
             let known = t.by_ino[&ino].clone();
             // A bulk load may meet a folder (to fill its listing) before its parent's listing
             // brings the folder's attributes: take them when they come.
+            if let Some(own) = info.mtime {
+                // A listing row's date is the object's own: it beats one inherited before.
+                known.set_mtime(own);
+                t.newer_above(known.parent, own);
+            }
             if known.xattrs.is_empty() && !info.xattrs.is_empty() {
                 let completed = Arc::new(Inode {
                     ino,
@@ -146,6 +198,7 @@ impl InodeTable {
                         known.uri.clone()
                     },
                     digest: known.digest.clone().or(info.digest),
+                    mtime: AtomicU64::new(known.mtime.load(Ordering::Relaxed)),
                 });
                 t.by_ino.insert(ino, completed.clone());
                 return completed;

@@ -76,6 +76,29 @@ pub fn claim(dir: &Path, what: &str, ours: impl Fn(&str) -> bool) -> io::Result<
     }
 }
 
+/// Takes the claimed folder `dir` for this process: an exclusive `flock` on `dir/lock` (made
+/// 0600, never through a link), held while the returned file is open. `WouldBlock` when
+/// another process holds it.
+pub fn lock(dir: &Path) -> io::Result<fs::File> {
+    use std::os::fd::AsRawFd;
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(dir.join("lock"))?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let err = io::Error::last_os_error();
+        return Err(match err.raw_os_error() {
+            Some(libc::EWOULDBLOCK) => io::Error::new(io::ErrorKind::WouldBlock, "in use"),
+            _ => err,
+        });
+    }
+    Ok(file)
+}
+
 /// A folder inside a claimed one, made 0700 if missing; refused if it is anything but a real
 /// folder (a symbolic link planted there is never followed).
 pub fn subdir(dir: &Path) -> io::Result<()> {

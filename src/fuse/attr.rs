@@ -12,9 +12,10 @@ use crate::fs::ops::Core;
 #[derive(Clone)]
 pub(super) struct AttrCtx {
     pub core: Arc<Core>,
-    /// Owner and times shown on every inode.
+    /// Owner shown on every inode.
     pub uid: u32,
     pub gid: u32,
+    /// The time shown where the server gives none (the mount's start).
     pub time: SystemTime,
     pub ttl: Duration,
     pub read_only: bool,
@@ -23,7 +24,8 @@ pub(super) struct AttrCtx {
 impl AttrCtx {
     pub fn attr(&self, inode: &Inode) -> FileAttr {
         let size = self.core.size_of(inode);
-        attr_of(inode, size, self.uid, self.gid, self.time, self.read_only)
+        let time = self.core.mtime_of(inode).unwrap_or(self.time);
+        attr_of(inode, size, self.uid, self.gid, time, self.read_only)
     }
 }
 

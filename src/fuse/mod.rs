@@ -481,11 +481,11 @@ impl Filesystem for XnatFuse {
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         // What can be written is what the spool's disk can stage.
         const BLOCK: u64 = 1 << 20;
-        let (free, total) = self.core.spool_space().unwrap_or((0, 0));
+        let space = self.core.spool_space().unwrap_or_default();
         reply.statfs(
-            total / BLOCK,
-            free / BLOCK,
-            free / BLOCK,
+            space.total / BLOCK,
+            space.free / BLOCK,
+            space.available / BLOCK,
             0,
             0,
             BLOCK as u32,

@@ -73,8 +73,24 @@ pub enum NewObject {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Removal {
     File(FileAddr),
-    Subject { project: String, subject: String },
-    Experiment { experiment: String },
-    Scan { experiment: String, scan: String },
-    Resource { owner: Owner, resource: String },
+    Subject {
+        project: String,
+        subject: String,
+    },
+    Experiment {
+        experiment: String,
+    },
+    Scan {
+        experiment: String,
+        scan: String,
+    },
+    /// An assessor of an experiment, by ID or label.
+    Assessor {
+        experiment: String,
+        assessor: String,
+    },
+    Resource {
+        owner: Owner,
+        resource: String,
+    },
 }

@@ -128,6 +128,10 @@ fn delete_request(object: &Removal) -> (ApiPath, &'static [(&'static str, &'stat
         Removal::Scan { experiment, scan } => {
             (paths::experiment(experiment).scan(scan), WITH_FILES)
         }
+        Removal::Assessor {
+            experiment,
+            assessor,
+        } => (paths::experiment(experiment).assessor(assessor), WITH_FILES),
         Removal::Resource { owner, resource } => (paths::resource(owner, resource), WITH_FILES),
     }
 }

@@ -20,10 +20,18 @@ pub(crate) fn error_detail(e: &reqwest::Error) -> String {
         }
         source = s.source();
     }
-    if parts.is_empty() {
+    let detail = if parts.is_empty() {
         e.to_string()
     } else {
         parts.join(": ")
+    };
+    // What rustls says when an https:// URL reaches a server that speaks plain HTTP.
+    let plain_http = e.url().is_some_and(|u| u.scheme() == "https")
+        && (detail.contains("InvalidContentType") || detail.contains("invalid content type"));
+    if plain_http {
+        format!("{detail} (the server answered in plain HTTP, not TLS: is the URL http://…?)")
+    } else {
+        detail
     }
 }
 

@@ -12,6 +12,7 @@
 pub mod address;
 pub mod backend;
 pub mod client;
+pub mod dates;
 pub mod error;
 mod http;
 pub mod listing;

@@ -38,6 +38,8 @@ pub struct DiskCache {
     tmp_seq: AtomicU64,
     /// Where blocks read back are put.
     buffers: Arc<BlockBuffers>,
+    /// Held while the cache is open: an exclusive `flock` on `lock`.
+    _lock: fs::File,
 }
 
 struct Index {
@@ -63,7 +65,16 @@ impl DiskCache {
     ) -> io::Result<Self> {
         let root = root.into();
         owned_dir::claim(&root, "cache", |name| {
-            name == "tmp" || (name.len() == 2 && name.bytes().all(|b| b.is_ascii_hexdigit()))
+            name == "tmp"
+                || name == "lock"
+                || (name.len() == 2 && name.bytes().all(|b| b.is_ascii_hexdigit()))
+        })?;
+        let lock = owned_dir::lock(&root).map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock => io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "in use by another xnatfs mount; give this one its own with --cache-dir",
+            ),
+            _ => e,
         })?;
         let tmp = root.join("tmp");
         owned_dir::subdir(&tmp)?;
@@ -81,6 +92,7 @@ impl DiskCache {
             }),
             tmp_seq: AtomicU64::new(0),
             buffers,
+            _lock: lock,
         };
         cache.scan()?;
         Ok(cache)

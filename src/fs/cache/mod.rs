@@ -9,7 +9,7 @@
 //! - **Memory tier** (`memory`): an LRU bounded in bytes, default 64 MiB, holding `Bytes`.
 //! - **Disk tier** (`disk`): persistent across mounts, bounded in bytes (`--cache-size`), LRU,
 //!   private (0700/0600), each block checksummed so a torn or corrupt file is a miss. Writes go
-//!   through a background thread (`writer`) whose queue is bounded in bytes (default 32 MiB):
+//!   through a background thread (`writer`) whose queue is bounded in bytes (default 16 MiB):
 //!   a block is not dropped; the download that produced it waits while the queue is over
 //!   its bound, so a cold read leaves the whole file on disk, at the disk's pace at worst (a
 //!   full disk skips blocks, and a disk that writes nothing for 10 s is bypassed).
@@ -52,13 +52,16 @@ use loader::DiskLoader;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 use writer::DiskWriter;
 
 pub const DEFAULT_BLOCK_SIZE: u64 = 1 << 20;
 pub const DEFAULT_MEMORY_BYTES: u64 = 64 << 20;
 /// Bytes queued for the disk writer before the download that queues more waits: enough to
-/// absorb a burst, small next to the memory tier it mostly shares its blocks with.
-pub const DEFAULT_WRITE_QUEUE_BYTES: u64 = 32 << 20;
+/// absorb a burst (the disk writes faster than the network brings), small next to the memory
+/// tier it mostly shares its blocks with. With many readers the memory tier evicts blocks
+/// still queued, so this is also what the queue can add to the daemon's memory.
+pub const DEFAULT_WRITE_QUEUE_BYTES: u64 = 16 << 20;
 /// Read-ahead from disk for a sequential reader.
 pub const DEFAULT_DISK_READAHEAD_BYTES: u64 = 16 << 20;
 /// The block index under which a file version's real size is kept (no file has 2^64 blocks).
@@ -239,17 +242,30 @@ impl BlockCache {
         }
     }
 
-    /// Records a file version's real size (as a tiny block at index `SIZE_RECORD`), so a later
-    /// open knows where the file ends without a request. Never blocks.
-    pub fn put_size(&self, file: FileKey, size: u64) {
+    /// Records a file version's real size and the server's `Last-Modified` for it (as a tiny
+    /// block at index `SIZE_RECORD`), so a later open knows where the file ends, and a later
+    /// mount the file's time, without a request. Never blocks.
+    pub fn put_size(&self, file: FileKey, size: u64, modified: Option<SystemTime>) {
         let key = BlockKey::new(file, SIZE_RECORD);
-        self.insert(key, Bytes::copy_from_slice(&size.to_le_bytes()));
+        let mut record = size.to_le_bytes().to_vec();
+        if let Some(secs) = modified.and_then(|t| t.duration_since(UNIX_EPOCH).ok()) {
+            record.extend_from_slice(&secs.as_secs().to_le_bytes());
+        }
+        self.insert(key, Bytes::from(record));
     }
 
-    /// The real size recorded by `put_size`, from either tier.
-    pub async fn get_size(&self, file: FileKey) -> Option<u64> {
+    /// The real size and time recorded by `put_size`, from either tier.
+    pub async fn get_size(&self, file: FileKey) -> Option<(u64, Option<SystemTime>)> {
         let data = self.get(&BlockKey::new(file, SIZE_RECORD)).await?;
-        Some(u64::from_le_bytes(data.as_ref().try_into().ok()?))
+        let size = u64::from_le_bytes(data.get(..8)?.try_into().ok()?);
+        let modified = match data.get(8..16) {
+            Some(secs) => {
+                let secs = u64::from_le_bytes(secs.try_into().ok()?);
+                Some(UNIX_EPOCH + std::time::Duration::from_secs(secs))
+            }
+            None => None,
+        };
+        Some((size, modified))
     }
 
     /// Drops blocks `blocks` of a file version from both tiers. Blocking (unlinks files).

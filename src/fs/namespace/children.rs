@@ -11,8 +11,8 @@ use crate::fs::inode::InodeInfo;
 use crate::fs::node::{file_uri, scan_folder_name, Node};
 use crate::fs::views;
 use crate::xnat::{
-    paths, Assessor, CatalogFile, Experiment, FileAddr, Owner, Project, Resource, SessionScan,
-    Subject,
+    dates, paths, Assessor, CatalogFile, Experiment, FileAddr, Owner, Project, Resource,
+    SessionScan, Subject,
 };
 
 /// The name of the reserved folder holding an object's own resources.
@@ -42,6 +42,12 @@ impl Child {
                 ..InodeInfo::default()
             },
         }
+    }
+
+    /// The child with its own time (a date from its listing row), if the text is one.
+    fn dated(mut self, text: &str) -> Child {
+        self.info.mtime = dates::parse(text);
+        self
     }
 
     /// `.resources`, `.assessors`, the views and what is in them: names the mount makes, shown
@@ -138,14 +144,17 @@ pub fn project(
             project: project.to_string(),
             subject: subject.id.clone(),
         };
-        project_children.push(Child::dir(
-            subject.label.clone(),
-            node.clone(),
-            attrs(
-                &[("id", &subject.id), ("label", &subject.label)],
-                paths::owner(&owner).raw(),
-            ),
-        ));
+        project_children.push(
+            Child::dir(
+                subject.label.clone(),
+                node.clone(),
+                attrs(
+                    &[("id", &subject.id), ("label", &subject.label)],
+                    paths::owner(&owner).raw(),
+                ),
+            )
+            .dated(&subject.insert_date),
+        );
         let mut subject_children = vec![resources_dir(owner)];
         let mut sessions = Vec::new();
         for e in sessions_by_subject
@@ -157,19 +166,28 @@ pub fn project(
                 project: project.to_string(),
                 experiment: e.id.clone(),
             };
-            subject_children.push(Child::dir(
-                e.label.clone(),
-                session.clone(),
-                attrs(
-                    &[
-                        ("id", &e.id),
-                        ("label", &e.label),
-                        ("xsitype", &e.xsi_type),
-                        ("date", &e.date),
-                    ],
-                    paths::experiment(&e.id).raw(),
-                ),
-            ));
+            // A session is dated by its acquisition, else by its archiving.
+            let date = if dates::parse(&e.date).is_some() {
+                &e.date
+            } else {
+                &e.insert_date
+            };
+            subject_children.push(
+                Child::dir(
+                    e.label.clone(),
+                    session.clone(),
+                    attrs(
+                        &[
+                            ("id", &e.id),
+                            ("label", &e.label),
+                            ("xsitype", &e.xsi_type),
+                            ("date", &e.date),
+                        ],
+                        paths::experiment(&e.id).raw(),
+                    ),
+                )
+                .dated(date),
+            );
             let session_scans = scans_by_session.get(e.id.as_str());
             sessions.extend(experiment(
                 project,
@@ -319,6 +337,7 @@ pub fn assessors(experiment: &str, rows: Vec<Assessor>) -> Vec<Child> {
                     uri.raw(),
                 ),
             )
+            .dated(&a.insert_date)
         })
         .collect()
 }
@@ -421,6 +440,7 @@ pub fn file_entry(owner: &Owner, resource: &str, file: CatalogFile) -> (Node, In
         &uri,
     );
     let info = InodeInfo {
+        mtime: None,
         size: file.size.unwrap_or(0),
         xattrs,
         uri,

@@ -182,6 +182,15 @@ impl Core {
         }
     }
 
+    /// The modification time shown: a file being written, its last write; else what the
+    /// server gives (see `Inode::mtime`).
+    pub fn mtime_of(&self, inode: &Inode) -> Option<std::time::SystemTime> {
+        match self.writes.as_ref().and_then(|w| w.staged(inode.ino)) {
+            Some(staged) => staged.modified(),
+            None => inode.mtime(),
+        }
+    }
+
     /// The spool folder, where files are staged (none on a read-only mount).
     pub fn spool_dir(&self) -> Option<PathBuf> {
         self.writes.as_ref().map(|w| w.spool_dir())
@@ -196,7 +205,7 @@ impl Core {
     }
 
     /// (free, total) bytes for staged files.
-    pub fn spool_space(&self) -> Option<(u64, u64)> {
+    pub fn spool_space(&self) -> Option<crate::fs::write::Space> {
         self.writes.as_ref().map(|w| w.space())
     }
 

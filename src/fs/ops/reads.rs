@@ -36,6 +36,9 @@ fn file_version(inode: &Inode) -> Option<FileVersion> {
 
 /// The inode's size corrected to the real size `handle` found, if it differs.
 fn reconcile(inode: &Inode, handle: &ReadHandle) -> Option<Resize> {
+    if let Some(t) = handle.modified() {
+        inode.set_mtime(t);
+    }
     let real = handle.real_size()?;
     let before = inode.correct_size(real)?;
     tracing::info!(uri = %inode.uri, listed = before, actual = real, "size corrected by download");

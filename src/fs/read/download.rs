@@ -183,6 +183,9 @@ impl Task {
 
     /// Takes in a response's framing; returns the file offset of its first body byte.
     fn accept(&mut self, response: &Download, resumed: bool) -> Result<u64, ReadError> {
+        if let Some(t) = response.last_modified {
+            self.file.set_modified(t);
+        }
         if response.partial {
             if response.offset > self.next {
                 return Err(self.body_error(format!(

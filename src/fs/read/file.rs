@@ -47,6 +47,8 @@ pub(crate) struct FileState {
     /// read waits for); a whole-body stream pauses beyond it.
     want: watch::Sender<u64>,
     real_size: AtomicU64,
+    /// The `Last-Modified` of the latest answer, in seconds since the epoch (0: none yet).
+    modified: AtomicU64,
     size_recalled: AtomicBool,
     poisoned: AtomicBool,
 }
@@ -127,6 +129,7 @@ impl FileState {
             progress: watch::channel(0).0,
             want: watch::channel(0).0,
             real_size: AtomicU64::new(UNKNOWN),
+            modified: AtomicU64::new(0),
             size_recalled: AtomicBool::new(false),
             poisoned: AtomicBool::new(false),
         }
@@ -137,6 +140,21 @@ impl FileState {
     }
 
     /// The size the server showed, once a response or the end of a body told it.
+    /// The server's `Last-Modified` for the file, once an answer gave it.
+    pub fn modified(&self) -> Option<std::time::SystemTime> {
+        match self.modified.load(Ordering::Relaxed) {
+            0 => None,
+            s => Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(s)),
+        }
+    }
+
+    pub fn set_modified(&self, t: std::time::SystemTime) {
+        let secs = t
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.modified.store(secs, Ordering::Relaxed);
+    }
+
     pub fn real_size(&self) -> Option<u64> {
         match self.real_size.load(Ordering::Acquire) {
             UNKNOWN => None,

@@ -34,6 +34,11 @@ impl ReadHandle {
         }
     }
 
+    /// The file's `Last-Modified`, once a download told it.
+    pub fn modified(&self) -> Option<std::time::SystemTime> {
+        self.file.modified()
+    }
+
     /// The file's size as the server showed it, once a download told it.
     pub fn real_size(&self) -> Option<u64> {
         self.file.real_size()
@@ -103,7 +108,10 @@ impl ReadHandle {
         if self.file.size_recall_done() {
             return;
         }
-        if let Some(size) = self.ctx.cache.get_size(self.file.key).await {
+        if let Some((size, modified)) = self.ctx.cache.get_size(self.file.key).await {
+            if let Some(t) = modified {
+                self.file.set_modified(t);
+            }
             self.ctx.learn_size(&self.file, size);
         }
     }

@@ -59,7 +59,7 @@ impl Ctx {
         if !file.set_real_size(size) {
             return;
         }
-        self.cache.put_size(file.key, size);
+        self.cache.put_size(file.key, size, file.modified());
         if size != file.listed_size {
             tracing::debug!(uri = %file.uri, listed = file.listed_size, real = size,
                 "a download shows another size than the listing");

@@ -23,6 +23,7 @@ mod objects;
 mod place;
 mod recovery;
 pub mod spool;
+pub use spool::Space;
 pub mod stage;
 mod stages;
 mod upload;
@@ -128,7 +129,7 @@ impl Writes {
     }
 
     /// (free, total) bytes of the spool's disk.
-    pub fn space(&self) -> (u64, u64) {
+    pub fn space(&self) -> spool::Space {
         self.stages.spool().space()
     }
 

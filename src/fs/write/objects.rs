@@ -199,6 +199,13 @@ impl Writes {
                 self.namespace.remove_entry(dir, &shown);
                 return Ok(());
             }
+            Node::Resources { .. } | Node::Assessors { .. } => {
+                // `.resources` and `.assessors` are part of their owner's shape, not objects:
+                // removing one that is empty succeeds and changes nothing (it shows again,
+                // empty), so that `rm -r` of a subject, session or scan gets to the owner.
+                let what = format!("{}/{shown}", self.namespace.shown_path(dir.ino));
+                return self.check_delete(&what);
+            }
             Node::Subject { project, subject } => Removal::Subject {
                 project: project.clone(),
                 subject: subject.clone(),
@@ -215,6 +222,13 @@ impl Writes {
             Node::Resource { owner, resource } => Removal::Resource {
                 owner: owner.clone(),
                 resource: resource.clone(),
+            },
+            Node::Assessor {
+                experiment,
+                assessor,
+            } => Removal::Assessor {
+                experiment: experiment.clone(),
+                assessor: assessor.clone(),
             },
             _ => {
                 return Err(FsError::new(

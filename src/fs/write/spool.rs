@@ -9,7 +9,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::fd::AsRawFd;
+
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -141,23 +141,17 @@ impl Spool {
             let stem = name.split('.').next().unwrap_or("");
             name == "lock" || (!stem.is_empty() && stem.bytes().all(|b| b.is_ascii_digit()))
         })?;
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(dir.join("lock"))?;
-        // SAFETY: flock on an fd we own.
-        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            return Err(io::Error::new(
+        let lock = crate::fs::owned_dir::lock(&dir).map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock => io::Error::new(
                 io::ErrorKind::WouldBlock,
                 format!(
                     "spool {} is in use by another xnatfs mount of the same server and user; \
                      give this one its own with --spool-dir",
                     dir.display()
                 ),
-            ));
-        }
+            ),
+            _ => e,
+        })?;
         let highest = ids(&dir)?.into_iter().max().unwrap_or(0);
         Ok(Spool {
             dir,
@@ -251,8 +245,8 @@ impl Spool {
     }
 
     /// Bytes free for stages on the spool's disk, and its size.
-    pub fn space(&self) -> (u64, u64) {
-        disk_space(&self.dir).unwrap_or((0, 0))
+    pub fn space(&self) -> Space {
+        disk_space(&self.dir).unwrap_or_default()
     }
 }
 
@@ -301,7 +295,7 @@ pub fn read_records(dir: &Path) -> io::Result<Vec<Record>> {
 }
 
 /// (free bytes for an unprivileged user, total bytes) of the filesystem holding `path`.
-pub fn disk_space(path: &Path) -> io::Result<(u64, u64)> {
+pub fn disk_space(path: &Path) -> io::Result<Space> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
@@ -310,7 +304,21 @@ pub fn disk_space(path: &Path) -> io::Result<(u64, u64)> {
         return Err(io::Error::last_os_error());
     }
     let frsize = st.f_frsize as u64;
-    Ok((st.f_bavail as u64 * frsize, st.f_blocks as u64 * frsize))
+    Ok(Space {
+        total: st.f_blocks as u64 * frsize,
+        free: st.f_bfree as u64 * frsize,
+        available: st.f_bavail as u64 * frsize,
+    })
+}
+
+/// A filesystem's size and room, in bytes (as `statvfs` gives them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Space {
+    pub total: u64,
+    /// Not in use (root's reserve included).
+    pub free: u64,
+    /// What an unprivileged user can still write.
+    pub available: u64,
 }
 
 /// This boot of the kernel, from `/proc/sys/kernel/random/boot_id`.

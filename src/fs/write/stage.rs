@@ -82,6 +82,11 @@ impl Staged {
         })
     }
 
+    /// When the stage was last written (its file's mtime).
+    pub fn modified(&self) -> Option<std::time::SystemTime> {
+        self.file.metadata().ok()?.modified().ok()
+    }
+
     pub fn size(&self) -> u64 {
         self.size.load(Ordering::Acquire)
     }

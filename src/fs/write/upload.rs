@@ -322,7 +322,9 @@ impl Uploader {
     /// The server has the file: give its inode the version the server lists, and stop
     /// keeping its entry locally.
     pub(super) fn commit(&self, staged: &Staged, record: &Record, row: CatalogFile) {
-        let (node, info) = file_entry(&record.owner, &record.resource, row);
+        let (node, mut info) = file_entry(&record.owner, &record.resource, row);
+        // A file written here keeps the time of its last write.
+        info.mtime = staged.modified();
         if let Err(e) = self.namespace.rekey(staged.ino, node, info) {
             tracing::warn!("after the upload of {}: {e}", record.shown);
         }

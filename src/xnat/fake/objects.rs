@@ -161,6 +161,24 @@ impl Archive {
                 };
                 a.remove_resources(|o| o == &gone);
             }
+            Removal::Assessor {
+                experiment,
+                assessor,
+            } => {
+                let owner = Owner::Assessor {
+                    experiment: experiment.clone(),
+                    assessor: assessor.clone(),
+                };
+                let Owner::Assessor { assessor: id, .. } = a.owner("DELETE", &owner)? else {
+                    unreachable!("an assessor resolves to an assessor");
+                };
+                a.assessors
+                    .retain(|q| !(&q.experiment == experiment && q.id == id));
+                a.remove_resources(|o| {
+                    matches!(o, Owner::Assessor { experiment: e, assessor: q }
+                        if e == experiment && q == &id)
+                });
+            }
             Removal::Experiment { experiment } => {
                 if a.experiment(experiment).is_none() {
                     return Err(not_found("DELETE", paths::experiment(experiment).raw()));
