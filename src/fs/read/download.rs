@@ -10,8 +10,8 @@
 //!   server that ignores it streams from 0 again and the bytes before are skipped). A second
 //!   break, or an error answer, fails the request and the reads waiting on it.
 //! - Per byte the work is one copy, from the network's chunks into the block (contiguous blocks
-//!   are what makes every later read a zero-copy slice); readers of a block still filling get
-//!   slices of the network's chunks.
+//!   are what makes every later read a zero-copy slice), made when the block is complete; until
+//!   then the block is the network's chunks, which its waiting readers get slices of.
 //! - A request reads no further while the disk cache's writer is behind (see
 //!   `cache::writer`): every block reaches the disk, and readers still get each block first.
 
@@ -37,7 +37,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>, file: Arc<FileState>, id: u64, range: Ran
         next: range.start,
         end: range.end,
         whole_body: false,
-        buf: Vec::new(),
+        pieces: Vec::new(),
         hasher: None,
         hold_all: None,
         held: None,
@@ -57,16 +57,6 @@ pub(crate) async fn run(ctx: Arc<Ctx>, file: Arc<FileState>, id: u64, range: Ran
     }
 }
 
-impl Drop for Task {
-    /// An aborted download hands its part-filled block's buffer back for reuse.
-    fn drop(&mut self) {
-        self.ctx
-            .cache
-            .buffers()
-            .give_back(std::mem::take(&mut self.buf));
-    }
-}
-
 enum PumpError {
     /// The body broke: worth one resume.
     Broken(XnatError),
@@ -78,13 +68,16 @@ struct Task {
     file: Arc<FileState>,
     id: u64,
     bs: u64,
-    /// The first byte not yet taken into `buf`.
+    /// The first byte not yet taken into `pieces`.
     next: u64,
     end: u64,
     /// The server ignored the Range: this is a whole-file stream.
     whole_body: bool,
-    /// The block being filled: bytes from `next`'s block start (or resume point) to `next`.
-    buf: Vec<u8>,
+    /// The block being filled, as the network's chunks (the same slices its waiting readers
+    /// were given): bytes from `next`'s block start (or resume point) to `next`. They are
+    /// copied into one block buffer when the block is complete, so a download in flight holds
+    /// its bytes once, not a copy beside them.
+    pieces: Vec<Bytes>,
     hasher: Option<Hasher>,
     /// Strict digest check: the latest complete block, released once the next one completes
     /// or the digest matched.
@@ -204,7 +197,7 @@ impl Task {
             if !resumed {
                 // Deliver the file from its start: the bytes pass by anyway.
                 self.next = 0;
-                self.buf.clear();
+                self.pieces.clear();
             }
             self.end = u64::MAX;
             let check = self.ctx.config.digest_check;
@@ -312,23 +305,11 @@ impl Task {
             let block_end = (self.next / self.bs + 1) * self.bs;
             let n = (block_end.min(self.end) - self.next).min(chunk.len() as u64) as usize;
             let piece = chunk.split_to(n);
-            if self.buf.capacity() == 0 {
-                // A block buffer (recycled), unless the file ends well short of it: a small
-                // file's block is small.
-                let size = self.file.real_size().unwrap_or(self.file.listed_size);
-                let end = block_end.min(self.end).min(size);
-                let want = end.saturating_sub(self.next).max(n as u64);
-                if want >= self.bs / 2 {
-                    self.buf = self.ctx.cache.buffers().take();
-                } else {
-                    self.buf.reserve(want as usize);
-                }
-            }
-            self.buf.extend_from_slice(&piece);
             self.next += n as u64;
             if publish {
-                self.file.publish_chunk(self.id, piece);
+                self.file.publish_chunk(self.id, piece.clone());
             }
+            self.pieces.push(piece);
             if self.next == block_end {
                 self.complete_block().await;
             }
@@ -337,17 +318,23 @@ impl Task {
     }
 
     async fn complete_block(&mut self) {
-        let buf = std::mem::take(&mut self.buf);
+        let pieces = std::mem::take(&mut self.pieces);
+        let len: usize = pieces.iter().map(Bytes::len).sum();
         let index = (self.next - 1) / self.bs;
         let buffers = self.ctx.cache.buffers();
-        let data = if (buf.len() as u64) < self.bs / 2 {
-            // A short last block: don't pin a whole block's allocation for it.
-            let data = Bytes::copy_from_slice(&buf);
-            buffers.give_back(buf);
-            data
+        // One contiguous block, so every later read is a zero-copy slice of it: a recycled
+        // block buffer, or for a short last block an allocation of its own size (never the
+        // network's buffers, which a cached slice would pin).
+        let mut buf = if (len as u64) < self.bs / 2 {
+            Vec::with_capacity(len)
         } else {
-            buffers.freeze(buf)
+            buffers.take()
         };
+        for piece in &pieces {
+            buf.extend_from_slice(piece);
+        }
+        drop(pieces);
+        let data = buffers.freeze(buf);
         if self.hold_all.is_some() {
             self.hold_block(index, data).await;
             return;
@@ -404,7 +391,7 @@ impl Task {
     /// The request delivered everything: completes the last (short) block and, for a strict
     /// check, verifies the digest before releasing it.
     async fn finish(&mut self) -> Result<Option<Hasher>, ReadError> {
-        if !self.buf.is_empty() {
+        if !self.pieces.is_empty() {
             self.complete_block().await;
         }
         let Some(hasher) = self.hasher.take() else {
