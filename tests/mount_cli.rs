@@ -29,6 +29,8 @@ fn run_mount(url: &str, dir: &Path, cache: &Path, password: &str, extra: &[&str]
         .env("XNAT_USER", USER)
         .env("XNAT_PASS", password)
         .env_remove("XNAT_HOST")
+        // The default spool in the test's folder, not the home.
+        .env("XDG_DATA_HOME", cache.join("data"))
         .stdin(Stdio::null());
     within(Duration::from_secs(60), "xnatfs mount", move || {
         cmd.output().expect("run xnatfs")

@@ -74,7 +74,9 @@ class Mount:
     """An xnatfs mount in the foreground mode, unmounted and stopped by PID."""
 
     def __init__(self, url, mnt, cache, log, *flags):
-        env = dict(os.environ, XNAT_USER=USER, XNAT_PASS=PASSWORD)
+        # The default spool (for a scenario that gives none) in the run's folder, not the home.
+        env = dict(os.environ, XNAT_USER=USER, XNAT_PASS=PASSWORD,
+                   XDG_DATA_HOME=str(Path(cache).parent / "xdg-data"))
         self.mnt = mnt
         self.proc = subprocess.Popen(
             [str(BIN / "xnatfs"), "mount", url, str(mnt), "-f", "--cache-dir", str(cache),

@@ -103,7 +103,9 @@ unmount_and_wait() {
 # sim_env CMD… : run CMD with the sim's credentials in the environment (XNAT_USER, XNAT_PASS; never
 # on a command line) and no standard input, so a missing credential fails instead of prompting.
 sim_env() {
-    env -u XNAT_HOST XNAT_USER="$SIM_USER" XNAT_PASS="$SIM_PASS" "$@" </dev/null
+    # Default folders (a spool where none is given) in the work folder, not the home.
+    env -u XNAT_HOST XNAT_USER="$SIM_USER" XNAT_PASS="$SIM_PASS" \
+        XDG_DATA_HOME="$WORK/xdg-data" XDG_CACHE_HOME="$WORK/xdg-cache" "$@" </dev/null
 }
 
 e2e_cleanup() {

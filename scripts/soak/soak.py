@@ -89,7 +89,8 @@ class Daemon:
         env = dict(os.environ, XNAT_USER=USER, XNAT_PASS=PASSWORD)
         self.proc = subprocess.Popen(
             [self.binary, "mount", self.url, str(self.mnt), "-f", "--cache-dir", str(self.cache),
-             "--cache-size", "64M", "--log-file", str(self.log), "--log-level", "info"],
+             "--cache-size", "64M", "--spool-dir", str(self.cache.parent / "spool"),
+             "--log-file", str(self.log), "--log-level", "info"],
             env=env, stdin=subprocess.DEVNULL)
         deadline = time.time() + 60
         while not os.path.ismount(self.mnt):
