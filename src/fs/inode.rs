@@ -9,8 +9,9 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
+use super::mtime::AtomicTime;
 use super::node::Node;
 
 pub type Ino = u64;
@@ -33,27 +34,20 @@ pub struct Inode {
     pub uri: String,
     /// A 32-hex MD5 digest the server gave for a file.
     pub digest: Option<String>,
-    /// Modification time in seconds since the epoch (0: not known; the mount's start is shown).
-    mtime: AtomicU64,
-}
-
-fn epoch_secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    /// Modification time (not known: the mount's start is shown).
+    mtime: AtomicTime,
 }
 
 impl Inode {
     /// The time the server gives: the object's own date, or its owner's, or (files) the
     /// `Last-Modified` of a download; for a folder also its newest dated child.
     pub fn mtime(&self) -> Option<SystemTime> {
-        match self.mtime.load(Ordering::Relaxed) {
-            0 => None,
-            s => Some(UNIX_EPOCH + Duration::from_secs(s)),
-        }
+        self.mtime.get()
     }
 
     /// Sets the time (a download's `Last-Modified`, a write).
     pub fn set_mtime(&self, t: SystemTime) {
-        self.mtime.store(epoch_secs(t), Ordering::Relaxed);
+        self.mtime.set(t);
     }
 
     pub fn size(&self) -> u64 {
@@ -96,12 +90,9 @@ impl Table {
         let mtime = match info.mtime {
             Some(own) => {
                 self.newer_above(parent, own);
-                epoch_secs(own)
+                Some(own)
             }
-            None => self
-                .by_ino
-                .get(&parent)
-                .map_or(0, |p| p.mtime.load(Ordering::Relaxed)),
+            None => self.by_ino.get(&parent).and_then(|p| p.mtime()),
         };
         let inode = Arc::new(Inode {
             ino,
@@ -111,7 +102,7 @@ impl Table {
             xattrs: info.xattrs,
             uri: info.uri,
             digest: info.digest,
-            mtime: AtomicU64::new(mtime),
+            mtime: AtomicTime::new(mtime),
         });
         self.by_node.insert(node, ino);
         if !inode.uri.is_empty() && matches!(inode.node, Node::File { .. }) {
@@ -124,9 +115,8 @@ impl Table {
     /// A folder is as new as its newest dated child: `t` moves `dir` and the folders above
     /// it forward.
     fn newer_above(&self, mut dir: Ino, t: SystemTime) {
-        let secs = epoch_secs(t);
         while let Some(inode) = self.by_ino.get(&dir) {
-            if inode.mtime.fetch_max(secs, Ordering::Relaxed) >= secs || dir == inode.parent {
+            if !inode.mtime.advance_to(t) || dir == inode.parent {
                 break;
             }
             dir = inode.parent;
@@ -153,7 +143,7 @@ impl Default for InodeTable {
             xattrs: Vec::new(),
             uri: String::new(),
             digest: None,
-            mtime: AtomicU64::new(0),
+            mtime: AtomicTime::default(),
         });
         let mut t = table.table.lock().expect("inode table lock");
         t.by_node.insert(Node::Root, ROOT_INO);
@@ -198,7 +188,7 @@ impl InodeTable {
                         known.uri.clone()
                     },
                     digest: known.digest.clone().or(info.digest),
-                    mtime: AtomicU64::new(known.mtime.load(Ordering::Relaxed)),
+                    mtime: AtomicTime::new(known.mtime()),
                 });
                 t.by_ino.insert(ino, completed.clone());
                 return completed;

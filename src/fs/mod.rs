@@ -15,6 +15,7 @@
 pub mod cache;
 pub mod error;
 pub mod inode;
+pub mod mtime;
 pub mod names;
 pub mod namespace;
 pub mod node;

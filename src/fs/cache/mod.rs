@@ -47,12 +47,13 @@ pub fn unhex_digest(s: &str) -> Option<[u8; 16]> {
     key::unhex::<16>(s)
 }
 
+use crate::fs::mtime;
 use bytes::Bytes;
 use loader::DiskLoader;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 use writer::DiskWriter;
 
 pub const DEFAULT_BLOCK_SIZE: u64 = 1 << 20;
@@ -248,8 +249,8 @@ impl BlockCache {
     pub fn put_size(&self, file: FileKey, size: u64, modified: Option<SystemTime>) {
         let key = BlockKey::new(file, SIZE_RECORD);
         let mut record = size.to_le_bytes().to_vec();
-        if let Some(secs) = modified.and_then(|t| t.duration_since(UNIX_EPOCH).ok()) {
-            record.extend_from_slice(&secs.as_secs().to_le_bytes());
+        if let Some(t) = modified {
+            record.extend_from_slice(&mtime::epoch_secs(t).to_le_bytes());
         }
         self.insert(key, Bytes::from(record));
     }
@@ -259,10 +260,9 @@ impl BlockCache {
         let data = self.get(&BlockKey::new(file, SIZE_RECORD)).await?;
         let size = u64::from_le_bytes(data.get(..8)?.try_into().ok()?);
         let modified = match data.get(8..16) {
-            Some(secs) => {
-                let secs = u64::from_le_bytes(secs.try_into().ok()?);
-                Some(UNIX_EPOCH + std::time::Duration::from_secs(secs))
-            }
+            Some(secs) => Some(mtime::from_epoch_secs(u64::from_le_bytes(
+                secs.try_into().ok()?,
+            ))),
             None => None,
         };
         Some((size, modified))

@@ -11,6 +11,7 @@
 use super::error::ReadError;
 use super::version::FileVersion;
 use crate::fs::cache::FileKey;
+use crate::fs::mtime::AtomicTime;
 use bytes::{Bytes, BytesMut};
 use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
@@ -47,8 +48,8 @@ pub(crate) struct FileState {
     /// read waits for); a whole-body stream pauses beyond it.
     want: watch::Sender<u64>,
     real_size: AtomicU64,
-    /// The `Last-Modified` of the latest answer, in seconds since the epoch (0: none yet).
-    modified: AtomicU64,
+    /// The `Last-Modified` of the latest answer.
+    modified: AtomicTime,
     size_recalled: AtomicBool,
     poisoned: AtomicBool,
 }
@@ -129,7 +130,7 @@ impl FileState {
             progress: watch::channel(0).0,
             want: watch::channel(0).0,
             real_size: AtomicU64::new(UNKNOWN),
-            modified: AtomicU64::new(0),
+            modified: AtomicTime::default(),
             size_recalled: AtomicBool::new(false),
             poisoned: AtomicBool::new(false),
         }
@@ -139,22 +140,16 @@ impl FileState {
         self.inner.lock().unwrap()
     }
 
-    /// The size the server showed, once a response or the end of a body told it.
     /// The server's `Last-Modified` for the file, once an answer gave it.
     pub fn modified(&self) -> Option<std::time::SystemTime> {
-        match self.modified.load(Ordering::Relaxed) {
-            0 => None,
-            s => Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(s)),
-        }
+        self.modified.get()
     }
 
     pub fn set_modified(&self, t: std::time::SystemTime) {
-        let secs = t
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        self.modified.store(secs, Ordering::Relaxed);
+        self.modified.set(t);
     }
 
+    /// The size the server showed, once a response or the end of a body told it.
     pub fn real_size(&self) -> Option<u64> {
         match self.real_size.load(Ordering::Acquire) {
             UNKNOWN => None,
