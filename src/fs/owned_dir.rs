@@ -77,9 +77,9 @@ pub fn claim(dir: &Path, what: &str, ours: impl Fn(&str) -> bool) -> io::Result<
 }
 
 /// Takes the claimed folder `dir` for this process: an exclusive `flock` on `dir/lock` (made
-/// 0600, never through a link), held while the returned file is open. `WouldBlock` when
-/// another process holds it.
-pub fn lock(dir: &Path) -> io::Result<fs::File> {
+/// 0600, never through a link), held while the returned file is open. When another process
+/// holds it: `WouldBlock`, with the message `busy`.
+pub fn lock(dir: &Path, busy: impl FnOnce() -> String) -> io::Result<fs::File> {
     use std::os::fd::AsRawFd;
     let file = OpenOptions::new()
         .create(true)
@@ -92,7 +92,7 @@ pub fn lock(dir: &Path) -> io::Result<fs::File> {
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         let err = io::Error::last_os_error();
         return Err(match err.raw_os_error() {
-            Some(libc::EWOULDBLOCK) => io::Error::new(io::ErrorKind::WouldBlock, "in use"),
+            Some(libc::EWOULDBLOCK) => io::Error::new(io::ErrorKind::WouldBlock, busy()),
             _ => err,
         });
     }

@@ -69,12 +69,8 @@ impl DiskCache {
                 || name == "lock"
                 || (name.len() == 2 && name.bytes().all(|b| b.is_ascii_hexdigit()))
         })?;
-        let lock = owned_dir::lock(&root).map_err(|e| match e.kind() {
-            io::ErrorKind::WouldBlock => io::Error::new(
-                io::ErrorKind::WouldBlock,
-                "in use by another xnatfs mount; give this one its own with --cache-dir",
-            ),
-            _ => e,
+        let lock = owned_dir::lock(&root, || {
+            "in use by another xnatfs mount; give this one its own with --cache-dir".into()
         })?;
         let tmp = root.join("tmp");
         owned_dir::subdir(&tmp)?;

@@ -204,7 +204,7 @@ impl Core {
             .unwrap_or_default()
     }
 
-    /// (free, total) bytes for staged files.
+    /// The size and room of the disk files are staged on (none on a read-only mount).
     pub fn spool_space(&self) -> Option<crate::fs::write::Space> {
         self.writes.as_ref().map(|w| w.space())
     }

@@ -9,7 +9,6 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -141,16 +140,12 @@ impl Spool {
             let stem = name.split('.').next().unwrap_or("");
             name == "lock" || (!stem.is_empty() && stem.bytes().all(|b| b.is_ascii_digit()))
         })?;
-        let lock = crate::fs::owned_dir::lock(&dir).map_err(|e| match e.kind() {
-            io::ErrorKind::WouldBlock => io::Error::new(
-                io::ErrorKind::WouldBlock,
-                format!(
-                    "spool {} is in use by another xnatfs mount of the same server and user; \
-                     give this one its own with --spool-dir",
-                    dir.display()
-                ),
-            ),
-            _ => e,
+        let lock = crate::fs::owned_dir::lock(&dir, || {
+            format!(
+                "spool {} is in use by another xnatfs mount of the same server and user; give \
+                 this one its own with --spool-dir",
+                dir.display()
+            )
         })?;
         let highest = ids(&dir)?.into_iter().max().unwrap_or(0);
         Ok(Spool {
@@ -244,7 +239,7 @@ impl Spool {
         records
     }
 
-    /// Bytes free for stages on the spool's disk, and its size.
+    /// The size and room of the spool's disk (zeros if it cannot be read).
     pub fn space(&self) -> Space {
         disk_space(&self.dir).unwrap_or_default()
     }
@@ -294,7 +289,7 @@ pub fn read_records(dir: &Path) -> io::Result<Vec<Record>> {
     Ok(records)
 }
 
-/// (free bytes for an unprivileged user, total bytes) of the filesystem holding `path`.
+/// The size and room of the filesystem holding `path`.
 pub fn disk_space(path: &Path) -> io::Result<Space> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
