@@ -169,15 +169,14 @@ impl Archive {
                     experiment: experiment.clone(),
                     assessor: assessor.clone(),
                 };
-                let Owner::Assessor { assessor: id, .. } = a.owner("DELETE", &owner)? else {
+                // Resolved: the assessor by its ID, as its resources' owner is recorded.
+                let gone = a.owner("DELETE", &owner)?;
+                let Owner::Assessor { assessor: id, .. } = &gone else {
                     unreachable!("an assessor resolves to an assessor");
                 };
                 a.assessors
-                    .retain(|q| !(&q.experiment == experiment && q.id == id));
-                a.remove_resources(|o| {
-                    matches!(o, Owner::Assessor { experiment: e, assessor: q }
-                        if e == experiment && q == &id)
-                });
+                    .retain(|q| !(&q.experiment == experiment && &q.id == id));
+                a.remove_resources(|o| o == &gone);
             }
             Removal::Experiment { experiment } => {
                 if a.experiment(experiment).is_none() {
