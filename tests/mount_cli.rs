@@ -15,23 +15,29 @@ use common::mount::{is_mounted, xnatfs_bin, Mount};
 use common::sim::*;
 use xnat_sim::Shape;
 
-/// `xnatfs mount URL DIR …` with the credentials in the environment; waits for it to return.
-fn run_mount(url: &str, dir: &Path, cache: &Path, password: &str, extra: &[&str]) -> Output {
+/// `xnatfs mount URL DIR` as the test user with `password` in the environment, no input.
+fn mount_command(url: &str, dir: &Path, password: &str) -> Command {
     let mut cmd = Command::new(xnatfs_bin());
     cmd.arg("mount")
         .arg(url)
         .arg(dir)
-        .arg("--cache-dir")
+        .env("XNAT_USER", USER)
+        .env("XNAT_PASS", password)
+        .env_remove("XNAT_HOST")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// `xnatfs mount URL DIR …` with the credentials in the environment; waits for it to return.
+fn run_mount(url: &str, dir: &Path, cache: &Path, password: &str, extra: &[&str]) -> Output {
+    let mut cmd = mount_command(url, dir, password);
+    cmd.arg("--cache-dir")
         .arg(cache.join("blocks"))
         .arg("--log-file")
         .arg(cache.join("xnatfs.log"))
         .args(extra)
-        .env("XNAT_USER", USER)
-        .env("XNAT_PASS", password)
-        .env_remove("XNAT_HOST")
         // The default spool in the test's folder, not the home.
-        .env("XDG_DATA_HOME", cache.join("data"))
-        .stdin(Stdio::null());
+        .env("XDG_DATA_HOME", cache.join("data"));
     within(Duration::from_secs(60), "xnatfs mount", move || {
         cmd.output().expect("run xnatfs")
     })
@@ -601,21 +607,14 @@ fn a_foreground_log_on_a_file_is_plain_rust_log_is_honoured_and_the_mount_is_fus
     let sim = Sim::start(small_shape());
     let b = Background::new();
     let err_path = b.cache.path().join("stderr.txt");
-    let mut child = Command::new(xnatfs_bin())
-        .arg("mount")
-        .arg(sim.url())
-        .arg(b.dir.path())
+    let mut child = mount_command(&sim.url(), b.dir.path(), PASS)
         .arg("-f")
         .arg("--cache-dir")
         .arg(b.cache.path().join("blocks"))
         .arg("--spool-dir")
         .arg(b.cache.path().join("spool"))
-        .env("XNAT_USER", USER)
-        .env("XNAT_PASS", PASS)
-        .env_remove("XNAT_HOST")
         .env_remove("NO_COLOR")
         .env("RUST_LOG", "xnatfs=debug")
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(File::create(&err_path).unwrap())
         .spawn()
@@ -673,17 +672,10 @@ fn a_cache_folder_in_use_is_refused_and_default_caches_are_per_server() {
     // Two mounts of one cache folder: the second (even read-only) is refused, saying why.
     let first = Mount::start(&sim.url(), USER, PASS, &[]);
     let b = Background::new();
-    let out = Command::new(xnatfs_bin())
-        .arg("mount")
-        .arg(sim.url())
-        .arg(b.dir.path())
+    let out = mount_command(&sim.url(), b.dir.path(), PASS)
         .arg("--read-only")
         .arg("--cache-dir")
         .arg(first.cache.path().join("blocks"))
-        .env("XNAT_USER", USER)
-        .env("XNAT_PASS", PASS)
-        .env_remove("XNAT_HOST")
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(
@@ -704,17 +696,10 @@ fn a_cache_folder_in_use_is_refused_and_default_caches_are_per_server() {
         .iter()
         .map(|s| {
             let b = Background::new();
-            let out = Command::new(xnatfs_bin())
-                .arg("mount")
-                .arg(s.url())
-                .arg(b.dir.path())
+            let out = mount_command(&s.url(), b.dir.path(), PASS)
                 .arg("--spool-dir")
                 .arg(b.cache.path().join("spool"))
                 .env("XDG_CACHE_HOME", xdg.path())
-                .env("XNAT_USER", USER)
-                .env("XNAT_PASS", PASS)
-                .env_remove("XNAT_HOST")
-                .stdin(Stdio::null())
                 .output()
                 .unwrap();
             assert!(out.status.success(), "{}", stderr(&out));
