@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 
 use super::address::{FileAddr, NewObject, Owner, Removal};
-use super::client::XnatClient;
+use super::client::{Health, XnatClient};
 use super::error::Result;
 use super::model::{
     fold_scans, Assessor, CatalogFile, Experiment, Project, ProjectScanRow, Resource, ScanFile,
@@ -80,6 +80,11 @@ pub trait Backend: Send + Sync + 'static {
     fn create<'a>(&'a self, object: &'a NewObject) -> BoxFuture<'a, Result<Created>>;
     /// Delete a file, or an object with its files.
     fn delete<'a>(&'a self, object: &'a Removal) -> BoxFuture<'a, Result<()>>;
+    /// What the backend has seen of its server (requests, failures, whether it is offline,
+    /// the uploads running), for `xnatfs status`.
+    fn health(&self) -> Health {
+        Health::default()
+    }
 }
 
 /// The request that makes `object`: its path and query.
@@ -247,6 +252,10 @@ impl Backend for XnatClient {
             XnatClient::delete(self, &path, params).await
         }
         .boxed()
+    }
+
+    fn health(&self) -> Health {
+        XnatClient::health(self)
     }
 }
 

@@ -10,7 +10,7 @@
 use std::fmt;
 use std::ops::Range;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,11 +24,13 @@ use super::http::{
 };
 use super::listing::{parse_rows, Listing, Row};
 use super::paths::ApiPath;
+use super::reach::{probe_wait, Reach};
 use super::retry::{self, Failure, RetryPolicy, Verdict};
 use super::session::Session;
-use super::setup::{build_http, normalise_base, ClientConfig};
+use super::setup::{build_http, normalise_base, ClientConfig, OfflineStart};
 use super::transfer::{
-    parse_content_range, parse_duplicates, send_upload, Download, FileHead, SendError, Uploaded,
+    parse_content_range, parse_duplicates, send_upload, Download, FileHead, SendError,
+    UploadProgress, Uploaded,
 };
 
 /// Whether the server honours `Range` on file downloads, as seen so far.
@@ -69,6 +71,32 @@ struct Inner {
     retry: RetryPolicy,
     session: Session,
     range: AtomicU8,
+    /// The circuit breaker: whether the server may be asked.
+    reach: Reach,
+    /// Requests sent (each retry counted) and calls that failed, since the start.
+    requests: AtomicU64,
+    failures: AtomicU64,
+    /// The uploads running now.
+    uploads: Mutex<Vec<Arc<UploadProgress>>>,
+}
+
+/// What a client has seen of its server, for `xnatfs status`.
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    /// The server's base URL.
+    pub server: String,
+    /// Requests sent, retries included.
+    pub requests: u64,
+    /// Calls that failed in the end (after their retries), 404s included.
+    pub failures: u64,
+    /// Since when the server has been offline, and why.
+    pub offline_since: Option<(std::time::SystemTime, String)>,
+    /// `--offline`: the server is never asked.
+    pub offline_by_choice: bool,
+    /// How many times the server went away since the start.
+    pub outages: u64,
+    /// The uploads running now.
+    pub uploads: Vec<Arc<UploadProgress>>,
 }
 
 impl fmt::Debug for XnatClient {
@@ -91,6 +119,8 @@ struct Call<'a> {
     upload: Option<&'a Path>,
     /// Where the MD5 digest (32 hex) of the upload body sent by the last attempt is left.
     sent_md5: Option<Arc<Mutex<Option<String>>>>,
+    /// Where the upload's progress shows.
+    progress: Option<Arc<UploadProgress>>,
 }
 
 impl<'a> Call<'a> {
@@ -105,6 +135,7 @@ impl<'a> Call<'a> {
             range: None,
             upload: None,
             sent_md5: None,
+            progress: None,
         }
     }
 }
@@ -144,14 +175,85 @@ impl XnatClient {
                 retry: config.retry.clone(),
                 session,
                 range: AtomicU8::new(0),
+                reach: Reach::new(&config.server, config.offline == OfflineStart::Always),
+                requests: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
+                uploads: Mutex::new(Vec::new()),
             }),
         };
-        client
+        if config.offline == OfflineStart::Always {
+            return Ok(client);
+        }
+        match client
             .inner
             .session
             .first_login(&config.connect_retry)
-            .await?;
-        Ok(client)
+            .await
+        {
+            Ok(()) => Ok(client),
+            Err(e) if config.offline == OfflineStart::Allow && e.says_server_down() => {
+                // The login waits for the server to answer; what was kept is served meanwhile.
+                client.went_down(&e);
+                Ok(client)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// What this client has seen of its server.
+    pub fn health(&self) -> Health {
+        Health {
+            server: self.inner.base.clone(),
+            requests: self.inner.requests.load(Ordering::Relaxed),
+            failures: self.inner.failures.load(Ordering::Relaxed),
+            offline_since: self.inner.reach.offline_since(),
+            offline_by_choice: self.inner.reach.forced(),
+            outages: self.inner.reach.outages(),
+            uploads: self.inner.uploads.lock().expect("uploads lock").clone(),
+        }
+    }
+
+    /// The server looks down: open the breaker and, if this opened it, probe in the
+    /// background until it answers.
+    fn went_down(&self, error: &XnatError) {
+        if matches!(error, XnatError::Offline { .. }) || !self.inner.reach.open(&error.to_string())
+        {
+            return;
+        }
+        if !self.inner.reach.start_probe() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.inner.reach.probe_ended();
+            return;
+        };
+        let inner = Arc::downgrade(&self.inner);
+        runtime.spawn(async move {
+            for n in 0.. {
+                tokio::time::sleep(probe_wait(n)).await;
+                let Some(inner) = inner.upgrade() else {
+                    return;
+                };
+                if probe(&inner).await {
+                    inner.reach.close();
+                    inner.reach.probe_ended();
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Count a call's outcome, and open the breaker on one that says the server is down.
+    fn note<T>(&self, result: &Result<T>) {
+        match result {
+            Ok(_) => {}
+            Err(e) => {
+                self.inner.failures.fetch_add(1, Ordering::Relaxed);
+                if e.says_server_down() {
+                    self.went_down(e);
+                }
+            }
+        }
     }
 
     /// The server's base URL (no trailing slash).
@@ -199,14 +301,25 @@ impl XnatClient {
 
     /// Send a call: session cookie, one re-login on 401, retries on 5xx/429 and connection
     /// errors within the retry policy. Only successful (1xx-3xx) answers come back.
+    ///
+    /// While the mount is offline (see `reach.rs`) it fails at once with
+    /// [`XnatError::Offline`], and a call whose failure says the server is down takes it
+    /// offline.
     async fn execute(&self, call: &Call<'_>) -> Result<Sent> {
+        self.inner.reach.check()?;
         let url = self.url(call.path, &call.query)?;
         let what = format!("{} {url}", call.method);
         let relogged = AtomicBool::new(false);
-        retry::run(&self.inner.retry, &what, |attempts| {
-            self.attempt(call, &url, attempts, &relogged)
+        let (url, relogged) = (&url, &relogged);
+        let result = retry::run(&self.inner.retry, &what, |attempts| async move {
+            // Another call found the server down meanwhile: no more attempts.
+            self.inner.reach.check().map_err(Failure::Final)?;
+            self.inner.requests.fetch_add(1, Ordering::Relaxed);
+            self.attempt(call, url, attempts, relogged).await
         })
-        .await
+        .await;
+        self.note(&result);
+        result
     }
 
     /// One attempt of a call; a 401 inside it (the session expired) logs in again and
@@ -323,6 +436,7 @@ impl XnatClient {
             path,
             self.inner.read_timeout,
             call.sent_md5.as_ref(),
+            call.progress.as_ref(),
         )
         .await
     }
@@ -579,7 +693,12 @@ impl XnatClient {
         call.upload = Some(source);
         let sink = Arc::new(Mutex::new(None));
         call.sent_md5 = Some(sink.clone());
-        let sent = self.execute(&call).await?;
+        let progress = Arc::new(UploadProgress::new(source));
+        call.progress = Some(progress.clone());
+        let sent = {
+            let _shown = Running::add(&self.inner.uploads, progress);
+            self.execute(&call).await?
+        };
         let body = sent.resp.text().await.unwrap_or_default();
         if let Some(paths) = parse_duplicates(&body) {
             return Err(XnatError::Duplicate {
@@ -619,4 +738,48 @@ fn is_html(headers: &reqwest::header::HeaderMap) -> bool {
 fn names_html(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
     lower.ends_with(".html") || lower.ends_with(".htm") || lower.ends_with(".xhtml")
+}
+
+/// One probe of a server that was down: does it answer at all? `GET /data/version` needs no
+/// session; any answer but a gateway's 502-504 (or another 5xx) means it is back.
+async fn probe(inner: &Inner) -> bool {
+    let url = format!("{}/data/version", inner.base);
+    let sent = tokio::time::timeout(PROBE_TIMEOUT, inner.http.get(&url).send()).await;
+    match sent {
+        Ok(Ok(resp)) => {
+            let status = resp.status().as_u16();
+            tracing::debug!(url, status, "probe of an offline server");
+            status < 500
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(url, error = %error_detail(&e), "probe of an offline server");
+            false
+        }
+        Err(_) => false,
+    }
+}
+
+/// How long a probe waits for its answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An upload in the client's list while it runs (also when its future is dropped).
+struct Running<'a> {
+    list: &'a Mutex<Vec<Arc<UploadProgress>>>,
+    progress: Arc<UploadProgress>,
+}
+
+impl<'a> Running<'a> {
+    fn add(list: &'a Mutex<Vec<Arc<UploadProgress>>>, progress: Arc<UploadProgress>) -> Self {
+        list.lock().expect("uploads lock").push(progress.clone());
+        Running { list, progress }
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.list
+            .lock()
+            .expect("uploads lock")
+            .retain(|p| !Arc::ptr_eq(p, &self.progress));
+    }
 }

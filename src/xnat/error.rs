@@ -105,6 +105,26 @@ pub enum XnatError {
         detail: String,
     },
 
+    /// No connection could be made to the server (refused, no route, a name that does not
+    /// resolve, a connect timeout): the server, or the way to it, is down.
+    #[error("{method} {url}: cannot reach the server after {attempts} attempt(s): {detail}")]
+    Unreachable {
+        method: String,
+        url: String,
+        attempts: u32,
+        detail: String,
+    },
+
+    /// The mount is offline: the server could not be reached (or `--offline` was given), and
+    /// until it answers again nothing is sent to it.
+    #[error("XNAT at {server} is offline since {since}{}: only what the mount has kept is served", detail(.reason))]
+    Offline {
+        server: String,
+        /// When it went offline, as a date and time people read.
+        since: String,
+        reason: String,
+    },
+
     /// The server answered something the client cannot understand (a listing that is not
     /// the ResultSet JSON, a bad Content-Range, …).
     #[error("{url}: unexpected answer from XNAT: {message}")]
@@ -149,6 +169,8 @@ impl XnatError {
             XnatError::NotFound { .. } => libc::ENOENT,
             XnatError::Conflict { .. } | XnatError::Duplicate { .. } => libc::EEXIST,
             XnatError::Timeout { .. } => libc::ETIMEDOUT,
+            XnatError::Unreachable { .. } => libc::EHOSTUNREACH,
+            XnatError::Offline { .. } => libc::EHOSTDOWN,
             XnatError::RangeNotSatisfiable { .. } => libc::EINVAL,
             XnatError::InvalidPath { .. } | XnatError::BadServerUrl { .. } => libc::EINVAL,
             XnatError::Status { status, .. } => match status {
@@ -175,6 +197,8 @@ impl XnatError {
     pub fn retryable(&self) -> bool {
         match self {
             XnatError::Network { .. }
+            | XnatError::Unreachable { .. }
+            | XnatError::Offline { .. }
             | XnatError::Timeout { .. }
             | XnatError::RetriesExhausted { .. }
             | XnatError::Protocol { .. }
@@ -199,6 +223,18 @@ impl XnatError {
             XnatError::NotFound { .. } => tracing::Level::DEBUG,
             XnatError::BadCredentials { .. } => tracing::Level::ERROR,
             _ => tracing::Level::WARN,
+        }
+    }
+
+    /// Whether this failure says the server is down rather than that one request went wrong:
+    /// no connection could be made, or a gateway in front of it kept answering that it cannot
+    /// reach it (502 Bad Gateway, 504 Gateway Timeout) until the retries ran out. A 503 is the
+    /// server itself answering, busy: not down. The mount goes offline on it.
+    pub fn says_server_down(&self) -> bool {
+        match self {
+            XnatError::Unreachable { .. } | XnatError::Offline { .. } => true,
+            XnatError::RetriesExhausted { status, .. } => matches!(status, 502 | 504),
+            _ => false,
         }
     }
 

@@ -65,7 +65,7 @@ async fn wrong_password_fails_after_exactly_one_attempt() {
 }
 
 #[tokio::test]
-async fn unreachable_server_is_a_quick_network_error() {
+async fn unreachable_server_is_a_quick_unreachable_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
@@ -74,10 +74,33 @@ async fn unreachable_server_is_a_quick_network_error() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, XnatError::Network { attempts: 4, .. }),
+        matches!(err, XnatError::Unreachable { attempts: 4, .. }),
         "{err}"
     );
+    assert_eq!(err.errno(), libc::EHOSTUNREACH);
+    assert!(err.says_server_down());
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_client_allowed_to_start_offline_fails_every_call_at_once() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let mut cfg = config(&format!("http://127.0.0.1:{port}"), "secret");
+    cfg.offline = crate::xnat::OfflineStart::Allow;
+    let client = XnatClient::connect(cfg).await.expect("starts offline");
+    let health = client.health();
+    let (_, reason) = health.offline_since.expect("offline");
+    assert!(reason.contains("cannot reach"), "{reason}");
+    let err = client
+        .get_listing(&crate::xnat::paths::projects(), &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, XnatError::Offline { .. }), "{err}");
+    assert_eq!(err.errno(), libc::EHOSTDOWN);
+    // At once: not a single attempt, so no retries to wait through.
+    assert_eq!(client.health().requests, 0, "nothing was sent");
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ mod http;
 pub mod listing;
 pub mod model;
 pub mod paths;
+pub mod reach;
 pub mod retry;
 mod session;
 mod setup;
@@ -28,7 +29,7 @@ pub mod fake;
 
 pub use address::{FileAddr, NewObject, Owner, Removal};
 pub use backend::{Backend, Created};
-pub use client::{RangeSupport, XnatClient};
+pub use client::{Health, RangeSupport, XnatClient};
 pub use error::{Result, XnatError};
 pub use listing::{Listing, Row};
 pub use model::{
@@ -37,8 +38,8 @@ pub use model::{
 };
 pub use paths::ApiPath;
 pub use retry::RetryPolicy;
-pub use setup::{ClientConfig, DEFAULT_LISTING_DEADLINE, DEFAULT_LISTING_MAX_BYTES};
-pub use transfer::{BodyStream, Download, FileHead, Uploaded};
+pub use setup::{ClientConfig, OfflineStart, DEFAULT_LISTING_DEADLINE, DEFAULT_LISTING_MAX_BYTES};
+pub use transfer::{BodyStream, Download, FileHead, UploadProgress, Uploaded};
 
 #[cfg(test)]
 mod conformance;

@@ -60,7 +60,7 @@ fn segment_after<'a>(uri: &'a str, word: &str) -> Option<&'a str> {
 }
 
 /// A row of `/data/projects`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Project {
     pub id: String,
     pub secondary_id: String,
@@ -86,7 +86,7 @@ impl From<&Row> for Project {
 }
 
 /// A row of `/data/projects/P/subjects`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Subject {
     pub id: String,
     pub label: String,
@@ -108,7 +108,7 @@ impl From<&Row> for Subject {
 }
 
 /// A row of `/data/projects/P/experiments` (asked with the subject columns).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Experiment {
     pub id: String,
     pub label: String,
@@ -140,7 +140,7 @@ impl From<&Row> for Experiment {
 }
 
 /// A row of `/data/experiments/E/scans`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Scan {
     pub id: String,
     pub scan_type: String,
@@ -166,7 +166,7 @@ impl From<&Row> for Scan {
 }
 
 /// A row of `/data/experiments/E/assessors`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Assessor {
     pub id: String,
     pub label: String,
@@ -190,7 +190,7 @@ impl From<&Row> for Assessor {
 }
 
 /// A row of a `…/resources` listing.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Resource {
     /// `xnat_abstractresource_id`, numeric; usable in URLs in place of the label.
     pub id: String,
@@ -231,7 +231,7 @@ impl From<&Row> for Resource {
 }
 
 /// A row of a `…/files` listing.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct CatalogFile {
     /// The base name.
     pub name: String,
@@ -277,7 +277,7 @@ impl From<&Row> for CatalogFile {
 
 /// A row of `/data/experiments/E/scans/ALL/files`: a file and the scan and resource its URI
 /// names (`…/scans/{scan}/resources/{resource id}/files/…`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ScanFile {
     pub scan_id: String,
     /// The resource segment of the URI (a numeric id); `file.collection` has the label.
@@ -357,7 +357,7 @@ impl From<&Row> for ProjectScanRow {
 
 /// One scan of a project's image session with the labels of its resources: the project-wide
 /// scan listing's rows (one per session × scan × resource) folded into their scans.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct SessionScan {
     pub experiment_id: String,
     pub id: String,

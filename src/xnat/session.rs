@@ -188,7 +188,14 @@ impl Session {
         let resp = match sent {
             Ok(resp) => resp,
             Err(e) => {
-                let error = if e.is_timeout() {
+                let error = if e.is_connect() {
+                    XnatError::Unreachable {
+                        method: "POST".into(),
+                        url: url_text,
+                        attempts,
+                        detail: error_detail(&e),
+                    }
+                } else if e.is_timeout() {
                     XnatError::Timeout {
                         method: "POST".into(),
                         url: url_text,

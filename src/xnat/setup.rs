@@ -36,6 +36,21 @@ pub struct ClientConfig {
     pub listing_deadline: Duration,
     /// The largest listing body read; a larger one is an error, not memory without bound.
     pub listing_max_bytes: u64,
+    /// What to do when the server cannot be reached at connect time.
+    pub offline: OfflineStart,
+}
+
+/// Whether a client may start without the server (see `reach.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OfflineStart {
+    /// An unreachable server fails the connect (nothing was kept to serve from).
+    #[default]
+    Refuse,
+    /// An unreachable server starts the client offline, the breaker open and the probe
+    /// running; the login happens when the server answers.
+    Allow,
+    /// `--offline`: never ask the server.
+    Always,
 }
 
 /// Default [`ClientConfig::listing_deadline`].
@@ -67,6 +82,7 @@ impl ClientConfig {
                 max_delay: Duration::from_secs(2),
             },
             proactive_relogin: true,
+            offline: OfflineStart::Refuse,
         }
     }
 }

@@ -122,6 +122,8 @@ pub struct Uploaded {
 /// A failure before any answer: connection refused or reset, timeout, TLS, …
 pub(crate) struct SendError {
     pub timeout: bool,
+    /// No connection was made: the server is down or cannot be reached.
+    pub connect: bool,
     pub retryable: bool,
     pub detail: String,
 }
@@ -130,6 +132,7 @@ impl From<reqwest::Error> for SendError {
     fn from(e: reqwest::Error) -> Self {
         SendError {
             timeout: e.is_timeout(),
+            connect: e.is_connect(),
             retryable: !e.is_redirect() && !e.is_builder(),
             detail: error_detail(&e),
         }
@@ -139,7 +142,14 @@ impl From<reqwest::Error> for SendError {
 impl SendError {
     /// The final error once retries are over.
     pub(crate) fn into_error(self, method: &str, url: String, attempts: u32) -> XnatError {
-        if self.timeout {
+        if self.connect {
+            XnatError::Unreachable {
+                method: method.to_string(),
+                url,
+                attempts,
+                detail: self.detail,
+            }
+        } else if self.timeout {
             XnatError::Timeout {
                 method: method.to_string(),
                 url,
@@ -166,6 +176,7 @@ pub(crate) async fn send_upload(
     path: &Path,
     read_timeout: Duration,
     sent_md5: Option<&Arc<Mutex<Option<String>>>>,
+    shown: Option<&Arc<UploadProgress>>,
 ) -> Result<Result<Response, SendError>> {
     let context = || format!("reading {} to upload it", path.display());
     let file = tokio::fs::File::open(path)
@@ -177,6 +188,9 @@ pub(crate) async fn send_upload(
         .map_err(|e| XnatError::io(context(), e))?
         .len();
     let progress = Arc::new(Progress::new());
+    if let Some(shown) = shown {
+        shown.attempt(len);
+    }
     if len == 0 {
         if let Some(sink) = sent_md5 {
             *sink.lock().expect("md5 sink lock") = Some(hex(&Md5::digest(b"")));
@@ -194,6 +208,7 @@ pub(crate) async fn send_upload(
         return Ok(watch(send, &progress, len, read_timeout).await);
     }
     let mark = progress.clone();
+    let shown = shown.cloned();
     let hasher = Arc::new(Mutex::new(Md5::new()));
     let hashing = hasher.clone();
     // XNAT needs Content-Length on a raw body; `take` keeps the body to that length even
@@ -201,6 +216,9 @@ pub(crate) async fn send_upload(
     let body = ReaderStream::with_capacity(file.take(len), UPLOAD_CHUNK).inspect(move |chunk| {
         if let Ok(bytes) = chunk {
             mark.taken(bytes.len() as u64);
+            if let Some(shown) = &shown {
+                shown.sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            }
             hashing.lock().expect("md5 lock").update(bytes);
         }
     });
@@ -221,6 +239,42 @@ pub(crate) async fn send_upload(
 /// Lower-case hex of a digest.
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// How far an upload is, for people (`xnatfs status`): the bytes of the current attempt taken
+/// by the connection, of how many, since when.
+#[derive(Debug)]
+pub struct UploadProgress {
+    pub source: std::path::PathBuf,
+    sent: AtomicU64,
+    size: AtomicU64,
+    started: Mutex<Instant>,
+}
+
+impl UploadProgress {
+    pub(crate) fn new(source: &Path) -> Self {
+        UploadProgress {
+            source: source.to_path_buf(),
+            sent: AtomicU64::new(0),
+            size: AtomicU64::new(0),
+            started: Mutex::new(Instant::now()),
+        }
+    }
+
+    fn attempt(&self, len: u64) {
+        self.sent.store(0, Ordering::Relaxed);
+        self.size.store(len, Ordering::Relaxed);
+        *self.started.lock().expect("progress lock") = Instant::now();
+    }
+
+    /// Bytes sent in this attempt, of how many, and for how long it has run.
+    pub fn now(&self) -> (u64, u64, Duration) {
+        (
+            self.sent.load(Ordering::Relaxed),
+            self.size.load(Ordering::Relaxed),
+            self.started.lock().expect("progress lock").elapsed(),
+        )
+    }
 }
 
 /// How far an upload body has got: bytes taken by the connection, and when last.
@@ -282,7 +336,7 @@ async fn watch(
                     } else {
                         format!("no answer {idle:?} after sending {len} bytes")
                     };
-                    return Err(SendError { timeout: true, retryable: true, detail });
+                    return Err(SendError { timeout: true, connect: false, retryable: true, detail });
                 }
             }
         }
