@@ -22,8 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Mount an XNAT server (the same as `mount.xnatfs`).
     Mount(Box<MountArgs>),
-    /// List the uploads of a mount that have not reached the server yet, with their reasons.
-    /// Exits 0 when none is waiting, 1 when some are, 2 on an error.
+    /// What a mount is doing: online or offline, uploads with their progress, downloads, the
+    /// cache, requests. Exits 0 when no upload is waiting, 1 when some are, 2 on an error.
     Status(StatusArgs),
 }
 
@@ -36,6 +36,9 @@ pub struct StatusArgs {
     /// Read this spool folder instead of asking a mount (for a mount that has ended).
     #[arg(long, value_name = "DIR")]
     pub spool_dir: Option<PathBuf>,
+    /// Print the mount's report as JSON, for scripts.
+    #[arg(long, conflicts_with = "spool_dir")]
+    pub json: bool,
 }
 
 /// `mount.xnatfs [SERVER_URL] MOUNTPOINT [-o opt[,opt…]]`
@@ -94,6 +97,10 @@ pub struct MountArgs {
     /// Let `rm`, `rmdir` and `mv` delete data on the server (also `-o allow_delete`).
     #[arg(long)]
     pub allow_delete: bool,
+    /// Never ask the server: serve the listings and files an earlier mount kept, stage files
+    /// written until a mount that is online (also `-o offline`).
+    #[arg(long)]
+    pub offline: bool,
     /// The xsiType `mkdir` gives a new experiment (default xnat:mrSessionData).
     #[arg(long, value_name = "TYPE")]
     pub session_type: Option<String>,
@@ -127,7 +134,7 @@ pub struct MountArgs {
 }
 
 const MOUNT_HELP: &str = "\
-Mount options (-o): ro, rw, allow_other, nonempty, allow_delete, project=P, username=U, config=FILE,
+Mount options (-o): ro, rw, allow_other, nonempty, allow_delete, offline, project=P, username=U, config=FILE,
 ca_cert=FILE, cache_dir=DIR, cache_size=SIZE, metadata_ttl=SECS, session_type=TYPE,
 spool_dir=DIR, upload_retry_max=SECS, bids_map=FILE, listing_timeout=SECS,
 read_timeout=SECS, upload_timeout=SECS, max_listing_size=SIZE, log_level=LEVEL, log_file=FILE,
@@ -160,6 +167,7 @@ pub struct MountOptions {
     pub log_file: Option<PathBuf>,
     pub foreground: bool,
     pub allow_delete: bool,
+    pub offline: bool,
     pub session_type: String,
     pub spool_dir: Option<PathBuf>,
     pub upload_retry_max: Duration,
@@ -216,6 +224,7 @@ impl MountArgs {
             log_file: self.log_file.clone(),
             foreground: self.foreground,
             allow_delete: self.allow_delete,
+            offline: self.offline,
             session_type: self
                 .session_type
                 .clone()
@@ -277,6 +286,7 @@ fn apply_option(opts: &mut MountOptions, option: &str) -> Result<(), String> {
         "nonempty" => opts.allow_non_empty = true,
         "foreground" => opts.foreground = true,
         "allow_delete" => opts.allow_delete = true,
+        "offline" => opts.offline = true,
         "session_type" => opts.session_type = need("an xsiType")?.to_string(),
         "spool_dir" => opts.spool_dir = Some(need("a folder")?.into()),
         "bids_map" => opts.bids_map = Some(need("a file")?.into()),

@@ -17,12 +17,13 @@ use crate::cli::MountOptions;
 use crate::config::{self, CredentialArgs, Credentials, Environment, TerminalPrompter};
 use crate::daemon::{self, Ready};
 use crate::fs::cache::{BlockCache, CacheConfig, DiskConfig};
+use crate::fs::namespace::store::{ListingStore, ROOT_LISTING};
 use crate::fs::ops::{Core, CoreConfig};
 use crate::fs::read::ReadConfig;
 use crate::fs::write::spool::{spool_key, Spool};
 use crate::fs::write::WriteConfig;
 use crate::fuse::{KernelCache, XnatFuse};
-use crate::xnat::{Backend, XnatClient};
+use crate::xnat::{Backend, OfflineStart, XnatClient};
 
 /// What the foreground parent hands the background child on its standard input.
 #[derive(Serialize, Deserialize)]
@@ -155,6 +156,14 @@ fn mounted_at(path: &Path) -> Option<String> {
     })
 }
 
+/// The folder of the cache where listings are kept.
+pub const LISTINGS_DIR: &str = "listings";
+
+/// The byte budget of the kept listings: a sixteenth of the cache, within 16 MiB..256 MiB.
+fn listing_budget(cache_size: u64) -> u64 {
+    (cache_size / 16).clamp(16 << 20, crate::fs::namespace::store::DEFAULT_BUDGET)
+}
+
 /// Where the disk cache lives when no `--cache-dir` is given.
 pub fn default_cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
@@ -203,20 +212,6 @@ fn serve(
         Ok(rt) => rt,
         Err(e) => return fail(ready, format!("cannot start the runtime: {e}")),
     };
-    let mut client_config = crate::xnat::ClientConfig::new(&server, &user, &password);
-    client_config.ca_cert = opts.ca_cert.clone();
-    client_config.listing_deadline = opts.listing_timeout;
-    client_config.listing_max_bytes = opts.max_listing_size;
-    let client = match runtime.block_on(XnatClient::connect(client_config)) {
-        Ok(c) => c,
-        Err(e) => return fail(ready, format!("cannot log in to {server} as {user}: {e}")),
-    };
-    tracing::info!(server, user, "logged in");
-    if let Some(project) = &opts.project {
-        if let Err(e) = runtime.block_on(client.subjects(project)) {
-            return fail(ready, format!("project {project} on {server}: {e}"));
-        }
-    }
     // By default one cache per user and server, so that mounts of two servers both work (a
     // cache folder is locked by its mount).
     let cache_dir = opts.cache_dir.clone().unwrap_or_else(|| {
@@ -239,6 +234,39 @@ fn serve(
         Ok(c) => Arc::new(c),
         Err(e) => return fail(ready, format!("cache folder {}: {e}", cache_dir.display())),
     };
+    let listings = match ListingStore::open(
+        &cache_dir.join(LISTINGS_DIR),
+        &format!("{server}\n{user}"),
+        listing_budget(opts.cache_size),
+    ) {
+        Ok(store) => Arc::new(store),
+        Err(e) => return fail(ready, format!("cache folder {}: {e}", cache_dir.display())),
+    };
+    let mut client_config = crate::xnat::ClientConfig::new(&server, &user, &password);
+    client_config.ca_cert = opts.ca_cert.clone();
+    client_config.listing_deadline = opts.listing_timeout;
+    client_config.listing_max_bytes = opts.max_listing_size;
+    // Without the server, a mount is worth starting only if an earlier one kept the tree.
+    client_config.offline = if opts.offline {
+        OfflineStart::Always
+    } else if listings.has(ROOT_LISTING) {
+        OfflineStart::Allow
+    } else {
+        OfflineStart::Refuse
+    };
+    let client = match runtime.block_on(XnatClient::connect(client_config)) {
+        Ok(c) => c,
+        Err(e) => return fail(ready, format!("cannot log in to {server} as {user}: {e}")),
+    };
+    let online = client.health().offline_since.is_none();
+    if online {
+        tracing::info!(server, user, "logged in");
+    }
+    if let (Some(project), true) = (&opts.project, online) {
+        if let Err(e) = runtime.block_on(client.subjects(project)) {
+            return fail(ready, format!("project {project} on {server}: {e}"));
+        }
+    }
     let spool = if opts.read_only {
         None
     } else {
@@ -267,6 +295,7 @@ fn serve(
                 upload_deadline: opts.upload_timeout,
             },
             bids_map,
+            listings: Some(listings),
         },
     ));
     let waiting = runtime.block_on(async { core.start() });

@@ -27,7 +27,7 @@ use tokio::runtime::Handle;
 use crate::fs::error::FsError;
 use crate::fs::inode::ROOT_INO;
 use crate::fs::ops::Core;
-use crate::status::SPOOL_XATTR;
+use crate::status::{SPOOL_XATTR, STATUS_XATTR};
 use attr::AttrCtx;
 
 /// Largest read the kernel is allowed to send in one request.
@@ -499,6 +499,9 @@ impl Filesystem for XnatFuse {
             Ok(i) => i,
             Err(e) => return reply.error(fail("getxattr", e)),
         };
+        if ino.0 == ROOT_INO && name == OsStr::new(STATUS_XATTR) {
+            return reply_xattr(reply, &status_json(&self.core), size);
+        }
         if ino.0 == ROOT_INO && name == OsStr::new(SPOOL_XATTR) {
             return match self.core.spool_dir() {
                 Some(dir) => reply_xattr(reply, dir.as_os_str().as_encoded_bytes(), size),
@@ -517,6 +520,10 @@ impl Filesystem for XnatFuse {
             Err(e) => return reply.error(fail("listxattr", e)),
         };
         let mut names = Vec::new();
+        if ino.0 == ROOT_INO {
+            names.extend_from_slice(STATUS_XATTR.as_bytes());
+            names.push(0);
+        }
         if ino.0 == ROOT_INO && self.core.spool_dir().is_some() {
             names.extend_from_slice(SPOOL_XATTR.as_bytes());
             names.push(0);
@@ -568,6 +575,22 @@ async fn dir_entries(core: &Core, dir: u64) -> Result<Vec<(String, u64)>, FsErro
 }
 
 /// Answer a size probe (`size == 0`) or the value itself, or ERANGE if it does not fit.
+/// The mount's report as JSON, within what an extended attribute can hold (the upload list
+/// shortened if it must be; its total stays).
+fn status_json(core: &Core) -> Vec<u8> {
+    let mut report = core.report();
+    loop {
+        let json = serde_json::to_vec(&report).unwrap_or_default();
+        if json.len() <= STATUS_MAX_BYTES || report.uploads.is_empty() {
+            return json;
+        }
+        report.uploads.truncate(report.uploads.len() / 2);
+    }
+}
+
+/// The largest status value: under the kernel's 64 KiB for an extended attribute.
+const STATUS_MAX_BYTES: usize = 60 << 10;
+
 fn reply_xattr(reply: ReplyXattr, value: &[u8], size: u32) {
     if size == 0 {
         reply.size(value.len() as u32);

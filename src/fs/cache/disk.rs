@@ -67,6 +67,7 @@ impl DiskCache {
         owned_dir::claim(&root, "cache", |name| {
             name == "tmp"
                 || name == "lock"
+                || name == "listings"
                 || (name.len() == 2 && name.bytes().all(|b| b.is_ascii_hexdigit()))
         })?;
         let lock = owned_dir::lock(&root, || {

@@ -124,6 +124,8 @@ pub struct CacheStats {
     pub disk_write_errors: u64,
     pub memory_bytes: u64,
     pub disk_bytes: u64,
+    pub memory_capacity: u64,
+    pub disk_capacity: u64,
 }
 
 pub struct BlockCache {
@@ -303,6 +305,8 @@ impl BlockCache {
             disk_write_errors: load(|s| &s.failed),
             memory_bytes: self.memory.used_bytes(),
             disk_bytes: self.disk.as_ref().map_or(0, |d| d.disk.used_bytes()),
+            memory_capacity: self.memory.capacity(),
+            disk_capacity: self.disk.as_ref().map_or(0, |d| d.disk.capacity()),
         }
     }
 }

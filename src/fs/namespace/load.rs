@@ -14,7 +14,7 @@ impl Namespace {
     pub(super) async fn load(&self, dir: &Inode) -> FsResult<()> {
         match &dir.node {
             Node::Root => {
-                let projects = self.backend.projects().await?;
+                let projects = self.projects().await?;
                 let children = children::root(projects, self.project.as_deref());
                 self.fill(Node::Root, ROOT_INO, children);
             }
@@ -23,12 +23,12 @@ impl Namespace {
             | Node::Experiment { project, .. }
             | Node::Scan { project, .. } => self.load_project(project).await?,
             Node::Resources { owner } => {
-                let rows = self.backend.resources(owner).await?;
+                let rows = self.resources(owner).await?;
                 let children = children::resources(owner, rows);
                 self.fill(dir.node.clone(), dir.parent, children);
             }
             Node::Assessors { experiment } => {
-                let rows = self.backend.assessors(experiment).await?;
+                let rows = self.assessors(experiment).await?;
                 let children = children::assessors(experiment, rows);
                 self.fill(dir.node.clone(), dir.parent, children);
             }
@@ -40,7 +40,7 @@ impl Namespace {
                     experiment: experiment.clone(),
                     assessor: assessor.clone(),
                 };
-                let rows = self.backend.resources(&owner).await?;
+                let rows = self.resources(&owner).await?;
                 let children = children::resources(&owner, rows);
                 self.fill(dir.node.clone(), dir.parent, children);
             }
@@ -67,9 +67,9 @@ impl Namespace {
     /// Subjects, experiments and scans of a project, from three requests.
     async fn load_project(&self, project: &str) -> FsResult<()> {
         let (subjects, experiments, scans) = futures::try_join!(
-            self.backend.subjects(project),
-            self.backend.experiments(project),
-            self.backend.scans(project),
+            self.subjects(project),
+            self.experiments(project),
+            self.scans(project),
         )?;
         let fills = children::project(project, &subjects, &experiments, &scans);
         self.apply(ROOT_INO, fills);
@@ -78,12 +78,12 @@ impl Namespace {
 
     async fn load_resource(&self, dir: &Inode, owner: &Owner, resource: &str) -> FsResult<()> {
         let Owner::Scan { experiment, .. } = owner else {
-            let files = self.backend.files(owner, resource).await?;
+            let files = self.files(owner, resource).await?;
             self.apply(dir.parent, children::resource_files(owner, resource, files));
             return Ok(());
         };
         // One request fills every scan resource of the session.
-        let rows = self.backend.scan_files(experiment).await?;
+        let rows = self.scan_files(experiment).await?;
         let mut by_resource: HashMap<(String, String), Vec<CatalogFile>> = HashMap::new();
         for row in rows {
             let label = row.resource_label().to_string();

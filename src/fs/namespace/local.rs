@@ -130,6 +130,8 @@ impl Namespace {
 
     /// Drop a directory's cached listing, so that the next look at it asks the server.
     pub fn forget(&self, dir: Ino) {
+        self.changed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.listings.lock().expect("listings lock").remove(&dir);
     }
 

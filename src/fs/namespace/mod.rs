@@ -19,13 +19,16 @@
 //! the server does not list yet); this file holds the listing cache and the inode table.
 
 mod children;
+mod kept;
 mod load;
 mod local;
+pub mod store;
 #[cfg(test)]
 mod tests;
 mod view_load;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -77,6 +80,10 @@ pub struct Namespace {
     bids_map: crate::fs::views::bids_map::BidsMap,
     /// The bytes of the files views make, by inode.
     made: Mutex<HashMap<Ino, bytes::Bytes>>,
+    /// Listings kept on disk (see `kept.rs`); none in a mount without a disk cache.
+    store: Option<Arc<store::ListingStore>>,
+    /// This mount has changed something: kept listings are only for when the server is down.
+    changed: AtomicBool,
 }
 
 impl Namespace {
@@ -92,7 +99,20 @@ impl Namespace {
             project,
             bids_map: Default::default(),
             made: Mutex::new(HashMap::new()),
+            store: None,
+            changed: AtomicBool::new(false),
         }
+    }
+
+    /// Bytes of listings kept on disk, and their budget.
+    pub fn kept_usage(&self) -> (u64, u64) {
+        self.store.as_ref().map_or((0, 0), |s| s.usage())
+    }
+
+    /// Keep listings in `store`, and use them when the server cannot be reached.
+    pub fn with_store(mut self, store: Option<Arc<store::ListingStore>>) -> Self {
+        self.store = store;
+        self
     }
 
     /// Use `map` for every project's `.bids` view, over the project's own mapping.

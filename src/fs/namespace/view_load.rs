@@ -46,9 +46,9 @@ impl Namespace {
     pub(super) async fn load_view(&self, project: &str, path: &str) -> FsResult<()> {
         let view = View::of(path).ok_or_else(FsError::not_found)?;
         let (subjects, experiments, scans) = futures::try_join!(
-            self.backend.subjects(project),
-            self.backend.experiments(project),
-            self.backend.scans(project),
+            self.subjects(project),
+            self.experiments(project),
+            self.scans(project),
         )?;
         let name = self.project_name(project);
         let none = HashMap::new();
@@ -75,8 +75,8 @@ impl Namespace {
         };
         let scan_files: HashMap<_, _> = futures::stream::iter(sessions)
             .map(|e| async move {
-                let rows = self.backend.scan_files(&e).await?;
-                Ok::<_, crate::xnat::XnatError>((e, rows))
+                let rows = self.scan_files(&e).await?;
+                Ok::<_, FsError>((e, rows))
             })
             .buffer_unordered(LISTINGS_AT_ONCE)
             .try_collect()
@@ -122,7 +122,7 @@ impl Namespace {
         };
         let mut map = BidsMap::default();
         // Most projects have no such resource: a 404 here is the usual answer.
-        let Ok(files) = self.backend.files(&owner, DAX_MAP_RESOURCE).await else {
+        let Ok(files) = self.files(&owner, DAX_MAP_RESOURCE).await else {
             return map;
         };
         for file in files.iter().filter(|f| f.path.ends_with(".json")) {

@@ -13,6 +13,7 @@
 
 mod changes;
 mod reads;
+pub mod report;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ use tokio::sync::mpsc;
 use super::cache::BlockCache;
 use super::error::{FsError, FsResult};
 use super::inode::{Ino, Inode};
+use super::namespace::store::ListingStore;
 use super::namespace::Namespace;
 use super::read::{LearnedSize, Prefetcher, ReadConfig, ReadEngine, ReadHandle};
 use super::write::spool::Spool;
@@ -43,6 +45,8 @@ pub struct CoreConfig {
     pub write: WriteConfig,
     /// The `--bids-map` file's entries, over each project's own.
     pub bids_map: crate::fs::views::bids_map::BidsMap,
+    /// Where listings are kept across mounts and for when the server is down.
+    pub listings: Option<Arc<ListingStore>>,
 }
 
 /// A file whose size the mount now knows to differ from what it showed (a listing was wrong):
@@ -73,6 +77,7 @@ enum Handle {
 }
 
 pub struct Core {
+    backend: Arc<dyn Backend>,
     namespace: Arc<Namespace>,
     reads: Arc<ReadEngine>,
     /// Fetches the next files of a folder read in order.
@@ -101,7 +106,8 @@ impl Core {
     ) -> Core {
         let namespace = Arc::new(
             Namespace::new(backend.clone(), config.metadata_ttl, config.project)
-                .with_bids_map(config.bids_map),
+                .with_bids_map(config.bids_map)
+                .with_store(config.listings),
         );
         let reads = Arc::new(ReadEngine::new(backend.clone(), cache, config.read));
         let (learned_tx, learned_rx) = mpsc::unbounded_channel();
@@ -110,7 +116,7 @@ impl Core {
         let writes = spool.filter(|_| !config.read_only).map(|spool| {
             Writes::new(
                 namespace.clone(),
-                backend,
+                backend.clone(),
                 reads.clone(),
                 spool,
                 config.write,
@@ -118,6 +124,7 @@ impl Core {
         });
         let (resizes_tx, resizes_rx) = mpsc::unbounded_channel();
         Core {
+            backend,
             namespace,
             reads,
             prefetch,

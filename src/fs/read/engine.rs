@@ -84,6 +84,8 @@ pub struct ReadStats {
     pub resumes: u64,
     /// Body bytes received.
     pub bytes_received: u64,
+    /// Downloads running now.
+    pub in_flight: u64,
 }
 
 pub struct ReadEngine {
@@ -148,12 +150,18 @@ impl ReadEngine {
         self.files.lock().unwrap().len()
     }
 
+    /// The block cache's figures.
+    pub fn cache_stats(&self) -> crate::fs::cache::CacheStats {
+        self.ctx.cache.stats()
+    }
+
     pub fn stats(&self) -> ReadStats {
         let s = &self.ctx.stats;
         ReadStats {
             requests: s.requests.load(Ordering::Relaxed),
             resumes: s.resumes.load(Ordering::Relaxed),
             bytes_received: s.bytes.load(Ordering::Relaxed),
+            in_flight: self.ctx.downloads.load(Ordering::Relaxed) as u64,
         }
     }
 }

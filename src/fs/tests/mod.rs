@@ -228,6 +228,7 @@ fn core_on(
             read: ReadConfig::default(),
             write,
             bids_map: Default::default(),
+            listings: None,
         },
     )
 }

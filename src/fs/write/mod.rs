@@ -142,6 +142,11 @@ impl Writes {
         self.stages.records()
     }
 
+    /// Every staged file's journal state and where its bytes are, in journal order.
+    pub fn uploads_now(&self) -> Vec<(Record, std::path::PathBuf)> {
+        self.stages.records_with_stages()
+    }
+
     /// Put the uploads an earlier mount left in the spool back in the tree, and start the
     /// background retries. Call once, inside the runtime, before serving. Returns how many
     /// files the spool held, and the retries' task.

@@ -234,6 +234,17 @@ impl StageTable {
         staged.journaled(false);
     }
 
+    /// Every staged file's journal state with its stage's path, for `xnatfs status`.
+    pub fn records_with_stages(&self) -> Vec<(Record, std::path::PathBuf)> {
+        let mut out: Vec<(Record, std::path::PathBuf)> = self
+            .all()
+            .iter()
+            .map(|s| (s.snapshot(), s.path.clone()))
+            .collect();
+        out.sort_by_key(|(r, _)| r.id);
+        out
+    }
+
     /// Every staged file's journal state, for `xnatfs status`.
     pub fn records(&self) -> Vec<Record> {
         let mut out: Vec<Record> = self.all().iter().map(|s| s.snapshot()).collect();

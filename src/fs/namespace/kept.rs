@@ -1,0 +1,158 @@
+//! The listings the namespace asks for, through the [`ListingStore`] when the mount has one:
+//! each answer the server gives is kept on disk, and when the server cannot be reached (the
+//! mount is offline, the request found it down, or a listing ran out of time) the kept answer
+//! is used instead, so the last known tree stays listed.
+//!
+//! After a remount the first look at a listing waits at most [`REMOUNT_GRACE`] for the server:
+//! past that the kept answer is shown, the server's answer is kept when it comes, and it is
+//! shown once the listing's metadata TTL has passed, as any change made elsewhere is. A mount
+//! that has changed something itself asks the server every time (its own change must show).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::Namespace;
+use crate::fs::error::FsResult;
+use crate::xnat::{
+    Assessor, Backend, CatalogFile, Experiment, Owner, Project, Resource, ScanFile, SessionScan,
+    Subject, XnatError,
+};
+
+/// How long the first look at a listing after a remount waits for the server before the kept
+/// answer is shown.
+pub const REMOUNT_GRACE: Duration = Duration::from_secs(1);
+
+type Fetch<T> = BoxFuture<'static, Result<Vec<T>, XnatError>>;
+
+impl Namespace {
+    pub(super) async fn projects(&self) -> FsResult<Vec<Project>> {
+        self.ask(super::store::ROOT_LISTING.into(), |b| {
+            async move { b.projects().await }.boxed()
+        })
+        .await
+    }
+
+    pub(super) async fn subjects(&self, project: &str) -> FsResult<Vec<Subject>> {
+        let p = project.to_string();
+        self.ask(format!("subjects {project}"), |b| {
+            async move { b.subjects(&p).await }.boxed()
+        })
+        .await
+    }
+
+    pub(super) async fn experiments(&self, project: &str) -> FsResult<Vec<Experiment>> {
+        let p = project.to_string();
+        self.ask(format!("experiments {project}"), |b| {
+            async move { b.experiments(&p).await }.boxed()
+        })
+        .await
+    }
+
+    pub(super) async fn scans(&self, project: &str) -> FsResult<Vec<SessionScan>> {
+        let p = project.to_string();
+        self.ask(format!("scans {project}"), |b| {
+            async move { b.scans(&p).await }.boxed()
+        })
+        .await
+    }
+
+    pub(super) async fn resources(&self, owner: &Owner) -> FsResult<Vec<Resource>> {
+        let o = owner.clone();
+        self.ask(format!("resources {owner:?}"), |b| {
+            async move { b.resources(&o).await }.boxed()
+        })
+        .await
+    }
+
+    pub(super) async fn files(&self, owner: &Owner, resource: &str) -> FsResult<Vec<CatalogFile>> {
+        let (o, r) = (owner.clone(), resource.to_string());
+        self.ask(format!("files {owner:?} {resource}"), |b| {
+            async move { b.files(&o, &r).await }.boxed()
+        })
+        .await
+    }
+
+    pub(super) async fn scan_files(&self, experiment: &str) -> FsResult<Vec<ScanFile>> {
+        let e = experiment.to_string();
+        self.ask(format!("scan files {experiment}"), |b| {
+            async move { b.scan_files(&e).await }.boxed()
+        })
+        .await
+    }
+
+    pub(super) async fn assessors(&self, experiment: &str) -> FsResult<Vec<Assessor>> {
+        let e = experiment.to_string();
+        self.ask(format!("assessors {experiment}"), |b| {
+            async move { b.assessors(&e).await }.boxed()
+        })
+        .await
+    }
+
+    /// The rows of the request `key`, which `fetch` makes: from the server, kept; or kept.
+    async fn ask<T>(
+        &self,
+        key: String,
+        fetch: impl FnOnce(Arc<dyn Backend>) -> Fetch<T>,
+    ) -> FsResult<Vec<T>>
+    where
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let Some(store) = self.store.clone() else {
+            return Ok(fetch(self.backend.clone()).await?);
+        };
+        let mut fetch = fetch(self.backend.clone());
+        let remount = store.first_use(&key) && !self.changed.load(Ordering::Relaxed);
+        let answer = if remount && store.has(&key) {
+            tokio::select! {
+                answer = &mut fetch => answer,
+                _ = tokio::time::sleep(REMOUNT_GRACE) => {
+                    // The server is slow: show what was kept, keep its answer when it comes.
+                    if let Some(rows) = self.kept(&key).await {
+                        let (store, key) = (store.clone(), key.clone());
+                        tokio::spawn(async move {
+                            if let Ok(rows) = fetch.await {
+                                store.save_later(key, Arc::new(rows));
+                            }
+                        });
+                        return Ok(rows);
+                    }
+                    fetch.await
+                }
+            }
+        } else {
+            fetch.await
+        };
+        match answer {
+            Ok(rows) => {
+                store.save_later(key, Arc::new(rows.clone()));
+                Ok(rows)
+            }
+            Err(e) if e.says_server_down() || matches!(e, XnatError::Timeout { .. }) => {
+                match self.kept(&key).await {
+                    Some(rows) => {
+                        tracing::debug!(key, "server unreachable: the kept listing is shown");
+                        Ok(rows)
+                    }
+                    None => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The kept rows of `key`, read off the async threads.
+    async fn kept<T: DeserializeOwned + Send + 'static>(&self, key: &str) -> Option<Vec<T>> {
+        let store = self.store.clone()?;
+        let key = key.to_string();
+        tokio::task::spawn_blocking(move || store.load::<T>(&key).map(|(rows, _)| rows))
+            .await
+            .ok()
+            .flatten()
+    }
+}
