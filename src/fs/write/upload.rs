@@ -30,6 +30,9 @@ pub(super) fn backoff(attempts: u32, max: Duration) -> Duration {
     Duration::from_secs(secs).min(max)
 }
 
+/// How often an upload is tried while the mount is offline (each try sends nothing).
+const OFFLINE_RETRY: Duration = Duration::from_secs(2);
+
 /// MD5 of a file, in lower-case hex (reads the whole file: call it off the async threads).
 fn md5_of(path: &std::path::Path) -> std::io::Result<String> {
     use md5::{Digest, Md5};
@@ -147,9 +150,14 @@ impl Uploader {
                 Ok(())
             }
             Err((err, again)) => {
+                // The mount is offline: nothing was sent. Not an attempt; the next one comes
+                // soon after the server is back, and the outage was logged once already.
+                let offline = err.errno == libc::EHOSTDOWN;
                 let attempts = {
                     let mut r = staged.record.lock().expect("record lock");
-                    r.attempts += 1;
+                    if !offline {
+                        r.attempts += 1;
+                    }
                     r.attempts
                 };
                 let state = if again {
@@ -161,13 +169,21 @@ impl Uploader {
                     .set_state_async(staged, state, Some(err.message.clone()))
                     .await;
                 let err = if again {
-                    let wait = backoff(attempts, self.retry_max);
+                    let wait = if offline {
+                        OFFLINE_RETRY.min(self.retry_max)
+                    } else {
+                        backoff(attempts, self.retry_max)
+                    };
                     *staged.retry_at.lock().expect("retry lock") = Some(Instant::now() + wait);
-                    err.context(format!(
+                    let mut err = err.context(format!(
                         "upload of {} failed (attempt {attempts}); it stays in the spool and is \
                          retried in {wait:?}",
                         record.shown
-                    ))
+                    ));
+                    if offline {
+                        err.level = tracing::Level::DEBUG;
+                    }
+                    err
                 } else {
                     let mut err = err.context(format!(
                         "upload of {} failed and is kept in the spool ({}); it is tried again \
