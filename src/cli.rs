@@ -22,9 +22,31 @@ pub struct Cli {
 pub enum Command {
     /// Mount an XNAT server (the same as `mount.xnatfs`).
     Mount(Box<MountArgs>),
+    /// Issue an XNAT alias token from your password, for `mount --token-file`.
+    Token(TokenArgs),
     /// What a mount is doing: online or offline, uploads with their progress, downloads, the
     /// cache, requests. Exits 0 when no upload is waiting, 1 when some are, 2 on an error.
     Status(StatusArgs),
+}
+
+/// `xnatfs token [SERVER_URL] [--output FILE]`
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// The XNAT server (else XNAT_HOST, or the --config file).
+    #[arg(value_name = "SERVER_URL")]
+    pub server: Option<String>,
+    /// XNAT user name (else XNAT_USER, ~/.netrc, the --config file, or a prompt).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// A pyxnat-style JSON config file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// A PEM file with the private CA that signed the server's certificate.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// Write the token here (made 0600, replaced whole) instead of standard output.
+    #[arg(long, short = 'O', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// `xnatfs status MOUNTPOINT`
@@ -60,6 +82,10 @@ pub struct MountArgs {
     /// A pyxnat-style JSON config file: {"server": …, "user": …, "password": …}.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Log in with the XNAT alias token in FILE (from `xnatfs token`; read again at each
+    /// login, so a fresh token put there is used) instead of a password (also `-o token_file=`).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
     /// Show only this project at the top of the tree.
     #[arg(long)]
     pub project: Option<String>,
@@ -135,6 +161,7 @@ pub struct MountArgs {
 
 const MOUNT_HELP: &str = "\
 Mount options (-o): ro, rw, allow_other, nonempty, allow_delete, offline, project=P, username=U, config=FILE,
+token_file=FILE,
 ca_cert=FILE, cache_dir=DIR, cache_size=SIZE, metadata_ttl=SECS, session_type=TYPE,
 spool_dir=DIR, upload_retry_max=SECS, bids_map=FILE, listing_timeout=SECS,
 read_timeout=SECS, upload_timeout=SECS, max_listing_size=SIZE, log_level=LEVEL, log_file=FILE,
@@ -155,6 +182,7 @@ pub struct MountOptions {
     pub mountpoint: PathBuf,
     pub user: Option<String>,
     pub config: Option<PathBuf>,
+    pub token_file: Option<PathBuf>,
     pub project: Option<String>,
     pub read_only: bool,
     pub allow_other: bool,
@@ -205,6 +233,7 @@ impl MountArgs {
             mountpoint,
             user: self.user.clone(),
             config: self.config.clone(),
+            token_file: self.token_file.clone(),
             project: self.project.clone(),
             read_only: self.read_only,
             allow_other: self.allow_other,
@@ -298,6 +327,7 @@ fn apply_option(opts: &mut MountOptions, option: &str) -> Result<(), String> {
         "project" => opts.project = Some(need("a project ID")?.to_string()),
         "username" => opts.user = Some(need("an XNAT user")?.to_string()),
         "config" => opts.config = Some(need("a file")?.into()),
+        "token_file" => opts.token_file = Some(need("a file")?.into()),
         "ca_cert" => opts.ca_cert = Some(need("a file")?.into()),
         "cache_dir" => opts.cache_dir = Some(need("a folder")?.into()),
         "cache_size" => opts.cache_size = parse_size(need("a size such as 10G")?)?,
@@ -362,7 +392,7 @@ mod tests {
             .map_err(|e| e.to_string())?;
         match cli.command {
             Command::Mount(m) => m.resolve(),
-            Command::Status(_) => Err("not a mount".into()),
+            Command::Status(_) | Command::Token(_) => Err("not a mount".into()),
         }
     }
 

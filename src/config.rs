@@ -161,6 +161,8 @@ pub enum Source {
     Netrc(PathBuf),
     ConfigFile(PathBuf),
     Prompt,
+    /// An alias token file (`--token-file`): no password at all.
+    TokenFile(PathBuf),
 }
 
 impl fmt::Display for Source {
@@ -171,6 +173,7 @@ impl fmt::Display for Source {
             Source::Netrc(p) => write!(f, "{}", p.display()),
             Source::ConfigFile(p) => write!(f, "{}", p.display()),
             Source::Prompt => f.write_str("the terminal"),
+            Source::TokenFile(p) => write!(f, "the token file {}", p.display()),
         }
     }
 }
@@ -347,6 +350,60 @@ struct Candidate {
 }
 
 /// Find the server and credentials; see the module comment for the order.
+/// The server and user of a mount that logs in with the alias token in `token_file` (no
+/// password is looked for): the server as [`resolve`] finds it; the user the token says it
+/// logs in as, else `--user`, `XNAT_USER`, the URL's, the config file's or the netrc entry's.
+pub fn resolve_for_token(
+    args: &CredentialArgs,
+    env: &Environment,
+    token_file: &Path,
+    token: &crate::xnat::token::Token,
+) -> Result<Credentials, ConfigError> {
+    let file = match &args.config_file {
+        Some(path) => Some(read_config_file(path)?),
+        None => None,
+    };
+    let raw_server = args
+        .server
+        .clone()
+        .or_else(|| env.var("XNAT_HOST").map(str::to_string))
+        .or_else(|| file.as_ref().and_then(|c| c.server.clone()))
+        .filter(|s| !s.trim().is_empty())
+        .ok_or(ConfigError::NoServer)?;
+    let (server, url_user) = normalise_server(&raw_server)?;
+    let source = Source::TokenFile(token_file.to_path_buf());
+    let netrc_user = || {
+        let path = env.netrc_path()?;
+        netrc_entry(&path, &server)
+            .ok()
+            .flatten()
+            .map(|(login, _)| login)
+    };
+    let user = token
+        .user
+        .clone()
+        .or_else(|| args.user.clone())
+        .or_else(|| env.var("XNAT_USER").map(str::to_string))
+        .or(url_user)
+        .or_else(|| file.as_ref().and_then(|c| c.user.clone()))
+        .or_else(netrc_user)
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| ConfigError::Missing {
+            what: "user",
+            server: server.clone(),
+            hint: "a token file written by `xnatfs token` (it names its user), --user NAME or \
+                   XNAT_USER"
+                .into(),
+        })?;
+    Ok(Credentials {
+        server,
+        user,
+        password: String::new(),
+        user_source: source.clone(),
+        password_source: source,
+    })
+}
+
 pub fn resolve(
     args: &CredentialArgs,
     env: &Environment,

@@ -10,6 +10,7 @@ pub mod fuse;
 pub mod mount;
 mod run;
 pub mod status;
+pub mod token;
 pub mod xnat;
 
 pub use run::run_cli;

@@ -23,6 +23,7 @@ use crate::fs::read::ReadConfig;
 use crate::fs::write::spool::{spool_key, Spool};
 use crate::fs::write::WriteConfig;
 use crate::fuse::{KernelCache, XnatFuse};
+use crate::xnat::token::Token;
 use crate::xnat::{Backend, OfflineStart, XnatClient};
 
 /// What the foreground parent hands the background child on its standard input.
@@ -51,6 +52,13 @@ pub fn run(opts: MountOptions, args: Vec<OsString>) -> Result<(), String> {
         let credentials = (handoff.server, handoff.user, handoff.password);
         return serve(&opts, credentials, Some(ready));
     }
+    let mut opts = opts;
+    if let Some(path) = &opts.token_file {
+        // The background process and mount(8) may run elsewhere than here.
+        opts.token_file = Some(
+            std::path::absolute(path).map_err(|e| format!("token file {}: {e}", path.display()))?,
+        );
+    }
     let creds = resolve_credentials(&opts)?;
     check_mountpoint(&opts.mountpoint, opts.allow_non_empty)?;
     if opts.foreground {
@@ -71,8 +79,21 @@ fn resolve_credentials(opts: &MountOptions) -> Result<Credentials, String> {
         user: opts.user.clone(),
         config_file: opts.config.clone(),
     };
-    config::resolve(&args, &Environment::from_process(), &TerminalPrompter)
-        .map_err(|e| e.to_string())
+    let env = Environment::from_process();
+    let Some(path) = &opts.token_file else {
+        return config::resolve(&args, &env, &TerminalPrompter).map_err(|e| e.to_string());
+    };
+    let token = Token::read(path)?;
+    if let Some(expires) = token.expires {
+        if expires < std::time::SystemTime::now() {
+            return Err(format!(
+                "the token in {} expired on {}: issue a new one with `xnatfs token`",
+                path.display(),
+                httpdate::fmt_http_date(expires)
+            ));
+        }
+    }
+    config::resolve_for_token(&args, &env, path, &token).map_err(|e| e.to_string())
 }
 
 /// A mount point must be a folder, not mounted on already, and empty unless `non_empty`.
@@ -246,6 +267,7 @@ fn serve(
     client_config.ca_cert = opts.ca_cert.clone();
     client_config.listing_deadline = opts.listing_timeout;
     client_config.listing_max_bytes = opts.max_listing_size;
+    client_config.token_file = opts.token_file.clone();
     // Without the server, a mount is worth starting only if an earlier one kept the tree.
     client_config.offline = if opts.offline {
         OfflineStart::Always

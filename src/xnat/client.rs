@@ -28,6 +28,7 @@ use super::reach::{probe_wait, Reach};
 use super::retry::{self, Failure, RetryPolicy, Verdict};
 use super::session::Session;
 use super::setup::{build_http, normalise_base, ClientConfig, OfflineStart};
+use super::token::Login;
 use super::transfer::{
     parse_content_range, parse_duplicates, send_upload, Download, FileHead, SendError,
     UploadProgress, Uploaded,
@@ -156,11 +157,20 @@ impl XnatClient {
         let base = normalise_base(&config.server)?;
         let http = build_http(&config, true)?;
         let upload_http = build_http(&config, false)?;
+        let login = match &config.token_file {
+            Some(path) => Login::TokenFile {
+                path: path.clone(),
+                user: config.user.clone(),
+            },
+            None => Login::Password {
+                user: config.user.clone(),
+                password: config.password.clone(),
+            },
+        };
         let session = Session::new(
             http.clone(),
             &base,
-            &config.user,
-            &config.password,
+            login,
             config.retry.clone(),
             config.proactive_relogin,
         )?;
@@ -181,6 +191,7 @@ impl XnatClient {
                 uploads: Mutex::new(Vec::new()),
             }),
         };
+        client.start_heartbeat();
         if config.offline == OfflineStart::Always {
             return Ok(client);
         }
@@ -211,6 +222,39 @@ impl XnatClient {
             outages: self.inner.reach.outages(),
             uploads: self.inner.uploads.lock().expect("uploads lock").clone(),
         }
+    }
+
+    /// Keep the session alive while the mount is idle: a `GET /data/JSESSION` once it has gone
+    /// unused for the heartbeat interval, so a long job never meets an expired session (nor
+    /// a re-login per mount after every pause, which would pile sessions up on the server).
+    fn start_heartbeat(&self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let inner = Arc::downgrade(&self.inner);
+        runtime.spawn(async move {
+            let mut tick = Duration::from_secs(10);
+            loop {
+                tokio::time::sleep(tick).await;
+                let Some(inner) = inner.upgrade() else {
+                    return;
+                };
+                let client = XnatClient { inner };
+                let session = &client.inner.session;
+                let (Some(every), Some(idle)) = (session.heartbeat_every(), session.idle_for())
+                else {
+                    continue;
+                };
+                tick = (every / 4).clamp(Duration::from_secs(1), Duration::from_secs(10));
+                if idle < every || client.inner.reach.check().is_err() {
+                    continue;
+                }
+                tracing::debug!(idle = ?idle, "session heartbeat");
+                if let Err(e) = client.get_text(&super::paths::jsession(), &[]).await {
+                    tracing::info!("session heartbeat: {e}");
+                }
+            }
+        });
     }
 
     /// The server looks down: open the breaker and, if this opened it, probe in the

@@ -20,6 +20,10 @@ pub enum XnatError {
     #[error("XNAT at {server} refused the login of user '{user}' (401): check the user name and password")]
     BadCredentials { server: String, user: String },
 
+    /// The token file cannot be used (missing, readable by others, a link, not a token).
+    #[error("{message}")]
+    BadToken { message: String },
+
     /// A request was refused as unauthenticated even after logging in again.
     #[error("{method} {url}: 401 Unauthorized even after logging in again")]
     Unauthorized { method: String, url: String },
@@ -164,6 +168,7 @@ impl XnatError {
     pub fn errno(&self) -> i32 {
         match self {
             XnatError::BadCredentials { .. }
+            | XnatError::BadToken { .. }
             | XnatError::Unauthorized { .. }
             | XnatError::Forbidden { .. } => libc::EACCES,
             XnatError::NotFound { .. } => libc::ENOENT,
@@ -205,6 +210,7 @@ impl XnatError {
             | XnatError::Io { .. } => true,
             XnatError::Status { status, .. } => *status >= 500,
             XnatError::BadCredentials { .. }
+            | XnatError::BadToken { .. }
             | XnatError::Unauthorized { .. }
             | XnatError::Forbidden { .. }
             | XnatError::NotFound { .. }
@@ -221,7 +227,7 @@ impl XnatError {
     pub fn level(&self) -> tracing::Level {
         match self {
             XnatError::NotFound { .. } => tracing::Level::DEBUG,
-            XnatError::BadCredentials { .. } => tracing::Level::ERROR,
+            XnatError::BadCredentials { .. } | XnatError::BadToken { .. } => tracing::Level::ERROR,
             _ => tracing::Level::WARN,
         }
     }

@@ -22,6 +22,7 @@ pub mod reach;
 pub mod retry;
 mod session;
 mod setup;
+pub mod token;
 pub mod transfer;
 
 #[cfg(test)]

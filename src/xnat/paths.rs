@@ -180,6 +180,11 @@ pub fn jsession() -> ApiPath {
     ApiPath::literal("/data/JSESSION")
 }
 
+/// `/data/services/tokens/issue`: a new alias token for the logged-in user.
+pub fn token_issue() -> ApiPath {
+    ApiPath::literal("/data/services/tokens/issue")
+}
+
 /// `/data/projects`.
 pub fn projects() -> ApiPath {
     ApiPath::literal("/data/projects")

@@ -17,6 +17,7 @@ use super::error::{Result, XnatError};
 use super::http::{error_detail, error_message};
 use super::paths;
 use super::retry::{self, Failure, RetryPolicy, Verdict};
+use super::token::{Login, Token};
 
 /// A live session.
 struct Live {
@@ -53,8 +54,11 @@ pub(crate) struct Session {
     /// `…/data/JSESSION` on the server.
     url: Url,
     server: String,
+    /// The user, for messages (with a token, the user it logs in as).
     user: String,
-    password: String,
+    login: Login,
+    /// The alias of a token the server refused: a new token in the file may be tried.
+    refused_alias: Mutex<Option<String>>,
     /// Retries of a re-login (the first login has its own, shorter policy).
     retry: RetryPolicy,
     /// Log in again before a request once the session has surely expired for idleness.
@@ -121,8 +125,7 @@ impl Session {
     pub(crate) fn new(
         http: reqwest::Client,
         server: &str,
-        user: &str,
-        password: &str,
+        login: Login,
         retry: RetryPolicy,
         proactive_relogin: bool,
     ) -> Result<Session> {
@@ -136,8 +139,11 @@ impl Session {
             http,
             url,
             server: server.to_string(),
-            user: user.to_string(),
-            password: password.to_string(),
+            user: match &login {
+                Login::Password { user, .. } | Login::TokenFile { user, .. } => user.clone(),
+            },
+            login,
+            refused_alias: Mutex::new(None),
             retry,
             proactive_relogin,
             state: Mutex::new(AuthState::None),
@@ -152,6 +158,30 @@ impl Session {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, AuthState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The Basic credentials of a login: the password, or the token in the file now.
+    fn basic(&self) -> Result<(String, String)> {
+        match &self.login {
+            Login::Password { user, password } => Ok((user.clone(), password.clone())),
+            Login::TokenFile { path, .. } => {
+                let token = Token::read(path).map_err(|message| XnatError::BadToken { message })?;
+                Ok((token.alias, token.secret))
+            }
+        }
+    }
+
+    /// After a refusal: whether the token file now holds another token, worth one login.
+    fn new_token_since_refusal(&self) -> bool {
+        let Login::TokenFile { path, .. } = &self.login else {
+            return false;
+        };
+        let refused = self
+            .refused_alias
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        Token::read(path).is_ok_and(|t| Some(t.alias) != refused)
     }
 
     fn bad_credentials(&self) -> XnatError {
@@ -178,10 +208,11 @@ impl Session {
 
     async fn login_once(&self, attempts: u32) -> Result<Live, Failure> {
         let url_text = self.url.to_string();
+        let (name, secret) = self.basic().map_err(Failure::Final)?;
         let sent = self
             .http
             .post(self.url.clone())
-            .basic_auth(&self.user, Some(&self.password))
+            .basic_auth(&name, Some(&secret))
             .header(CONTENT_LENGTH, 0)
             .send()
             .await;
@@ -221,6 +252,14 @@ impl Session {
             (_, Verdict::Success) => self.session_from(resp, &url_text).await.map_err(Failure::Final),
             (401 | 403, _) => {
                 *self.lock() = AuthState::Refused;
+                if let Login::TokenFile { path, .. } = &self.login {
+                    tracing::error!(
+                        "the token in {} was refused (expired or invalidated): put a new one \
+                         there (`xnatfs token`); it is used at the next request",
+                        path.display()
+                    );
+                    *self.refused_alias.lock().unwrap_or_else(|p| p.into_inner()) = Some(name);
+                }
                 Err(Failure::Final(self.bad_credentials()))
             }
             (404, _) => Err(Failure::Final(XnatError::protocol(
@@ -278,7 +317,10 @@ impl Session {
             let stale_generation = {
                 let state = self.lock();
                 match &*state {
-                    AuthState::Refused => return Err(self.bad_credentials()),
+                    AuthState::Refused if !self.new_token_since_refusal() => {
+                        return Err(self.bad_credentials())
+                    }
+                    AuthState::Refused => 0,
                     AuthState::Active(s) if !(self.proactive_relogin && s.idle_expired()) => {
                         return Ok((s.cookie.clone(), s.generation))
                     }
@@ -298,13 +340,37 @@ impl Session {
     pub(crate) async fn relogin(&self, seen: u64) -> Result<()> {
         let _guard = self.login_lock.lock().await;
         match &*self.lock() {
-            AuthState::Refused => return Err(self.bad_credentials()),
+            AuthState::Refused if !self.new_token_since_refusal() => {
+                return Err(self.bad_credentials())
+            }
             AuthState::Active(s) if s.generation != seen && !s.idle_expired() => return Ok(()),
             _ => {}
         }
         let session = self.login(&self.retry).await?;
         *self.lock() = AuthState::Active(session);
         Ok(())
+    }
+
+    /// How often a heartbeat keeps the session alive, as xnatpy does: `max(limit/2 - 20 s,
+    /// 10 s)` for the idle limit the server announced; `None` before a login, or when the
+    /// server announced none.
+    pub(crate) fn heartbeat_every(&self) -> Option<Duration> {
+        match &*self.lock() {
+            AuthState::Active(s) => s.idle_limit.map(|limit| {
+                (limit / 2)
+                    .saturating_sub(Duration::from_secs(20))
+                    .max(Duration::from_secs(10))
+            }),
+            _ => None,
+        }
+    }
+
+    /// How long the session has gone without a request.
+    pub(crate) fn idle_for(&self) -> Option<Duration> {
+        match &*self.lock() {
+            AuthState::Active(s) => Some(s.last_used.elapsed()),
+            _ => None,
+        }
     }
 
     /// Note that session `generation` was just used successfully.

@@ -38,6 +38,8 @@ pub struct ClientConfig {
     pub listing_max_bytes: u64,
     /// What to do when the server cannot be reached at connect time.
     pub offline: OfflineStart,
+    /// Log in with the alias token in this file (read at each login) instead of `password`.
+    pub token_file: Option<PathBuf>,
 }
 
 /// Whether a client may start without the server (see `reach.rs`).
@@ -83,6 +85,7 @@ impl ClientConfig {
             },
             proactive_relogin: true,
             offline: OfflineStart::Refuse,
+            token_file: None,
         }
     }
 }
