@@ -9,84 +9,12 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::mount::{xnatfs_bin, Mount};
 use common::sim::*;
-use xnat_sim::{populate, BlockingSimServer, SimConfig};
-
-/// A sim whose archive outlives it: stopped and started again on the same port.
-struct Restartable {
-    server: Option<BlockingSimServer>,
-    root: tempfile::TempDir,
-    addr: Option<SocketAddr>,
-}
-
-impl Restartable {
-    fn start() -> Restartable {
-        let mut sim = Restartable {
-            server: None,
-            root: tempfile::tempdir().expect("sim root"),
-            addr: None,
-        };
-        sim.up();
-        let mut shape = small_shape();
-        shape.members.push(USER.into());
-        populate(sim.server().store(), &shape).expect("populate");
-        sim
-    }
-
-    fn config(&self) -> SimConfig {
-        let mut config = SimConfig {
-            root: self.root.path().to_path_buf(),
-            users: vec![(USER.into(), PASS.into())],
-            ..Default::default()
-        };
-        if let Some(addr) = self.addr {
-            config.listen = addr;
-        }
-        config
-    }
-
-    fn up(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let server = loop {
-            match BlockingSimServer::start(self.config()) {
-                Ok(server) => break server,
-                Err(e) if Instant::now() < deadline => {
-                    eprintln!("sim restart on {:?}: {e}; trying again", self.addr);
-                    std::thread::sleep(Duration::from_millis(200));
-                }
-                Err(e) => panic!("the sim did not start again on {:?}: {e}", self.addr),
-            }
-        };
-        self.addr = Some(server.addr());
-        self.server = Some(server);
-    }
-
-    fn down(&mut self) {
-        if let Some(server) = self.server.take() {
-            server.stop();
-        }
-    }
-
-    fn server(&self) -> &BlockingSimServer {
-        self.server.as_ref().expect("the sim is up")
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr.expect("started once"))
-    }
-
-    /// Every file of the archive, as the mount shows it (from the archive on disk, so it can
-    /// be asked while the server is down).
-    fn expected(&self) -> BTreeMap<String, Expected> {
-        expected_files(self.server().store(), None)
-    }
-}
 
 /// `xnatfs status [--json] MOUNTPOINT`: exit code and standard output.
 fn status(mountpoint: &Path, json: bool) -> (i32, String) {
@@ -145,8 +73,8 @@ fn a_resource_dir(file: &str) -> PathBuf {
 
 #[test]
 fn offline_mid_use_serves_what_was_kept_and_uploads_when_back() {
-    let mut sim = Restartable::start();
-    let expected = sim.expected();
+    let mut sim = Restartable::start(small_shape());
+    let expected = expected_files(sim.server().store(), None);
     let (cached, uncached) = two_files(&expected);
     let mount = Mount::start(
         &sim.url(),
@@ -161,7 +89,7 @@ fn offline_mid_use_serves_what_was_kept_and_uploads_when_back() {
     assert_eq!(md5_hex(&bytes), expected[&cached].md5);
     assert_eq!(status_json(&root)["state"], "online");
 
-    sim.down();
+    sim.stop();
     std::thread::sleep(Duration::from_millis(1500));
     // The first look past the TTL finds the server gone (within its retries); after it, the
     // kept listings answer.
@@ -208,7 +136,7 @@ fn offline_mid_use_serves_what_was_kept_and_uploads_when_back() {
         "the staged file reads back offline"
     );
 
-    sim.up();
+    sim.start_again();
     wait_for("the mount online again", Duration::from_secs(45), || {
         status_json(&root)["state"] == "online"
     });
@@ -230,8 +158,8 @@ fn offline_mid_use_serves_what_was_kept_and_uploads_when_back() {
 
 #[test]
 fn a_mount_started_offline_serves_what_an_earlier_mount_kept() {
-    let mut sim = Restartable::start();
-    let expected = sim.expected();
+    let mut sim = Restartable::start(small_shape());
+    let expected = expected_files(sim.server().store(), None);
     let (cached, uncached) = two_files(&expected);
     let first = Mount::start(&sim.url(), USER, PASS, &[]);
     let tree = walk_files(first.path());
@@ -265,7 +193,7 @@ fn a_mount_started_offline_serves_what_an_earlier_mount_kept() {
     let cache = offline.into_cache();
 
     // The server down at mount time: the kept tree, at once.
-    sim.down();
+    sim.stop();
     let down = Mount::start_with_cache(&sim.url(), USER, PASS, &[], cache);
     assert_eq!(walk_files(down.path()), tree, "the kept tree, server down");
     let again = std::fs::read(down.path().join(&cached)).expect("cached, server down");
@@ -276,7 +204,7 @@ fn a_mount_started_offline_serves_what_an_earlier_mount_kept() {
     );
     assert_eq!(status_json(down.path())["state"], "offline");
     // Back: the probe finds it, and the uncached file reads.
-    sim.up();
+    sim.start_again();
     wait_for("the mount online", Duration::from_secs(45), || {
         status_json(down.path())["state"] == "online"
     });
@@ -287,9 +215,9 @@ fn a_mount_started_offline_serves_what_an_earlier_mount_kept() {
 
 #[test]
 fn a_mount_with_nothing_kept_refuses_to_start_without_its_server() {
-    let mut sim = Restartable::start();
+    let mut sim = Restartable::start(small_shape());
     let url = sim.url();
-    sim.down();
+    sim.stop();
     let dir = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
     let out = Command::new(xnatfs_bin())

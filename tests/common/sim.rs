@@ -87,6 +87,69 @@ impl Sim {
     }
 }
 
+/// A sim whose server can be stopped and started again at the same address over the same
+/// archive: the server going down and coming back.
+pub struct Restartable {
+    config: SimConfig,
+    server: Option<BlockingSimServer>,
+    _root: tempfile::TempDir,
+}
+
+impl Restartable {
+    /// A sim with user alice/secret, populated with `shape` (alice made a member).
+    pub fn start(mut shape: Shape) -> Restartable {
+        let root = tempfile::tempdir().unwrap();
+        let config = SimConfig {
+            root: root.path().to_path_buf(),
+            users: vec![(USER.into(), PASS.into())],
+            ..Default::default()
+        };
+        let server = BlockingSimServer::start(config.clone()).expect("start xnat-sim");
+        if !shape.members.iter().any(|m| m == USER) {
+            shape.members.push(USER.into());
+        }
+        populate(server.store(), &shape).expect("populate");
+        let config = SimConfig {
+            listen: server.addr(),
+            ..config
+        };
+        Restartable {
+            config,
+            server: Some(server),
+            _root: root,
+        }
+    }
+
+    pub fn server(&self) -> &BlockingSimServer {
+        self.server.as_ref().expect("the server is up")
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.config.listen)
+    }
+
+    pub fn stop(&mut self) {
+        drop(self.server.take());
+    }
+
+    pub fn start_again(&mut self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match BlockingSimServer::start(self.config.clone()) {
+                Ok(server) => {
+                    self.server = Some(server);
+                    return;
+                }
+                Err(e) if std::time::Instant::now() < deadline => {
+                    eprintln!("restarting the sim: {e}; again");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => panic!("cannot restart the sim at {}: {e}", self.config.listen),
+            }
+        }
+    }
+}
+
 pub fn small_shape() -> Shape {
     Shape {
         subjects: 2,
