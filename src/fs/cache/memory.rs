@@ -1,15 +1,23 @@
 //! The memory tier: an LRU of blocks bounded in bytes (not entries, since the last block of a
 //! file is short). Blocks are `Bytes`, so a hit is a reference-count increment and a read is a
 //! slice of it: zero copies. The lock is held only for the map operation, never across I/O.
+//!
+//! The bound is the daemon's budget for block data, not the tier's alone: bytes that downloads
+//! hold while they fill their blocks ([`MemoryCache::hold_outside`]) are taken from it, up to
+//! half of it, so that many downloads in flight at once (after a stall, say) shrink the tier
+//! instead of adding to the process's memory.
 
 use super::key::BlockKey;
 use bytes::Bytes;
 use lru::LruCache;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 pub struct MemoryCache {
     capacity: u64,
     inner: Mutex<Inner>,
+    /// Block bytes held outside the tier by downloads filling their blocks.
+    outside: AtomicU64,
 }
 
 struct Inner {
@@ -26,7 +34,29 @@ impl MemoryCache {
                 lru: LruCache::unbounded(),
                 used: 0,
             }),
+            outside: AtomicU64::new(0),
         }
+    }
+
+    /// `bytes` more (or, negative, fewer) of block data are held outside the tier.
+    pub fn hold_outside(&self, bytes: i64) {
+        if bytes >= 0 {
+            self.outside.fetch_add(bytes as u64, Ordering::Relaxed);
+        } else {
+            self.outside
+                .fetch_sub(bytes.unsigned_abs(), Ordering::Relaxed);
+        }
+    }
+
+    /// Block bytes held outside the tier now.
+    pub fn outside_bytes(&self) -> u64 {
+        self.outside.load(Ordering::Relaxed)
+    }
+
+    /// What the tier may hold now: its capacity less what is held outside, down to half.
+    fn room(&self) -> u64 {
+        let outside = self.outside.load(Ordering::Relaxed);
+        self.capacity - outside.min(self.capacity / 2)
     }
 
     /// The block, marked most recently used.
@@ -46,6 +76,7 @@ impl MemoryCache {
         if len > self.capacity {
             return;
         }
+        let room = self.room();
         let mut evicted = Vec::new();
         {
             let mut inner = self.inner.lock().unwrap();
@@ -54,7 +85,7 @@ impl MemoryCache {
                 evicted.push(old);
             }
             inner.used += len;
-            while inner.used > self.capacity {
+            while inner.used > room {
                 match inner.lru.pop_lru() {
                     Some((_, old)) => {
                         inner.used -= old.len() as u64;
@@ -128,6 +159,30 @@ mod tests {
         // Larger than the cache: not kept, nothing evicted.
         c.insert(key(4), block(101, 4));
         assert!(!c.contains(&key(4)) && c.contains(&key(3)));
+    }
+
+    #[test]
+    fn bytes_held_outside_shrink_the_tier_down_to_half() {
+        let c = MemoryCache::new(100);
+        for i in 0..10 {
+            c.insert(key(i), block(10, 0));
+        }
+        assert_eq!(c.used_bytes(), 100);
+        c.hold_outside(30);
+        c.insert(key(10), block(10, 0));
+        assert_eq!(
+            c.used_bytes(),
+            70,
+            "the downloads' 30 bytes came out of the tier"
+        );
+        c.hold_outside(500);
+        c.insert(key(11), block(10, 0));
+        assert_eq!(c.used_bytes(), 50, "never below half");
+        c.hold_outside(-530);
+        for i in 12..20 {
+            c.insert(key(i), block(10, 0));
+        }
+        assert_eq!(c.used_bytes(), 100, "the whole budget once they are done");
     }
 
     #[test]

@@ -126,6 +126,8 @@ pub struct CacheStats {
     pub disk_bytes: u64,
     pub memory_capacity: u64,
     pub disk_capacity: u64,
+    /// Block bytes downloads hold while they fill blocks (taken from the memory tier's room).
+    pub outside_bytes: u64,
 }
 
 pub struct BlockCache {
@@ -177,6 +179,12 @@ impl BlockCache {
 
     pub fn block_size(&self) -> u64 {
         self.block_size
+    }
+
+    /// `bytes` more (negative: fewer) of block data are held by a download outside the cache:
+    /// the memory tier makes room for them (see `memory.rs`).
+    pub fn hold_outside(&self, bytes: i64) {
+        self.memory.hold_outside(bytes);
     }
 
     /// The buffers a download fills its blocks in.
@@ -307,6 +315,7 @@ impl BlockCache {
             disk_bytes: self.disk.as_ref().map_or(0, |d| d.disk.used_bytes()),
             memory_capacity: self.memory.capacity(),
             disk_capacity: self.disk.as_ref().map_or(0, |d| d.disk.capacity()),
+            outside_bytes: self.memory.outside_bytes(),
         }
     }
 }

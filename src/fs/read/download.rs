@@ -87,7 +87,20 @@ struct Task {
     hold_all: Option<Vec<(u64, Bytes)>>,
 }
 
+impl Drop for Task {
+    fn drop(&mut self) {
+        // A download stopped mid-block (failed, or aborted when its readers left).
+        self.drop_pieces();
+    }
+}
+
 impl Task {
+    /// Lets go of the pieces of the block being filled, and of their share of the budget.
+    fn drop_pieces(&mut self) {
+        let len: usize = self.pieces.drain(..).map(|p| p.len()).sum();
+        self.ctx.cache.hold_outside(-(len as i64));
+    }
+
     /// Runs the request and its resumes. Returns the background hasher to consult.
     ///
     /// A broken body is resumed while resuming gets somewhere: `max_resumes` breaks in a row
@@ -197,7 +210,7 @@ impl Task {
             if !resumed {
                 // Deliver the file from its start: the bytes pass by anyway.
                 self.next = 0;
-                self.pieces.clear();
+                self.drop_pieces();
             }
             self.end = u64::MAX;
             let check = self.ctx.config.digest_check;
@@ -309,6 +322,7 @@ impl Task {
             if publish {
                 self.file.publish_chunk(self.id, piece.clone());
             }
+            self.ctx.cache.hold_outside(n as i64);
             self.pieces.push(piece);
             if self.next == block_end {
                 self.complete_block().await;
@@ -320,6 +334,7 @@ impl Task {
     async fn complete_block(&mut self) {
         let pieces = std::mem::take(&mut self.pieces);
         let len: usize = pieces.iter().map(Bytes::len).sum();
+        self.ctx.cache.hold_outside(-(len as i64));
         let index = (self.next - 1) / self.bs;
         let buffers = self.ctx.cache.buffers();
         // One contiguous block, so every later read is a zero-copy slice of it: a recycled

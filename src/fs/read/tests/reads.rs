@@ -104,6 +104,40 @@ async fn concurrent_random_readers_with_ranges_fetch_each_block_once() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocks_in_flight_are_given_back_to_the_budget_when_downloads_end() {
+    let fake = fake(false);
+    fake.set_chunk_delay(Duration::from_micros(100));
+    let files: Vec<_> = (0..6)
+        .map(|i| add(&fake, &format!("f{i}"), random_bytes(3 << 20, 40 + i)))
+        .collect();
+    let e = Arc::new(engine(&fake, None));
+    let mut tasks = Vec::new();
+    for (i, v) in files.iter().enumerate() {
+        let (e, v) = (e.clone(), v.clone());
+        tasks.push(tokio::spawn(async move {
+            let h = e.open(&v);
+            if i % 2 == 0 {
+                read_to_end(&h, 0, 100_000).await;
+            } else {
+                // Left mid-file: its download is aborted with a block half filled.
+                h.read(1 << 20, 1000).await.unwrap();
+            }
+        }));
+    }
+    let mut saw_outside = false;
+    for task in tasks {
+        saw_outside |= e.cache_stats().outside_bytes > 0;
+        task.await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        e.cache_stats().outside_bytes,
+        0,
+        "every download gave its pieces back (some were in flight: {saw_outside})"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_reread_costs_no_new_fetch() {
     for honour in [false, true] {
