@@ -418,6 +418,23 @@ mod tests {
     }
 
     #[test]
+    fn offline_and_token_options() {
+        let o = mount(&["/mnt/x"]).unwrap();
+        assert!(!o.offline);
+        assert_eq!(o.token_file, None);
+        let o = mount(&["/mnt/x", "-o", "offline,token_file=/home/a/.xnat-token"]).unwrap();
+        assert!(o.offline);
+        assert_eq!(o.token_file, Some(PathBuf::from("/home/a/.xnat-token")));
+        let o = mount(&["/mnt/x", "--offline", "--token-file", "t.json"]).unwrap();
+        assert!(o.offline);
+        assert_eq!(o.token_file, Some(PathBuf::from("t.json")));
+        assert!(
+            mount(&["/mnt/x", "-o", "token_file"]).is_err(),
+            "a file is needed"
+        );
+    }
+
+    #[test]
     fn server_and_mountpoint_or_mountpoint_alone() {
         let o = mount(&["https://x.org", "/mnt/x"]).unwrap();
         assert_eq!(o.server.as_deref(), Some("https://x.org"));
