@@ -37,6 +37,7 @@ pub fn run_cli() -> ExitCode {
     let mount = match cli.command {
         Command::Mount(mount) => mount,
         Command::Status(status) => return crate::status::run(&status),
+        Command::Generate(what) => return crate::generate::run(&what),
     };
     let result = mount.resolve().and_then(|opts| {
         if helper.verbose {
