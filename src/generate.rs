@@ -83,7 +83,10 @@ fn page(cmd: clap::Command, section: &str) -> std::io::Result<(String, String)> 
         .source(concat!("xnatfs ", env!("CARGO_PKG_VERSION")));
     let mut page = Vec::new();
     man.render(&mut page)?;
-    let mut page = String::from_utf8(page).map_err(std::io::Error::other)?;
+    // The help texts' ellipses as three dots: man in an ASCII locale has no glyph for `…`.
+    let mut page = String::from_utf8(page)
+        .map_err(std::io::Error::other)?
+        .replace('…', "...");
     if let Some(notes) = notes {
         let mut roff = String::from(".SH NOTES\n.nf\n");
         for line in notes.lines() {
