@@ -15,8 +15,9 @@ cd "$ROOT" || exit 1
 VENV="${XNATFS_VENV:-$ROOT/.venv}"
 # fuse3 and attr (getfattr) for the mount tests; dcm2niix, mitools (miconv) and mricron-data (the
 # Colin27 head) for the end-to-end tool checks of scripts/e2e.sh; curl and mricron-data for those
-# of scripts/e2e-write.sh; nodejs (node and npm) for the BIDS validator of scripts/e2e-bids.sh.
-APT_PACKAGES=(fuse3 curl attr dcm2niix mitools mricron-data nodejs)
+# of scripts/e2e-write.sh; nodejs (node and npm) for the BIDS validator of scripts/e2e-bids.sh;
+# man-db (man, with groff) to render the pages scripts/install.sh installs (tests/install.rs).
+APT_PACKAGES=(fuse3 curl attr dcm2niix mitools mricron-data nodejs man-db)
 # The BIDS validator scripts/e2e-bids.sh runs, from npm, pinned, installed under .node/.
 BIDS_VALIDATOR_VERSION=1.15.0
 NODE_PREFIX="$ROOT/.node"

@@ -1,4 +1,6 @@
-//! The command line: `xnatfs mount …`, `mount.xnatfs …` (the mount(8) helper form) and friends.
+//! The command line: `xnatfs mount …`, `mount.xnatfs …` (the mount(8) helper form) and friends,
+//! and the hidden `xnatfs generate …` that writes the man pages and shell completions an install
+//! puts in place.
 //!
 //! This module only parses and normalises flags into [`MountOptions`]; what a mount does lives in
 //! the library. `-o opt[,opt…]` accepts the same settings as the long flags, so an fstab line can
@@ -27,6 +29,25 @@ pub enum Command {
     /// What a mount is doing: online or offline, uploads with their progress, downloads, the
     /// cache, requests. Exits 0 when no upload is waiting, 1 when some are, 2 on an error.
     Status(StatusArgs),
+    /// Write the man pages or a shell's completions (for `scripts/install.sh` and packagers).
+    #[command(hide = true, subcommand)]
+    Generate(Generate),
+}
+
+/// `xnatfs generate …`: what [`crate::generate`] writes.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Generate {
+    /// Write xnatfs.1, a page per subcommand (xnatfs-mount.1, …) and mount.xnatfs.8 into DIR.
+    Man {
+        /// The folder to write the pages into (made if missing).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Print the completion script of SHELL on standard output.
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `xnatfs token [SERVER_URL] [--output FILE]`
@@ -392,7 +413,7 @@ mod tests {
             .map_err(|e| e.to_string())?;
         match cli.command {
             Command::Mount(m) => m.resolve(),
-            Command::Status(_) | Command::Token(_) => Err("not a mount".into()),
+            _ => Err("not a mount".into()),
         }
     }
 

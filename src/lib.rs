@@ -7,6 +7,7 @@ pub mod config;
 pub mod daemon;
 pub mod fs;
 pub mod fuse;
+pub mod generate;
 pub mod mount;
 mod run;
 pub mod status;
