@@ -361,7 +361,11 @@ fn serve(
         Err(e) => {
             return fail(
                 ready,
-                format!("cannot mount at {}: {e}", opts.mountpoint.display()),
+                format!(
+                    "cannot mount at {}: {e}{}",
+                    opts.mountpoint.display(),
+                    fuse_device_hint()
+                ),
             )
         }
     };
@@ -428,6 +432,21 @@ fn serve(
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     tracing::info!("unmounted");
     ended
+}
+
+/// Why a mount may have been refused that is not the mount point's fault: `/dev/fuse` that this
+/// user cannot open (FUSE is opened before `fusermount3` is tried).
+fn fuse_device_hint() -> String {
+    let path = c"/dev/fuse";
+    // SAFETY: a NUL-terminated path; access has no other preconditions.
+    if unsafe { libc::access(path.as_ptr(), libc::R_OK | libc::W_OK) } == 0 {
+        return String::new();
+    }
+    let why = std::io::Error::last_os_error();
+    format!(
+        " (/dev/fuse: {why}: this user must be able to read and write it; the fuse3 package \
+         makes it 0666, a site may limit it to a group)"
+    )
 }
 
 /// How long a signalled mount waits for the kernel to end the session after unmounting.

@@ -39,6 +39,12 @@ if [ "$mode" != 666 ]; then
     # A host's /dev/fuse is 0666 (the kernel's mode for it); some containers make it 0600, and
     # then no FUSE filesystem (libfuse's or fuser's) mounts as a user: both open /dev/fuse before
     # they turn to fusermount3. Here only, the same device as a 0666 node, as on a host.
+    step "/dev/fuse is $mode here: a user's mount fails, and says why"
+    denied=$(setpriv --reuid="$TEST_USER" --regid="$TEST_USER" --init-groups \
+        env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin mount "$WORK/usermnt" 2>&1 || true)
+    echo "USER_DENIED $(tr '\n' ' ' <<<"$denied")"
+    # That refusal is logged as an error; the mount below must log none of its own.
+    if [ -f "$WORK/home/xnatfs.log" ]; then : >"$WORK/home/xnatfs.log"; fi
     step "/dev/fuse is $mode here: a 0666 node of the same device over it, in this namespace"
     mkdir -p "$WORK/dev"
     mount -t tmpfs -o size=64k,mode=755 xnatfs-test-dev "$WORK/dev"
