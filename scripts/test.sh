@@ -100,7 +100,7 @@ run_step "python venv with pinned XNAT clients and tools" install_python_venv
 run_step "bids-validator $BIDS_VALIDATOR_VERSION from npm" install_bids_validator
 run_step "cargo fmt --check" cargo fmt --all --check
 run_step "cargo clippy --all-targets -- -D warnings" cargo clippy --workspace --all-targets -- -D warnings
-run_step "cargo test --workspace" cargo test --workspace
+run_step "cargo test --workspace" cargo test --workspace --no-fail-fast
 run_step "client suite (pyxnat, xnatpy against xnat-sim)" client_suite
 run_step "end-to-end tools on a mount (scripts/e2e.sh)" env XNATFS_VENV="$VENV" scripts/e2e.sh
 run_step "end-to-end tools writing through a mount (scripts/e2e-write.sh)" env XNATFS_VENV="$VENV" scripts/e2e-write.sh

@@ -78,7 +78,7 @@ async fn connect_right_and_wrong_password_and_no_server() {
     let err = XnatClient::connect(config(&format!("http://127.0.0.1:{port}"), "secret"))
         .await
         .unwrap_err();
-    assert!(matches!(err, XnatError::Network { .. }), "{err}");
+    assert!(matches!(err, XnatError::Unreachable { .. }), "{err}");
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 

@@ -458,6 +458,20 @@ fn deleting_server_data_needs_allow_delete() {
     assert!(on_server(&sim, &existing[0]).is_none());
     assert_eq!(fs::read(mount.path().join(&moved)).unwrap(), before);
     assert!(!mount.path().join(&existing[0]).exists());
+    // A file this mount wrote (its stage kept for reads), then moved: nothing waits after.
+    let fresh = mount.path().join(&other_dir).join("fresh.nii.gz");
+    fs::write(&fresh, b"written, uploaded, then moved").unwrap();
+    fs::rename(
+        &fresh,
+        mount.path().join(&other_dir).join("fresh_moved.nii.gz"),
+    )
+    .unwrap();
+    assert_eq!(
+        on_server(&sim, &format!("{other_dir}/fresh_moved.nii.gz")).as_deref(),
+        Some(&b"written, uploaded, then moved"[..])
+    );
+    let (code, text) = status(&mount);
+    assert_eq!(code, 0, "nothing waits after the move: {text}");
 
     fs::remove_file(mount.path().join(&existing[1])).unwrap();
     assert!(on_server(&sim, &existing[1]).is_none());

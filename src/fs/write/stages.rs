@@ -234,11 +234,14 @@ impl StageTable {
         staged.journaled(false);
     }
 
-    /// Every staged file's journal state with its stage's path, for `xnatfs status`.
+    /// Every file the journal says waits (staged and not on the server yet), with its record
+    /// and its stage's path, for `xnatfs status`. A stage kept only to serve reads (the server
+    /// has its bytes) has no record and does not wait.
     pub fn records_with_stages(&self) -> Vec<(Record, std::path::PathBuf)> {
         let mut out: Vec<(Record, std::path::PathBuf)> = self
             .all()
             .iter()
+            .filter(|s| s.is_journaled())
             .map(|s| (s.snapshot(), s.path.clone()))
             .collect();
         out.sort_by_key(|(r, _)| r.id);
