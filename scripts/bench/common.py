@@ -5,6 +5,7 @@ import base64
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -38,6 +39,27 @@ def timed(cmd, **kw):
     start = time.perf_counter()
     run(cmd, **kw)
     return time.perf_counter() - start
+
+
+def cpu_seconds(pid):
+    """User + system CPU time a live process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu():
+    """User + system CPU time of this process's finished children so far."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def timed_cpu(cmd, server=None, **kw):
+    """Run `cmd`: its seconds, the CPU seconds it used (the reader: `cat`, `curl`), and those the
+    live process `server` (a mount's daemon) used meanwhile, apart."""
+    c0 = children_cpu()
+    s0 = cpu_seconds(server) if server else 0.0
+    seconds = timed(cmd, **kw)
+    return seconds, children_cpu() - c0, (cpu_seconds(server) - s0) if server else 0.0
 
 
 class Sim(xnat_sim.Sim):

@@ -14,7 +14,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from common import AUTH, PASSWORD, USER, Mount, Sim, drop_caches, median, populate, run, timed
+from common import AUTH, PASSWORD, USER, Mount, Sim, drop_caches, median, populate, run, timed, timed_cpu
 from peers import CeilingMount, Nginx, RcloneMount, xnatpy_download
 
 
@@ -39,6 +39,8 @@ def scenario(work, opts):
     keys = ("ceiling", "curl", "nginx_curl", "cold_range_off", "cold_range_on", "warm_disk_cache",
             "local_disk", "rclone", "xnatpy")
     times = {k: [] for k in keys}
+    # CPU seconds of each contender's reader and of its daemon (xnatfs, rclone), apart.
+    cpu = {k: [] for k in keys}
     rss = []
 
     def cold(*server_files):
@@ -57,8 +59,11 @@ def scenario(work, opts):
                 sample["ceiling"] = timed(["cat", str(ceiling.file)], stdout=subprocess.DEVNULL)
             finally:
                 ceiling.stop()
+            used = {}
             cold(stored)
-            sample["curl"] = timed(["curl", "-sf", "-H", f"Authorization: {AUTH}", "-o", "/dev/null", off.url + uri])
+            sample["curl"], reader, _ = timed_cpu(
+                ["curl", "-sf", "-H", f"Authorization: {AUTH}", "-o", "/dev/null", off.url + uri])
+            used["curl"] = (reader, 0.0)
             cold(local)
             sample["nginx_curl"] = timed(["curl", "-sf", "-o", "/dev/null", web.url + "/big.bin"])
             for key, sim in (("cold_range_off", off), ("cold_range_on", on)):
@@ -70,7 +75,9 @@ def scenario(work, opts):
                         rel = next(p for p in mnt.rglob("big.bin")).relative_to(mnt)
                     (mnt / rel).stat()
                     cold(stored)
-                    sample[key] = timed(["cat", str(mnt / rel)], stdout=subprocess.DEVNULL)
+                    sample[key], reader, daemon = timed_cpu(
+                        ["cat", str(mnt / rel)], m.proc.pid, stdout=subprocess.DEVNULL)
+                    used[key] = (reader, daemon)
                     rss.append(m.peak_rss_mib())
                 finally:
                     m.stop()
@@ -78,17 +85,22 @@ def scenario(work, opts):
             try:
                 (mnt / rel).stat()
                 cold()
-                sample["warm_disk_cache"] = timed(["cat", str(mnt / rel)], stdout=subprocess.DEVNULL)
+                sample["warm_disk_cache"], reader, daemon = timed_cpu(
+                    ["cat", str(mnt / rel)], m.proc.pid, stdout=subprocess.DEVNULL)
+                used["warm_disk_cache"] = (reader, daemon)
                 rss.append(m.peak_rss_mib())
             finally:
                 m.stop()
             cold()
-            sample["local_disk"] = timed(["cat", str(local)], stdout=subprocess.DEVNULL)
+            sample["local_disk"], reader, _ = timed_cpu(["cat", str(local)], stdout=subprocess.DEVNULL)
+            used["local_disk"] = (reader, 0.0)
             rc = RcloneMount(web.url, mnt)
             try:
                 (mnt / "big.bin").stat()
                 cold(local)
-                sample["rclone"] = timed(["cat", str(mnt / "big.bin")], stdout=subprocess.DEVNULL)
+                sample["rclone"], reader, daemon = timed_cpu(
+                    ["cat", str(mnt / "big.bin")], rc.proc.pid, stdout=subprocess.DEVNULL)
+                used["rclone"] = (reader, daemon)
             finally:
                 rc.stop()
             cold(stored)
@@ -96,15 +108,23 @@ def scenario(work, opts):
             if i > 0:  # the first round is the warm-up
                 for k, v in sample.items():
                     times[k].append(v)
-            print("  read round", i, {k: round(v, 3) for k, v in sample.items()}, flush=True)
+                for k, v in used.items():
+                    cpu[k].append(v)
+            print("  read round", i, {k: round(v, 3) for k, v in sample.items()},
+                  "CPU s (reader, daemon)", {k: (round(a, 2), round(b, 2)) for k, (a, b) in used.items()},
+                  flush=True)
         stats_off = off.stats()
     finally:
         off.stop()
         on.stop()
         web.stop()
     mib = size / (1 << 20)
+    gib = size / (1 << 30)
     med = {k: median(v) for k, v in times.items()}
+    cpu_per_gib = {k: {"reader": median([a for a, _ in v]) / gib, "daemon": median([b for _, b in v]) / gib}
+                   for k, v in cpu.items() if v}
     return {
+        "cpu_seconds_per_gib": cpu_per_gib,
         "size_bytes": size,
         "runs": runs,
         "seconds": med,
@@ -134,6 +154,17 @@ def rows(r):
             f"| B1 against xnatpy `download_stream` of the same URL (after its login; bytes counted) | {t('cold_range_off')} | xnatpy {t('xnatpy')} | {s['xnatpy'] / off:.2f}× xnatpy | — |",
         ]
     out.append(f"| B2 warm re-read (disk cache, page cache dropped) | {t('warm_disk_cache')} | local disk {t('local_disk')} | {s['local_disk'] / s['warm_disk_cache']:.2f}× local | ≥ 0.8× local disk |")
+    c = r.get("cpu_seconds_per_gib")
+    if c:
+        def cpu(key, daemon="daemon"):
+            v = c.get(key)
+            if not v:
+                return "—"
+            return f"{v['reader']:.2f} reader + {v['daemon']:.2f} {daemon}" if v["daemon"] else f"{v['reader']:.2f}"
+        out += [
+            f"| B1 CPU seconds per GiB read cold, Range off (Range on) | {cpu('cold_range_off')} ({cpu('cold_range_on')}) | curl {cpu('curl')}; rclone {cpu('rclone', 'rclone')} | — | daemon ≤ 1.0 s/GiB apart from MD5 |",
+            f"| B2 CPU seconds per GiB re-read from the disk cache | {cpu('warm_disk_cache')} | local `cat` {cpu('local_disk')} | — | — |",
+        ]
     if "nginx_curl" in s:
         out.append(f"| B7 the sim serving the {size_mib:.0f} MiB file to curl | sim {t('curl')} | nginx {t('nginx_curl')} | sim at {s['nginx_curl'] / s['curl']:.2f}× nginx | ≥ 0.7× nginx |")
     return out

@@ -8,7 +8,6 @@ import glob
 import hashlib
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -16,7 +15,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from common import AUTH, BIN, PASSWORD, USER, Mount, Sim, drop_caches, median, populate, run, timed
+from common import (AUTH, BIN, PASSWORD, USER, Mount, Sim, children_cpu, cpu_seconds, drop_caches, median,
+                    populate, run, timed)
 
 
 UPLOAD_LABEL = "UPLOAD"
@@ -39,17 +39,6 @@ def make_source(path, size):
             f.write(chunk)
             left -= len(chunk)
     return digest.hexdigest()
-
-
-def cpu_seconds(pid):
-    """User + system CPU time a live process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def children_cpu():
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
 
 
 def settle(src):
