@@ -176,7 +176,10 @@ def notes(r):
         "cache is dropped and the serving side's copy (the sim's stored file, nginx's file) is read "
         "back in, so servers answer from memory and \"cold\" means the client side: a new xnatfs "
         "cache folder, rclone without its VFS cache. xnatpy's time excludes its login. The xnatfs "
-        "column of B0 and the peer rows is the Range-off cold read.", 100)]
+        "column of B0 and the peer rows is the Range-off cold read. CPU seconds per GiB: user plus "
+        "system time of the reader (`cat`, `curl`; from its rusage) and of the mount's daemon "
+        "(xnatfs, rclone; from /proc/PID/stat) over the read, apart; the servers' are not "
+        "counted.", 100)]
 
 
 RSS_WHILE = "reading"
