@@ -287,3 +287,53 @@ fn status_shows_an_upload_in_flight_with_its_progress() {
     assert!(text.contains("online"), "{text}");
     assert!(text.contains("uploads    none waiting"), "{text}");
 }
+
+#[test]
+fn after_a_remount_a_slow_server_shows_the_kept_tree_then_its_own() {
+    let sim = Sim::start(small_shape());
+    let expected = expected_files(sim.store(), None);
+    let project = expected
+        .keys()
+        .next()
+        .and_then(|p| p.split('/').next())
+        .expect("a project")
+        .to_string();
+    let first = Mount::start(&sim.url(), USER, PASS, &[]);
+    let resources = first.path().join(&project).join(".resources");
+    let before: Vec<_> = std::fs::read_dir(&resources)
+        .expect("ls .resources")
+        .collect();
+    assert!(
+        !resources.join("NOTES").exists(),
+        "no NOTES resource yet: {before:?}"
+    );
+    let cache = first.into_cache();
+
+    // Changed on the server between the mounts, which then answers slowly (3 s a request,
+    // past the 1 s a remount waits before showing what was kept).
+    let notes = sim.add_resource(
+        xnat_sim::model::ResourceOwner::Project(project.clone()),
+        "NOTES",
+    );
+    sim.add_file(notes, "notes.txt", b"added between the mounts\n");
+    let mut faults = sim.server.faults();
+    faults.latency_ms = 3000;
+    sim.server.set_faults(faults);
+    let again = Mount::start_with_cache(&sim.url(), USER, PASS, &[], cache);
+    let resources = again.path().join(&project).join(".resources");
+    assert!(
+        !resources.join("NOTES").exists(),
+        "the first look shows the kept listing, not the slow server's"
+    );
+    // The server's answer, awaited in the background, replaces it within seconds (not the
+    // 60 s metadata TTL).
+    wait_for(
+        "the server's listing after the kept one",
+        Duration::from_secs(20),
+        || resources.join("NOTES").exists(),
+    );
+    assert_eq!(
+        std::fs::read(resources.join("NOTES").join("notes.txt")).expect("the new file"),
+        b"added between the mounts\n"
+    );
+}

@@ -4,12 +4,16 @@
 //! is used instead, so the last known tree stays listed.
 //!
 //! After a remount the first look at a listing waits at most [`REMOUNT_GRACE`] for the server:
-//! past that the kept answer is shown, the server's answer is kept when it comes, and it is
-//! shown once the listing's metadata TTL has passed, as any change made elsewhere is. A mount
-//! that has changed something itself asks the server every time (its own change must show).
+//! past that the kept answer is shown, for [`KEPT_LIFE`] only, while the server's answer is
+//! awaited in the background; the next look after that takes the server's answer if it has come
+//! (else asks again). A mount that has changed something itself asks the server every time (its
+//! own change must show).
 
+use std::any::Any;
+use std::cell::Cell;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -28,7 +32,31 @@ use crate::xnat::{
 /// answer is shown.
 pub const REMOUNT_GRACE: Duration = Duration::from_secs(1);
 
+/// How long a listing filled from a kept answer at a remount is shown before the server's
+/// answer, awaited in the background, replaces it.
+pub const KEPT_LIFE: Duration = Duration::from_secs(2);
+
 type Fetch<T> = BoxFuture<'static, Result<Vec<T>, XnatError>>;
+
+/// Answers the server gave in the background after a kept one was shown, by request, each
+/// taken by the next look at it.
+pub(super) type Revalidated = Arc<Mutex<HashMap<String, Box<dyn Any + Send>>>>;
+
+tokio::task_local! {
+    /// Set while a folder loads when one of its listings came from what was kept at a remount:
+    /// the folders it fills are shown for [`KEPT_LIFE`] only.
+    static SHOWN_KEPT: Cell<bool>;
+}
+
+/// Run a folder's load, telling whether it showed a kept answer at a remount.
+pub(super) async fn watching_kept<F: std::future::Future>(load: F) -> F::Output {
+    SHOWN_KEPT.scope(Cell::new(false), load).await
+}
+
+/// Whether the load running now showed a kept answer at a remount.
+pub(super) fn showing_kept() -> bool {
+    SHOWN_KEPT.try_with(Cell::get).unwrap_or(false)
+}
 
 impl Namespace {
     pub(super) async fn projects(&self) -> FsResult<Vec<Project>> {
@@ -106,6 +134,15 @@ impl Namespace {
         let Some(store) = self.store.clone() else {
             return Ok(fetch(self.backend.clone()).await?);
         };
+        let came = self
+            .revalidated
+            .lock()
+            .expect("revalidated lock")
+            .remove(&key);
+        if let Some(Ok(rows)) = came.map(|rows| rows.downcast::<Vec<T>>()) {
+            // The server's answer that came after a kept one was shown.
+            return Ok(*rows);
+        }
         let mut fetch = fetch(self.backend.clone());
         let remount = store.first_use(&key) && !self.changed.load(Ordering::Relaxed);
         let answer = if remount && store.has(&key) {
@@ -115,11 +152,17 @@ impl Namespace {
                     // The server is slow: show what was kept, keep its answer when it comes.
                     if let Some(rows) = self.kept(&key).await {
                         let (store, key) = (store.clone(), key.clone());
+                        let revalidated = self.revalidated.clone();
                         tokio::spawn(async move {
                             if let Ok(rows) = fetch.await {
-                                store.save_later(key, Arc::new(rows));
+                                store.save_later(key.clone(), Arc::new(rows.clone()));
+                                revalidated
+                                    .lock()
+                                    .expect("revalidated lock")
+                                    .insert(key, Box::new(rows));
                             }
                         });
+                        let _ = SHOWN_KEPT.try_with(|shown| shown.set(true));
                         return Ok(rows);
                     }
                     fetch.await

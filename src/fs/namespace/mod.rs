@@ -84,6 +84,8 @@ pub struct Namespace {
     store: Option<Arc<store::ListingStore>>,
     /// This mount has changed something: kept listings are only for when the server is down.
     changed: AtomicBool,
+    /// The server's answers that came after a kept one was shown at a remount.
+    revalidated: kept::Revalidated,
 }
 
 impl Namespace {
@@ -101,6 +103,7 @@ impl Namespace {
             made: Mutex::new(HashMap::new()),
             store: None,
             changed: AtomicBool::new(false),
+            revalidated: Default::default(),
         }
     }
 
@@ -155,7 +158,7 @@ impl Namespace {
         if let Some(listing) = self.fresh(dir) {
             return Ok(listing);
         }
-        self.load(&inode).await?;
+        kept::watching_kept(self.load(&inode)).await?;
         if self.has_local_dir(&inode.node) && self.fresh(dir).is_none() {
             // A folder made through the mount that no server file is in yet.
             self.fill(inode.node.clone(), inode.parent, Vec::new());
@@ -297,10 +300,20 @@ impl Namespace {
         for (alias, ino) in aliases {
             by_name.entry(alias).or_insert(ino);
         }
+        let now = Instant::now();
+        // Filled from what a remount kept: shown until the server's answer is there.
+        let fetched = if kept::showing_kept() {
+            self.ttl
+                .checked_sub(kept::KEPT_LIFE)
+                .and_then(|older| now.checked_sub(older))
+                .unwrap_or(now)
+        } else {
+            now
+        };
         let listing = Arc::new(Listing {
             entries,
             by_name,
-            fetched: Instant::now(),
+            fetched,
             files_by_name: OnceLock::new(),
         });
         self.listings
