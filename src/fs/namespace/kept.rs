@@ -14,7 +14,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -40,7 +40,7 @@ type Fetch<T> = BoxFuture<'static, Result<Vec<T>, XnatError>>;
 
 /// Answers the server gave in the background after a kept one was shown, by request, each
 /// taken by the next look at it.
-pub(super) type Revalidated = Arc<Mutex<HashMap<String, Box<dyn Any + Send>>>>;
+pub(super) type Revalidated = Arc<Mutex<HashMap<String, (Instant, Box<dyn Any + Send>)>>>;
 
 tokio::task_local! {
     /// Set while a folder loads when one of its listings came from what was kept at a remount:
@@ -139,9 +139,12 @@ impl Namespace {
             .lock()
             .expect("revalidated lock")
             .remove(&key);
-        if let Some(Ok(rows)) = came.map(|rows| rows.downcast::<Vec<T>>()) {
-            // The server's answer that came after a kept one was shown.
-            return Ok(*rows);
+        if let Some((when, rows)) = came.filter(|(when, _)| when.elapsed() < self.ttl) {
+            if let Ok(rows) = rows.downcast::<Vec<T>>() {
+                // The server's answer that came after a kept one was shown.
+                tracing::debug!(key, age = ?when.elapsed(), "the server's answer after a kept one");
+                return Ok(*rows);
+            }
         }
         let mut fetch = fetch(self.backend.clone());
         let remount = store.first_use(&key) && !self.changed.load(Ordering::Relaxed);
@@ -159,7 +162,7 @@ impl Namespace {
                                 revalidated
                                     .lock()
                                     .expect("revalidated lock")
-                                    .insert(key, Box::new(rows));
+                                    .insert(key, (Instant::now(), Box::new(rows)));
                             }
                         });
                         let _ = SHOWN_KEPT.try_with(|shown| shown.set(true));
