@@ -4,9 +4,13 @@
 //! (loaded by bash, completing a flag of `xnatfs mount`), the zsh and fish completions; then
 //! `--uninstall` removes every one of them, and leaves a `mount.xnatfs` that is not its own.
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use common::which;
 
 const PAGES: [&str; 5] = [
     "man1/xnatfs.1",
@@ -66,14 +70,6 @@ fn files_under(root: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
-}
-
-fn which(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(tool))
-            .find(|p| p.is_file())
-    })
 }
 
 #[test]

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::mount::{is_mounted, xnatfs_bin, Mount};
 use common::sim::*;
+use common::which;
 use xnat_sim::Shape;
 
 /// `xnatfs mount URL DIR` as the test user with `password` in the environment, no input.
@@ -324,14 +325,6 @@ fn umount_fusermount_and_sigterm_unmount_cleanly() {
             "{how}: a clean unmount logged a warning:\n{log}"
         );
     }
-}
-
-fn which(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(tool))
-            .find(|p| p.is_file())
-    })
 }
 
 #[test]

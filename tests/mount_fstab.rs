@@ -26,12 +26,13 @@ mod common;
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::mount::xnatfs_bin;
 use common::sim::*;
+use common::which;
 
 const TEST_USER: &str = "xnatfs-test";
 /// The longest the namespace script may take (it takes about a second).
@@ -133,14 +134,6 @@ impl Drop for Namespace {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn which(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(tool))
-            .find(|p| p.is_file())
-    })
 }
 
 /// What a test that mounts as root and adds a user needs, each missing one named.

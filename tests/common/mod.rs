@@ -1,7 +1,16 @@
-//! Shared helpers of the integration tests: a real mount of the `xnatfs` binary (`mount`) and an
-//! in-process xnat-sim with the expected tree computed from its store (`sim`).
+//! Shared helpers of the integration tests: a real mount of the `xnatfs` binary (`mount`), an
+//! in-process xnat-sim with the expected tree computed from its store (`sim`), and [`which`].
 
 #![allow(dead_code)]
 
 pub mod mount;
 pub mod sim;
+
+/// Where `tool` is on `PATH`, if it is (for a test to say what it lacks).
+pub fn which(tool: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(tool))
+            .find(|p| p.is_file())
+    })
+}
