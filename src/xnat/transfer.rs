@@ -169,14 +169,15 @@ impl SendError {
 /// Send an upload request with the file at `path` as its body, re-opened for this attempt:
 /// raw with Content-Length, or as a one-part multipart form when it is empty (XNAT refuses an
 /// empty raw body). The MD5 digest of the bytes sent is left in `sent_md5` when all of them
-/// were taken. The outer error is local (the file cannot be read) and is not retried; the
-/// inner one is the network's.
+/// were taken. The attempt's progress goes to `progress` (for `xnatfs status`) when given, and
+/// an attempt that stops taking bytes for `read_timeout` is cut. The outer error is local (the
+/// file cannot be read) and is not retried; the inner one is the network's.
 pub(crate) async fn send_upload(
     request: RequestBuilder,
     path: &Path,
     read_timeout: Duration,
     sent_md5: Option<&Arc<Mutex<Option<String>>>>,
-    shown: Option<&Arc<UploadProgress>>,
+    progress: Option<&Arc<UploadProgress>>,
 ) -> Result<Result<Response, SendError>> {
     let context = || format!("reading {} to upload it", path.display());
     let file = tokio::fs::File::open(path)
@@ -187,10 +188,10 @@ pub(crate) async fn send_upload(
         .await
         .map_err(|e| XnatError::io(context(), e))?
         .len();
-    let progress = Arc::new(Progress::new());
-    if let Some(shown) = shown {
-        shown.attempt(len);
-    }
+    let progress = progress
+        .cloned()
+        .unwrap_or_else(|| Arc::new(UploadProgress::new(path)));
+    progress.attempt(len);
     if len == 0 {
         if let Some(sink) = sent_md5 {
             *sink.lock().expect("md5 sink lock") = Some(hex(&Md5::digest(b"")));
@@ -208,7 +209,6 @@ pub(crate) async fn send_upload(
         return Ok(watch(send, &progress, len, read_timeout).await);
     }
     let mark = progress.clone();
-    let shown = shown.cloned();
     let hasher = Arc::new(Mutex::new(Md5::new()));
     let hashing = hasher.clone();
     // XNAT needs Content-Length on a raw body; `take` keeps the body to that length even
@@ -216,9 +216,6 @@ pub(crate) async fn send_upload(
     let body = ReaderStream::with_capacity(file.take(len), UPLOAD_CHUNK).inspect(move |chunk| {
         if let Ok(bytes) = chunk {
             mark.taken(bytes.len() as u64);
-            if let Some(shown) = &shown {
-                shown.sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-            }
             hashing.lock().expect("md5 lock").update(bytes);
         }
     });
@@ -229,7 +226,7 @@ pub(crate) async fn send_upload(
         .send();
     let answer = watch(send, &progress, len, read_timeout).await;
     if let Some(sink) = sent_md5 {
-        let sent = progress.bytes.load(Ordering::Relaxed) == len;
+        let sent = progress.sent() == len;
         let digest = std::mem::take(&mut *hasher.lock().expect("md5 lock"));
         *sink.lock().expect("md5 sink lock") = sent.then(|| hex(&digest.finalize()));
     }
@@ -241,67 +238,71 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// How far an upload is, for people (`xnatfs status`): the bytes of the current attempt taken
-/// by the connection, of how many, since when.
+/// How far an upload's current attempt is: bytes taken by the connection, of how many, since
+/// when, and when the last ones were taken. The watchdog reads it (an attempt that stops taking
+/// bytes is cut), and so does `xnatfs status`.
 #[derive(Debug)]
 pub struct UploadProgress {
     pub source: std::path::PathBuf,
+    /// The clock every time below is read against, in milliseconds.
+    created: Instant,
     sent: AtomicU64,
     size: AtomicU64,
-    started: Mutex<Instant>,
+    started_ms: AtomicU64,
+    last_ms: AtomicU64,
 }
 
 impl UploadProgress {
     pub(crate) fn new(source: &Path) -> Self {
         UploadProgress {
             source: source.to_path_buf(),
+            created: Instant::now(),
             sent: AtomicU64::new(0),
             size: AtomicU64::new(0),
-            started: Mutex::new(Instant::now()),
+            started_ms: AtomicU64::new(0),
+            last_ms: AtomicU64::new(0),
         }
     }
 
+    fn ms(&self) -> u64 {
+        self.created.elapsed().as_millis() as u64
+    }
+
+    /// A new attempt of `len` bytes starts now.
     fn attempt(&self, len: u64) {
+        let now = self.ms();
         self.sent.store(0, Ordering::Relaxed);
         self.size.store(len, Ordering::Relaxed);
-        *self.started.lock().expect("progress lock") = Instant::now();
+        self.started_ms.store(now, Ordering::Relaxed);
+        self.last_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// The connection took `n` more bytes.
+    fn taken(&self, n: u64) {
+        self.sent.fetch_add(n, Ordering::Relaxed);
+        self.last_ms.store(self.ms(), Ordering::Relaxed);
+    }
+
+    /// How long since bytes were last taken (or the attempt started).
+    fn idle(&self) -> Duration {
+        Duration::from_millis(
+            self.ms()
+                .saturating_sub(self.last_ms.load(Ordering::Relaxed)),
+        )
+    }
+
+    fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
     }
 
     /// Bytes sent in this attempt, of how many, and for how long it has run.
     pub fn now(&self) -> (u64, u64, Duration) {
+        let started = self.started_ms.load(Ordering::Relaxed);
         (
-            self.sent.load(Ordering::Relaxed),
+            self.sent(),
             self.size.load(Ordering::Relaxed),
-            self.started.lock().expect("progress lock").elapsed(),
+            Duration::from_millis(self.ms().saturating_sub(started)),
         )
-    }
-}
-
-/// How far an upload body has got: bytes taken by the connection, and when last.
-pub(crate) struct Progress {
-    started: Instant,
-    last_ms: AtomicU64,
-    bytes: AtomicU64,
-}
-
-impl Progress {
-    fn new() -> Self {
-        Progress {
-            started: Instant::now(),
-            last_ms: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
-        }
-    }
-
-    fn taken(&self, n: u64) {
-        self.bytes.fetch_add(n, Ordering::Relaxed);
-        let now = self.started.elapsed().as_millis() as u64;
-        self.last_ms.store(now, Ordering::Relaxed);
-    }
-
-    fn idle(&self) -> Duration {
-        let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
-        self.started.elapsed().saturating_sub(last)
     }
 }
 
@@ -318,7 +319,7 @@ pub(crate) fn allowed_idle(limit: Duration, len: u64, taken: u64) -> Duration {
 /// Run `send`, failing it when `progress` stays still for longer than [`allowed_idle`].
 async fn watch(
     send: impl std::future::Future<Output = reqwest::Result<Response>>,
-    progress: &Progress,
+    progress: &UploadProgress,
     len: u64,
     limit: Duration,
 ) -> Result<Response, SendError> {
@@ -329,7 +330,7 @@ async fn watch(
             result = &mut send => return result.map_err(SendError::from),
             _ = tokio::time::sleep(tick) => {
                 let idle = progress.idle();
-                let taken = progress.bytes.load(Ordering::Relaxed);
+                let taken = progress.sent();
                 if idle >= allowed_idle(limit, len, taken) {
                     let detail = if taken < len {
                         format!("upload stalled at {taken} of {len} bytes for {idle:?}")
@@ -388,7 +389,8 @@ mod tests {
 
     #[tokio::test]
     async fn watchdog_fails_a_stalled_send_and_spares_a_progressing_one() {
-        let progress = Progress::new();
+        let progress = UploadProgress::new(Path::new("stalled"));
+        progress.attempt(100);
         let stalled = futures::future::pending::<reqwest::Result<Response>>();
         let err = watch(stalled, &progress, 100, Duration::from_millis(50))
             .await
@@ -398,7 +400,8 @@ mod tests {
 
         // Progress every 20 ms for 200 ms keeps a 50 ms watchdog quiet; the send then
         // fails on its own (a builder error stands in for the answer).
-        let progress = Arc::new(Progress::new());
+        let progress = Arc::new(UploadProgress::new(Path::new("slow")));
+        progress.attempt(1 << 30);
         let p = progress.clone();
         let ticker = tokio::spawn(async move {
             for _ in 0..10 {
