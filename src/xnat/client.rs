@@ -92,8 +92,6 @@ pub struct Health {
     pub failures: u64,
     /// Since when the server has been offline, and why.
     pub offline_since: Option<(std::time::SystemTime, String)>,
-    /// `--offline`: the server is never asked.
-    pub offline_by_choice: bool,
     /// How many times the server went away since the start.
     pub outages: u64,
     /// The uploads running now.
@@ -176,6 +174,7 @@ impl XnatClient {
         )?;
         let client = XnatClient {
             inner: Arc::new(Inner {
+                reach: Reach::new(&base, config.offline == OfflineStart::Always),
                 http,
                 upload_http,
                 read_timeout: config.read_timeout,
@@ -185,7 +184,6 @@ impl XnatClient {
                 retry: config.retry.clone(),
                 session,
                 range: AtomicU8::new(0),
-                reach: Reach::new(&config.server, config.offline == OfflineStart::Always),
                 requests: AtomicU64::new(0),
                 failures: AtomicU64::new(0),
                 uploads: Mutex::new(Vec::new()),
@@ -218,7 +216,6 @@ impl XnatClient {
             requests: self.inner.requests.load(Ordering::Relaxed),
             failures: self.inner.failures.load(Ordering::Relaxed),
             offline_since: self.inner.reach.offline_since(),
-            offline_by_choice: self.inner.reach.forced(),
             outages: self.inner.reach.outages(),
             uploads: self.inner.uploads.lock().expect("uploads lock").clone(),
         }

@@ -74,11 +74,6 @@ impl Reach {
         self.lock().as_ref().map(|o| (o.since, o.reason.clone()))
     }
 
-    /// Whether `--offline` keeps the breaker open for good.
-    pub fn forced(&self) -> bool {
-        self.forced
-    }
-
     /// How many times the mount went offline.
     pub fn outages(&self) -> u64 {
         self.outages.load(Ordering::Relaxed)

@@ -203,14 +203,6 @@ impl Core {
         self.writes.as_ref().map(|w| w.spool_dir())
     }
 
-    /// The journal record of every file staged now: what `xnatfs status` lists.
-    pub fn staged_files(&self) -> Vec<crate::fs::write::spool::Record> {
-        self.writes
-            .as_ref()
-            .map(|w| w.records())
-            .unwrap_or_default()
-    }
-
     /// The size and room of the disk files are staged on (none on a read-only mount).
     pub fn spool_space(&self) -> Option<crate::fs::write::Space> {
         self.writes.as_ref().map(|w| w.space())

@@ -137,11 +137,6 @@ impl Writes {
         self.stages.get(ino)
     }
 
-    /// Every staged file's journal state.
-    pub fn records(&self) -> Vec<Record> {
-        self.stages.records()
-    }
-
     /// Every staged file's journal state and where its bytes are, in journal order.
     pub fn uploads_now(&self) -> Vec<(Record, std::path::PathBuf)> {
         self.stages.records_with_stages()

@@ -247,11 +247,4 @@ impl StageTable {
         out.sort_by_key(|(r, _)| r.id);
         out
     }
-
-    /// Every staged file's journal state, for `xnatfs status`.
-    pub fn records(&self) -> Vec<Record> {
-        let mut out: Vec<Record> = self.all().iter().map(|s| s.snapshot()).collect();
-        out.sort_by_key(|r| r.id);
-        out
-    }
 }
