@@ -158,7 +158,7 @@ impl Namespace {
                         let revalidated = self.revalidated.clone();
                         tokio::spawn(async move {
                             if let Ok(rows) = fetch.await {
-                                store.save_later(key.clone(), Arc::new(rows.clone()));
+                                store.save_later(key.clone(), rows.clone());
                                 revalidated
                                     .lock()
                                     .expect("revalidated lock")
@@ -176,7 +176,7 @@ impl Namespace {
         };
         match answer {
             Ok(rows) => {
-                store.save_later(key, Arc::new(rows.clone()));
+                store.save_later(key, rows.clone());
                 Ok(rows)
             }
             Err(e) if e.says_server_down() || matches!(e, XnatError::Timeout { .. }) => {
@@ -196,7 +196,7 @@ impl Namespace {
     async fn kept<T: DeserializeOwned + Send + 'static>(&self, key: &str) -> Option<Vec<T>> {
         let store = self.store.clone()?;
         let key = key.to_string();
-        tokio::task::spawn_blocking(move || store.load::<T>(&key).map(|(rows, _)| rows))
+        tokio::task::spawn_blocking(move || store.load::<T>(&key))
             .await
             .ok()
             .flatten()

@@ -5,8 +5,9 @@
 //! hash of the server, the user and the request, holding the rows as JSON with a format version;
 //! a file of another version, scope or request is ignored and replaced. The folder is private
 //! (0700, files 0600, never through a link), and bounded: past its byte budget the listings
-//! saved longest ago go first. Saves run off the async threads, written to a temporary name
-//! and renamed, so a crash leaves the old listing or the new one, never half of one.
+//! saved longest ago go first (by the file's time). Saves run off the async threads, written to
+//! a temporary name and renamed, so a crash leaves the old listing or the new one, never half
+//! of one; rows the same as those last kept are not written again.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -23,7 +24,7 @@ use sha2::{Digest, Sha256};
 use crate::fs::owned_dir;
 
 /// The format of the files; another number is not read.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// The key of the root listing (every project): kept once a mount has listed anything.
 pub const ROOT_LISTING: &str = "projects";
@@ -42,11 +43,18 @@ pub struct ListingStore {
 
 #[derive(Default)]
 struct State {
-    /// File name → (size, saved), for the budget.
-    files: HashMap<String, (u64, SystemTime)>,
+    /// File name → what is known of it, for the budget and to skip rewriting the same rows.
+    files: HashMap<String, Kept>,
     used: u64,
     /// Requests already answered once in this mount.
     seen: HashSet<String>,
+}
+
+struct Kept {
+    size: u64,
+    saved: SystemTime,
+    /// CRC-32 of the file's bytes, when this mount wrote it.
+    crc: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -54,7 +62,6 @@ struct Saving<'a, T> {
     version: u32,
     scope: &'a str,
     key: &'a str,
-    saved: u64,
     rows: &'a [T],
 }
 
@@ -63,7 +70,6 @@ struct Saved<T> {
     version: u32,
     scope: String,
     key: String,
-    saved: u64,
     rows: Vec<T>,
 }
 
@@ -86,7 +92,14 @@ impl ListingStore {
             }
             let saved = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
             state.used += meta.len();
-            state.files.insert(name, (meta.len(), saved));
+            state.files.insert(
+                name,
+                Kept {
+                    size: meta.len(),
+                    saved,
+                    crc: None,
+                },
+            );
         }
         let store = ListingStore {
             dir: dir.to_path_buf(),
@@ -123,9 +136,9 @@ impl ListingStore {
         self.lock().seen.insert(key.to_string())
     }
 
-    /// The rows kept for `key` and when they were saved (reads a file: call it off the async
+    /// The rows kept for `key` (reads a file: call it off the async
     /// threads).
-    pub fn load<T: DeserializeOwned>(&self, key: &str) -> Option<(Vec<T>, SystemTime)> {
+    pub fn load<T: DeserializeOwned>(&self, key: &str) -> Option<Vec<T>> {
         let path = self.dir.join(self.file_name(key));
         let file = fs::OpenOptions::new()
             .read(true)
@@ -144,10 +157,11 @@ impl ListingStore {
             self.remove(&path);
             return None;
         }
-        Some((saved.rows, crate::fs::mtime::from_epoch_secs(saved.saved)))
+        Some(saved.rows)
     }
 
-    /// Keep `rows` as the listing of `key` (writes a file: call it off the async threads).
+    /// Keep `rows` as the listing of `key` (writes a file: call it off the async threads;
+    /// rows the same as those this mount kept last are not written again).
     pub fn save<T: Serialize>(&self, key: &str, rows: &[T]) -> io::Result<()> {
         let name = self.file_name(key);
         let tmp = self.dir.join(format!(".tmp{}-{name}", std::process::id()));
@@ -156,12 +170,19 @@ impl ListingStore {
             version: VERSION,
             scope: &self.scope,
             key,
-            saved: crate::fs::mtime::epoch_secs(now),
             rows,
         })
         .map_err(io::Error::other)?;
         if body.len() as u64 > self.budget {
             return Ok(());
+        }
+        let size = body.len() as u64;
+        let crc = crc32fast::hash(&body);
+        if let Some(kept) = self.lock().files.get_mut(&name) {
+            if kept.size == size && kept.crc == Some(crc) {
+                kept.saved = now;
+                return Ok(());
+            }
         }
         let write = || -> io::Result<()> {
             let mut file = fs::OpenOptions::new()
@@ -178,9 +199,13 @@ impl ListingStore {
             return Err(e);
         }
         let mut state = self.lock();
-        let size = body.len() as u64;
-        if let Some((old, _)) = state.files.insert(name, (size, now)) {
-            state.used -= old;
+        let kept = Kept {
+            size,
+            saved: now,
+            crc: Some(crc),
+        };
+        if let Some(old) = state.files.insert(name, kept) {
+            state.used -= old.size;
         }
         state.used += size;
         self.trim(&mut state);
@@ -188,11 +213,7 @@ impl ListingStore {
     }
 
     /// Save in the background, logging a failure (a full disk costs the copy, not the answer).
-    pub fn save_later<T: Serialize + Send + Sync + 'static>(
-        self: &Arc<Self>,
-        key: String,
-        rows: Arc<Vec<T>>,
-    ) {
+    pub fn save_later<T: Serialize + Send + 'static>(self: &Arc<Self>, key: String, rows: Vec<T>) {
         let store = self.clone();
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
@@ -208,8 +229,8 @@ impl ListingStore {
         let _ = fs::remove_file(path);
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         let mut state = self.lock();
-        if let Some((size, _)) = name.and_then(|n| state.files.remove(&n)) {
-            state.used -= size;
+        if let Some(kept) = name.and_then(|n| state.files.remove(&n)) {
+            state.used -= kept.size;
         }
     }
 
@@ -221,7 +242,7 @@ impl ListingStore {
         let mut by_age: Vec<(SystemTime, String, u64)> = state
             .files
             .iter()
-            .map(|(name, (size, saved))| (*saved, name.clone(), *size))
+            .map(|(name, kept)| (kept.saved, name.clone(), kept.size))
             .collect();
         by_age.sort();
         for (_, name, size) in by_age {
@@ -255,7 +276,7 @@ mod tests {
         store
             .save("subjects/P", &[subject("S1"), subject("S2")])
             .unwrap();
-        let (rows, _) = store.load::<Subject>("subjects/P").unwrap();
+        let rows = store.load::<Subject>("subjects/P").unwrap();
         assert_eq!(rows, vec![subject("S1"), subject("S2")]);
         assert!(store.load::<Subject>("subjects/Q").is_none());
         drop(store);
@@ -263,7 +284,7 @@ mod tests {
         assert!(other.load::<Subject>("subjects/P").is_none());
         let again = ListingStore::open(&dir.path().join("l"), "http://a\nalice", 1 << 20).unwrap();
         assert!(again.has("subjects/P"));
-        assert_eq!(again.load::<Subject>("subjects/P").unwrap().0.len(), 2);
+        assert_eq!(again.load::<Subject>("subjects/P").unwrap().len(), 2);
     }
 
     #[test]
@@ -300,8 +321,27 @@ mod tests {
         assert!(!path.exists());
         store.save("k", &[subject("S")]).unwrap();
         let text = fs::read_to_string(&path).unwrap();
-        fs::write(&path, text.replace("\"version\":1", "\"version\":99")).unwrap();
+        fs::write(&path, text.replace("\"version\":2", "\"version\":99")).unwrap();
         assert!(store.load::<Subject>("k").is_none());
+    }
+
+    #[test]
+    fn the_same_rows_are_not_written_again() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = ListingStore::open(&dir.path().join("l"), "s", 1 << 20).unwrap();
+        store.save("k", &[subject("S")]).unwrap();
+        let path = dir.path().join("l").join(store.file_name("k"));
+        let inode = fs::metadata(&path).unwrap().ino();
+        store.save("k", &[subject("S")]).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().ino(), inode, "not rewritten");
+        store.save("k", &[subject("S"), subject("T")]).unwrap();
+        assert_ne!(
+            fs::metadata(&path).unwrap().ino(),
+            inode,
+            "new rows are written"
+        );
+        assert_eq!(store.load::<Subject>("k").unwrap().len(), 2);
     }
 
     #[test]
