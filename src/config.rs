@@ -350,6 +350,23 @@ struct Candidate {
 }
 
 /// Find the server and credentials; see the module comment for the order.
+/// The server (normalised) and the user its URL names: from the command line, `XNAT_HOST`, or
+/// the config file.
+fn server_of(
+    args: &CredentialArgs,
+    env: &Environment,
+    file: Option<&PyxnatConfig>,
+) -> Result<(String, Option<String>), ConfigError> {
+    let raw_server = args
+        .server
+        .clone()
+        .or_else(|| env.var("XNAT_HOST").map(str::to_string))
+        .or_else(|| file.and_then(|c| c.server.clone()))
+        .filter(|s| !s.trim().is_empty())
+        .ok_or(ConfigError::NoServer)?;
+    normalise_server(&raw_server)
+}
+
 /// The server and user of a mount that logs in with the alias token in `token_file` (no
 /// password is looked for): the server as [`resolve`] finds it; the user the token says it
 /// logs in as, else `--user`, `XNAT_USER`, the URL's, the config file's or the netrc entry's.
@@ -363,14 +380,7 @@ pub fn resolve_for_token(
         Some(path) => Some(read_config_file(path)?),
         None => None,
     };
-    let raw_server = args
-        .server
-        .clone()
-        .or_else(|| env.var("XNAT_HOST").map(str::to_string))
-        .or_else(|| file.as_ref().and_then(|c| c.server.clone()))
-        .filter(|s| !s.trim().is_empty())
-        .ok_or(ConfigError::NoServer)?;
-    let (server, url_user) = normalise_server(&raw_server)?;
+    let (server, url_user) = server_of(args, env, file.as_ref())?;
     let source = Source::TokenFile(token_file.to_path_buf());
     let netrc_user = || {
         let path = env.netrc_path()?;
@@ -413,15 +423,7 @@ pub fn resolve(
         Some(path) => Some((path.clone(), read_config_file(path)?)),
         None => None,
     };
-    let file_server = file.as_ref().and_then(|(_, c)| c.server.clone());
-    let raw_server = args
-        .server
-        .clone()
-        .or_else(|| env.var("XNAT_HOST").map(str::to_string))
-        .or(file_server)
-        .filter(|s| !s.trim().is_empty())
-        .ok_or(ConfigError::NoServer)?;
-    let (server, url_user) = normalise_server(&raw_server)?;
+    let (server, url_user) = server_of(args, env, file.as_ref().map(|(_, c)| c))?;
 
     let mut candidates = vec![
         Candidate {
