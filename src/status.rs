@@ -12,8 +12,8 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use crate::cli::StatusArgs;
-use crate::fs::ops::report::{ago, Report, REPORT_VERSION};
-use crate::fs::write::spool::{read_records, Record, UploadState};
+use crate::fs::ops::report::{ago, Report, Upload, REPORT_VERSION};
+use crate::fs::write::spool::read_records;
 
 /// The extended attribute of a mount's root that names its spool folder.
 pub const SPOOL_XATTR: &str = "user.xnatfs.spool";
@@ -57,27 +57,11 @@ fn report(args: &StatusArgs) -> Result<usize, String> {
         println!("no uploads waiting");
         return Ok(0);
     }
-    for record in &records {
-        println!("{}", line(record));
+    let count = records.len();
+    for record in records {
+        print!("{}", upload_line(&Upload::from_record(record)));
     }
-    Ok(records.len())
-}
-
-/// One line per staged file: state, size, path under the mount, attempts, last error.
-fn line(record: &Record) -> String {
-    let state = match record.state {
-        UploadState::Writing => "writing",
-        UploadState::Pending => "pending",
-        UploadState::Failed => "failed",
-    };
-    let mut out = format!("{state:<8} {:>12} bytes  {}", record.size, record.shown);
-    if record.attempts > 0 {
-        out.push_str(&format!("  ({} attempt(s))", record.attempts));
-    }
-    if let Some(reason) = &record.reason {
-        out.push_str(&format!("\n         last error: {reason}"));
-    }
-    out
+    Ok(count)
 }
 
 /// Print the report of the mount at `mountpoint`; returns how many files wait.
@@ -143,14 +127,6 @@ fn human(r: &Report, mountpoint: &Path, now: SystemTime) -> String {
         c.hits,
         c.misses
     );
-    if let Some(shared) = &c.shared {
-        out += &format!(
-            "shared     {} of {}, {} hits\n",
-            bytes(shared.bytes),
-            bytes(shared.capacity),
-            shared.hits
-        );
-    }
     out += &format!(
         "listings   {} kept for offline use (budget {})\n",
         bytes(r.listings_kept_bytes),
@@ -162,27 +138,34 @@ fn human(r: &Report, mountpoint: &Path, now: SystemTime) -> String {
     }
     out += &format!("uploads    {} file(s) staged\n", r.uploads_total);
     for u in &r.uploads {
-        let progress = if u.state == "uploading" {
-            format!("  sent {} ({}/s)", bytes(u.sent), bytes(u.rate))
-        } else {
-            String::new()
-        };
-        out += &format!(
-            "  {:<9} {:>10}  {}{progress}",
-            u.state,
-            bytes(u.size),
-            u.path
-        );
-        if u.attempts > 0 {
-            out += &format!("  ({} attempt(s))", u.attempts);
-        }
-        out += "\n";
-        if let Some(e) = &u.last_error {
-            out += &format!("            last error: {e}\n");
-        }
+        out += &upload_line(u);
     }
     if r.uploads.len() < r.uploads_total {
         out += &format!("  … and {} more\n", r.uploads_total - r.uploads.len());
+    }
+    out
+}
+
+/// One staged file: state, size, path under the mount, progress while it is sent, attempts,
+/// and the last error on a line of its own.
+fn upload_line(u: &Upload) -> String {
+    let progress = if u.state == "uploading" {
+        format!("  sent {} ({}/s)", bytes(u.sent), bytes(u.rate))
+    } else {
+        String::new()
+    };
+    let mut out = format!(
+        "  {:<9} {:>10}  {}{progress}",
+        u.state,
+        bytes(u.size),
+        u.path
+    );
+    if u.attempts > 0 {
+        out += &format!("  ({} attempt(s))", u.attempts);
+    }
+    out += "\n";
+    if let Some(e) = &u.last_error {
+        out += &format!("            last error: {e}\n");
     }
     out
 }

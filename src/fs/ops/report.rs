@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Core;
 use crate::fs::mtime::epoch_secs;
-use crate::fs::write::spool::UploadState;
+use crate::fs::write::spool::{Record, UploadState};
 
 /// The format of the report; a reader refuses another.
 pub const REPORT_VERSION: u32 = 1;
@@ -80,15 +80,21 @@ pub struct Cache {
     pub misses: u64,
     /// `hits / (hits + misses)`, 0 before any read.
     pub hit_ratio: f64,
-    /// The cluster's shared cache, when the mount uses one (none yet).
-    pub shared: Option<SharedCache>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SharedCache {
-    pub bytes: u64,
-    pub capacity: u64,
-    pub hits: u64,
+impl Upload {
+    /// A staged file as its journal record says, not being sent.
+    pub fn from_record(record: Record) -> Upload {
+        Upload {
+            path: record.shown,
+            state: record.state.name().to_string(),
+            size: record.size,
+            sent: 0,
+            rate: 0,
+            attempts: record.attempts,
+            last_error: record.reason,
+        }
+    }
 }
 
 impl Core {
@@ -110,36 +116,21 @@ impl Core {
             .into_iter()
             .take(MAX_UPLOADS_LISTED)
             .map(|(record, stage)| {
-                let progress = running.iter().find(|(source, _)| *source == stage);
-                let state = match (record.state, progress) {
-                    (UploadState::Writing, _) => "writing",
-                    (_, Some(_)) => "uploading",
-                    (UploadState::Pending, None) => "pending",
-                    (UploadState::Failed, None) => "failed",
-                };
-                let (sent, rate) = match progress {
-                    Some((_, (sent, _, took))) => {
-                        let secs = took.as_secs_f64();
-                        (
-                            *sent,
-                            if secs > 0.0 {
-                                (*sent as f64 / secs) as u64
-                            } else {
-                                0
-                            },
-                        )
+                let writing = record.state == UploadState::Writing;
+                let mut upload = Upload::from_record(record);
+                if let Some((_, (sent, _, took))) = running.iter().find(|(s, _)| *s == stage) {
+                    if !writing {
+                        upload.state = "uploading".into();
                     }
-                    None => (0, 0),
-                };
-                Upload {
-                    path: record.shown,
-                    state: state.to_string(),
-                    size: record.size,
-                    sent,
-                    rate,
-                    attempts: record.attempts,
-                    last_error: record.reason,
+                    let secs = took.as_secs_f64();
+                    upload.sent = *sent;
+                    upload.rate = if secs > 0.0 {
+                        (*sent as f64 / secs) as u64
+                    } else {
+                        0
+                    };
                 }
+                upload
             })
             .collect();
         let reads = self.reads.stats();
@@ -180,7 +171,6 @@ impl Core {
                 } else {
                     hits as f64 / (hits + cache.misses) as f64
                 },
-                shared: None,
             },
             listings_kept_bytes: kept,
             listings_kept_budget: budget,

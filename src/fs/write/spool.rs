@@ -31,6 +31,17 @@ pub enum UploadState {
     Failed,
 }
 
+impl UploadState {
+    /// The state's name, as the journal and `xnatfs status` give it.
+    pub fn name(self) -> &'static str {
+        match self {
+            UploadState::Writing => "writing",
+            UploadState::Pending => "pending",
+            UploadState::Failed => "failed",
+        }
+    }
+}
+
 /// The journal record of one staged file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Record {
