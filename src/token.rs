@@ -6,13 +6,12 @@
 //! when it expires) to a new file made 0600 beside the target and renamed over it, never
 //! through a link; without `--output` it goes to standard output.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::ExitCode;
 
 use crate::cli::TokenArgs;
 use crate::config::{self, CredentialArgs, Environment, TerminalPrompter};
+use crate::fs::owned_dir;
 use crate::xnat::token::Token;
 use crate::xnat::{paths, XnatClient};
 
@@ -73,37 +72,24 @@ fn issue(args: &TokenArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Write `bytes` to `path` as a new private file renamed over it: whoever reads `path` sees
-/// the old token or the new one, and no one else ever can.
+/// Write `bytes` and a newline to `path` as a new private file renamed over it: whoever reads
+/// `path` sees the old token or the new one, and no one else ever can.
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
     let name = path
         .file_name()
         .ok_or_else(|| std::io::Error::other("not a file name"))?;
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(std::io::Error::other(
+            "is a symbolic link: not replaced (give the file it points to)",
+        ));
+    }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
     let tmp = dir.unwrap_or(Path::new(".")).join(format!(
         ".{}.{}.tmp",
         name.to_string_lossy(),
         std::process::id()
     ));
-    let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.write_all(b"\n")?;
-        file.sync_all()?;
-        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
-            return Err(std::io::Error::other(
-                "is a symbolic link: not replaced (give the file it points to)",
-            ));
-        }
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let mut body = bytes.to_vec();
+    body.push(b'\n');
+    owned_dir::replace_private(&tmp, path, &body, true)
 }

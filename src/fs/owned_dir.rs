@@ -99,6 +99,30 @@ pub fn lock(dir: &Path, busy: impl FnOnce() -> String) -> io::Result<fs::File> {
     Ok(file)
 }
 
+/// Write `bytes` to the new file `tmp` (0600, never through a link) and rename it over
+/// `dest`, so a reader sees the old file or the new one, never half of one; with `sync` the
+/// bytes are on the disk before the rename. `tmp` is removed if anything fails.
+pub fn replace_private(tmp: &Path, dest: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
+    let write = || -> io::Result<()> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(tmp)?;
+        file.write_all(bytes)?;
+        if sync {
+            file.sync_all()?;
+        }
+        fs::rename(tmp, dest)
+    };
+    let result = write();
+    if result.is_err() {
+        let _ = fs::remove_file(tmp);
+    }
+    result
+}
+
 /// A folder inside a claimed one, made 0700 if missing; refused if it is anything but a real
 /// folder (a symbolic link planted there is never followed).
 pub fn subdir(dir: &Path) -> io::Result<()> {

@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -184,20 +184,7 @@ impl ListingStore {
                 return Ok(());
             }
         }
-        let write = || -> io::Result<()> {
-            let mut file = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&tmp)?;
-            file.write_all(&body)?;
-            fs::rename(&tmp, self.dir.join(&name))
-        };
-        if let Err(e) = write() {
-            let _ = fs::remove_file(&tmp);
-            return Err(e);
-        }
+        owned_dir::replace_private(&tmp, &self.dir.join(&name), &body, false)?;
         let mut state = self.lock();
         let kept = Kept {
             size,
