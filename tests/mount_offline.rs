@@ -13,39 +13,21 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::mount::{xnatfs_bin, Mount};
+use common::mount::{xnatfs_bin, xnatfs_status, Mount};
 use common::sim::*;
+use common::wait_for;
 
 /// `xnatfs status [--json] MOUNTPOINT`: exit code and standard output.
 fn status(mountpoint: &Path, json: bool) -> (i32, String) {
-    let mut cmd = Command::new(xnatfs_bin());
-    cmd.arg("status");
-    if json {
-        cmd.arg("--json");
-    }
-    let out = cmd.arg(mountpoint).output().expect("run xnatfs status");
-    assert!(
-        out.status.code() != Some(2),
-        "xnatfs status failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    let args: &[&str] = if json { &["--json"] } else { &[] };
+    let (code, out, err) = xnatfs_status(mountpoint, args);
+    assert!(code != 2, "xnatfs status failed: {err}");
+    (code, out)
 }
 
 fn status_json(mountpoint: &Path) -> serde_json::Value {
     let (_, text) = status(mountpoint, true);
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("status --json: {e}: {text}"))
-}
-
-fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// The errno of reading the file at `path` whole.
@@ -137,12 +119,12 @@ fn offline_mid_use_serves_what_was_kept_and_uploads_when_back() {
     );
 
     sim.start_again();
-    wait_for("the mount online again", Duration::from_secs(45), || {
+    wait_for(Duration::from_secs(45), "the mount online again", || {
         status_json(&root)["state"] == "online"
     });
     wait_for(
-        "the offline write on the server",
         Duration::from_secs(60),
+        "the offline write on the server",
         || status_json(&root)["uploads_total"] == 0,
     );
     let on_server = expected_files(sim.server().store(), None);
@@ -205,7 +187,7 @@ fn a_mount_started_offline_serves_what_an_earlier_mount_kept() {
     assert_eq!(status_json(down.path())["state"], "offline");
     // Back: the probe finds it, and the uncached file reads.
     sim.start_again();
-    wait_for("the mount online", Duration::from_secs(45), || {
+    wait_for(Duration::from_secs(45), "the mount online", || {
         status_json(down.path())["state"] == "online"
     });
     let bytes = std::fs::read(down.path().join(&uncached)).expect("uncached, back online");
@@ -259,7 +241,7 @@ fn status_shows_an_upload_in_flight_with_its_progress() {
         std::thread::spawn(move || std::fs::write(target, payload))
     };
     let mut seen = None;
-    wait_for("an upload shown in flight", Duration::from_secs(60), || {
+    wait_for(Duration::from_secs(60), "an upload shown in flight", || {
         let report = status_json(mount.path());
         let uploading = report["uploads"].as_array().and_then(|list| {
             list.iter()
@@ -328,8 +310,8 @@ fn after_a_remount_a_slow_server_shows_the_kept_tree_then_its_own() {
     // The server's answer, awaited in the background, replaces it within seconds (not the
     // 60 s metadata TTL).
     wait_for(
-        "the server's listing after the kept one",
         Duration::from_secs(20),
+        "the server's listing after the kept one",
         || resources.join("NOTES").exists(),
     );
     assert_eq!(

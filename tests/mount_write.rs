@@ -65,15 +65,8 @@ fn on_server(sim: &Sim, rel: &str) -> Option<Vec<u8>> {
 }
 
 fn status(mount: &Mount) -> (i32, String) {
-    let out = Command::new(common::mount::xnatfs_bin())
-        .arg("status")
-        .arg(mount.path())
-        .output()
-        .expect("run xnatfs status");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    let (code, out, _) = common::mount::xnatfs_status(mount.path(), &[]);
+    (code, out)
 }
 
 fn sh(script: &str) -> std::process::Output {

@@ -8,10 +8,11 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::mount::{is_mounted, Mount};
 use common::sim::*;
+use common::wait_for;
 use xnat_sim::model::ResourceOwner;
 use xnat_sim::{Faults, Shape};
 
@@ -49,24 +50,8 @@ fn server_bytes(store: &xnat_sim::Store, rel: &str) -> Option<Vec<u8>> {
 }
 
 fn status(mountpoint: &Path) -> (i32, String) {
-    let out = Command::new(common::mount::xnatfs_bin())
-        .arg("status")
-        .arg(mountpoint)
-        .output()
-        .expect("xnatfs status");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
-}
-
-/// Wait up to `limit` for `done`.
-fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "{what} within {limit:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (code, out, _) = common::mount::xnatfs_status(mountpoint, &[]);
+    (code, out)
 }
 
 #[test]

@@ -203,3 +203,18 @@ impl Drop for Mount {
         }
     }
 }
+
+/// `xnatfs status ARGS MOUNTPOINT`: its exit code, standard output and standard error.
+pub fn xnatfs_status(mountpoint: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(xnatfs_bin())
+        .arg("status")
+        .args(args)
+        .arg(mountpoint)
+        .output()
+        .expect("run xnatfs status");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
