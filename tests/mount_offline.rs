@@ -37,6 +37,26 @@ fn read_errno(path: &Path) -> Option<i32> {
         .map(|e| e.raw_os_error().unwrap_or(-1))
 }
 
+/// A mount without its server (`how`): the kept `tree`, the `cached` file's bytes, and
+/// EHOSTDOWN at once for the `uncached` one.
+fn serves_what_was_kept(
+    root: &Path,
+    tree: &BTreeMap<String, u64>,
+    expected: &BTreeMap<String, Expected>,
+    cached: &str,
+    uncached: &str,
+    how: &str,
+) {
+    assert_eq!(&walk_files(root), tree, "the kept tree, {how}");
+    let again = std::fs::read(root.join(cached)).unwrap_or_else(|e| panic!("cached, {how}: {e}"));
+    assert_eq!(md5_hex(&again), expected[cached].md5, "cached bytes, {how}");
+    assert_eq!(
+        read_errno(&root.join(uncached)),
+        Some(libc::EHOSTDOWN),
+        "an uncached file, {how}"
+    );
+}
+
 /// Two files of the archive: one to read while online (cached), one never read.
 fn two_files(expected: &BTreeMap<String, Expected>) -> (String, String) {
     let mut names = expected.keys().filter(|p| !p.contains("/.")).cloned();
@@ -152,12 +172,13 @@ fn a_mount_started_offline_serves_what_an_earlier_mount_kept() {
     // `--offline` with the server up: nothing asked of it.
     sim.server().reset_stats();
     let offline = Mount::start_with_cache(&sim.url(), USER, PASS, &["--offline"], cache);
-    assert_eq!(walk_files(offline.path()), tree, "the kept tree, --offline");
-    let again = std::fs::read(offline.path().join(&cached)).expect("cached, --offline");
-    assert_eq!(md5_hex(&again), expected[&cached].md5);
-    assert_eq!(
-        read_errno(&offline.path().join(&uncached)),
-        Some(libc::EHOSTDOWN)
+    serves_what_was_kept(
+        offline.path(),
+        &tree,
+        &expected,
+        &cached,
+        &uncached,
+        "--offline",
     );
     let report = status_json(offline.path());
     assert_eq!(report["state"], "offline", "{report}");
@@ -177,12 +198,13 @@ fn a_mount_started_offline_serves_what_an_earlier_mount_kept() {
     // The server down at mount time: the kept tree, at once.
     sim.stop();
     let down = Mount::start_with_cache(&sim.url(), USER, PASS, &[], cache);
-    assert_eq!(walk_files(down.path()), tree, "the kept tree, server down");
-    let again = std::fs::read(down.path().join(&cached)).expect("cached, server down");
-    assert_eq!(md5_hex(&again), expected[&cached].md5);
-    assert_eq!(
-        read_errno(&down.path().join(&uncached)),
-        Some(libc::EHOSTDOWN)
+    serves_what_was_kept(
+        down.path(),
+        &tree,
+        &expected,
+        &cached,
+        &uncached,
+        "server down",
     );
     assert_eq!(status_json(down.path())["state"], "offline");
     // Back: the probe finds it, and the uncached file reads.
