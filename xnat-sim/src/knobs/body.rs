@@ -14,6 +14,9 @@ use tokio::time::{Instant, Sleep};
 
 type BoxError = axum::Error;
 
+/// How long a reset waits for the bytes before it to be written out.
+const FLUSH_BEFORE_RESET: Duration = Duration::from_millis(50);
+
 /// Counts data bytes and calls `done(bytes)` once, at the end or on drop.
 pub struct Counted {
     inner: Body,
@@ -99,6 +102,8 @@ pub struct Shaped {
     front_cleared: bool,
     sleep: Option<Pin<Box<Sleep>>>,
     stalled: bool,
+    /// The reset is due and the bytes before it were given time to leave.
+    reset_flushed: bool,
 }
 
 impl Shaped {
@@ -115,6 +120,7 @@ impl Shaped {
             front_cleared: false,
             sleep: None,
             stalled: false,
+            reset_flushed: false,
         })
     }
 
@@ -157,6 +163,14 @@ impl HttpBody for Shaped {
             let cleared = std::mem::take(&mut this.front_cleared);
             if !cleared {
                 if let Some(k) = this.shape.reset_after {
+                    if this.sent >= k && !this.reset_flushed {
+                        // hyper writes what it holds while the body is pending: the K bytes
+                        // reach the client before the connection breaks, as on a real reset.
+                        this.reset_flushed = true;
+                        this.sleep = Some(Box::pin(tokio::time::sleep(FLUSH_BEFORE_RESET)));
+                        this.queue.push_front(chunk);
+                        continue;
+                    }
                     if this.sent >= k {
                         return Poll::Ready(Some(Err(axum::Error::new(std::io::Error::new(
                             std::io::ErrorKind::ConnectionReset,

@@ -141,15 +141,24 @@ fn build(store: &Store, shape: &Shape) -> io::Result<Summary> {
         summary.projects.push(pid.clone());
         for s in 0..shape.subjects {
             let slabel = format!("{pid}_S{:03}", s + 1);
-            let sid = store.write(|a| a.add_subject(&pid, &slabel, "xnat-sim"))?;
+            let sid = store.write(|a| {
+                let id = a.add_subject(&pid, &slabel, "xnat-sim");
+                if let Some(subject) = a.subjects.get_mut(&id) {
+                    demographics(subject, s);
+                }
+                id
+            })?;
             for e in 0..shape.sessions {
                 let elabel = format!("{slabel}_MR{}", e + 1);
                 let day = rng.gen_range(1..=28);
                 let month = rng.gen_range(1..=12);
+                let date = format!("2024-{month:02}-{day:02}");
+                let time = format!("{:02}:{:02}:00", 8 + (s + e) % 10, (s * 7 + e * 13) % 60);
                 let eid = store.write(|a| {
                     let id = a.add_experiment(&sid, &elabel, "xnat:mrSessionData", "xnat-sim");
                     if let Some(x) = a.experiments.get_mut(&id) {
-                        x.date = format!("2024-{month:02}-{day:02}");
+                        x.date = date.clone();
+                        session_fields(x, &time);
                     }
                     id
                 })?;
@@ -183,10 +192,18 @@ fn build(store: &Store, shape: &Shape) -> io::Result<Summary> {
                         })?;
                         for f in 0..shape.files {
                             let file_seed = rng.gen::<u64>();
+                            let series = dicom::Series {
+                                date: &date,
+                                time: &time,
+                                patient: &slabel,
+                                series_description: desc,
+                                series_number: &scan_id,
+                                study_key: seed_key(&eid),
+                                series_key: n as u64 + 1,
+                            };
                             let (name, data) = synthetic_file(
                                 label,
-                                &elabel,
-                                &scan_id,
+                                (&elabel, &series),
                                 stype,
                                 f,
                                 shape.file_size,
@@ -233,10 +250,37 @@ fn build(store: &Store, shape: &Shape) -> io::Result<Summary> {
     Ok(summary)
 }
 
+/// A number from an accession ID (`SIM_E00012` → 12), for DICOM UIDs.
+fn seed_key(id: &str) -> u64 {
+    let digits: String = id.chars().filter(|c| c.is_ascii_digit()).collect();
+    digits.parse().unwrap_or(0)
+}
+
+/// Demographics as XNAT keeps them (`xnat:demographicData`), varied by subject number.
+fn demographics(subject: &mut crate::model::Subject, n: usize) {
+    let f = &mut subject.fields;
+    f.insert("gender".into(), ["male", "female"][n % 2].into());
+    f.insert(
+        "handedness".into(),
+        ["right", "left", "right"][n % 3].into(),
+    );
+    f.insert("yob".into(), (1960 + (n * 7) % 40).to_string());
+    f.insert("src".into(), "xnat-sim".into());
+    f.insert("group".into(), ["control", "patient"][n % 2].into());
+}
+
+/// The session fields a scanner's import sets (`xnat:imageSessionData`).
+fn session_fields(x: &mut crate::model::Experiment, time: &str) {
+    let f = &mut x.fields;
+    f.insert("time".into(), time.into());
+    f.insert("scanner".into(), "xnat-sim MR".into());
+    f.insert("acquisition_site".into(), "xnat-sim".into());
+    f.insert("session_type".into(), "MR".into());
+}
+
 fn synthetic_file(
     label: &str,
-    session: &str,
-    scan: &str,
+    (session, series): (&str, &dicom::Series),
     stype: &str,
     index: usize,
     size: u64,
@@ -249,12 +293,12 @@ fn synthetic_file(
     };
     Ok(match label {
         "NIFTI" => (
-            format!("{session}_{scan}-{stype}{suffix}.nii.gz"),
+            format!("{session}_{}-{stype}{suffix}.nii.gz", series.series_number),
             nifti::volume(size, seed)?,
         ),
         "DICOM" => (
             format!("{:06}.dcm", index + 1),
-            dicom::file(size, seed, index),
+            dicom::file(series, size, seed, index),
         ),
         _ => (
             format!("file{:03}.dat", index + 1),

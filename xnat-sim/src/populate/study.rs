@@ -146,6 +146,15 @@ fn build(store: &Store, members: &[String]) -> io::Result<()> {
                 scan: scan.id.into(),
             };
             let seed = (n as u64 + 1) * 100 + scan.id.parse::<u64>().unwrap_or(0);
+            let series = dicom::Series {
+                date,
+                time: "09:30:00",
+                patient: subject,
+                series_description: scan.description,
+                series_number: scan.id,
+                study_key: n as u64 + 1,
+                series_key: scan.id.parse().unwrap_or(0),
+            };
             let dicom_id = store.write(|a| {
                 let id = a.add_resource(owner.clone(), "DICOM");
                 if let Some(r) = a.resources.get_mut(&id) {
@@ -157,7 +166,7 @@ fn build(store: &Store, members: &[String]) -> io::Result<()> {
                 store,
                 dicom_id,
                 "000001.dcm",
-                &dicom::file(4096, seed, 0)[..],
+                &dicom::file(&series, 4096, seed, 0)[..],
             )?;
             let Some(image) = &scan.image else {
                 continue;
