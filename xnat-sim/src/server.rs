@@ -201,6 +201,10 @@ impl SimServer {
                 abort.abort();
             }
         }
+        // As Tomcat writes its sessions out on a clean shutdown.
+        if let Err(e) = self.auth.save() {
+            tracing::warn!("sessions and tokens not kept: {e}");
+        }
     }
 
     /// Serves until SIGINT or SIGTERM.

@@ -57,6 +57,14 @@ fn stop_closes_everything_and_a_restart_on_the_same_address_keeps_the_archive() 
     let big_url = format!("{E1}/resources/BIG/files/big.bin");
     assert_eq!(a.upload(&big_url, &big), (200, String::new()));
     let addr = sim.server.addr();
+    // a JSESSION and an alias token from before the restart
+    let (code, jsession) = a.text("/data/JSESSION");
+    assert_eq!(code, 200);
+    let token = a.json("/data/services/tokens/issue");
+    let (alias, secret) = (
+        token["alias"].as_str().unwrap().to_string(),
+        token["secret"].as_str().unwrap().to_string(),
+    );
 
     // an idle keep-alive connection, a pooled client, and a download stalled mid-body
     let mut idle = keep_alive(addr);
@@ -95,6 +103,18 @@ fn stop_closes_everything_and_a_restart_on_the_same_address_keeps_the_archive() 
     })
     .unwrap();
     assert_eq!(server.addr(), addr);
+    let cookie = reqwest::blocking::Client::new()
+        .get(format!("{}/data/projects", server.url()))
+        .header("Cookie", format!("JSESSIONID={jsession}"))
+        .send()
+        .unwrap();
+    assert_eq!(
+        cookie.status().as_u16(),
+        200,
+        "the session outlives the restart"
+    );
+    let by_token = Api::new(&server.url(), Some((&alias, &secret)));
+    assert_eq!(by_token.text("/data/projects").0, 200, "so does the token");
     assert_eq!(
         a.get(&big_url).bytes().unwrap().to_vec(),
         big,

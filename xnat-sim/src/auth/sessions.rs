@@ -1,10 +1,19 @@
-//! Session, alias-token and lockout bookkeeping (in memory: a restart logs everyone out).
+//! Session, alias-token and lockout bookkeeping. Sessions and alias tokens
+//! outlive a restart, as in XNAT (tokens live in its database; Tomcat's
+//! session manager writes sessions out on a clean shutdown and reads them back
+//! at start): they are kept in `ROOT/auth.json` (mode 0600), written when a
+//! token is issued or invalidated and when the server stops. Lockouts are not.
 
 use crate::store::Store;
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// Where the sessions and tokens are kept, under the store's root.
+const AUTH_FILE: &str = "auth.json";
 
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
@@ -38,6 +47,23 @@ struct Session {
     user: String,
     last_seen: Instant,
     last_seen_ms: i64,
+}
+
+/// What `auth.json` holds.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Saved {
+    /// (session id, user, last use in ms since the epoch)
+    sessions: Vec<(String, String, i64)>,
+    /// (alias, secret, user, created ms, expires ms)
+    tokens: Vec<(String, String, String, i64, i64)>,
+}
+
+/// The `Instant` that was `ms_ago` milliseconds before now (now if the clock went back).
+fn instant_from_ms(then_ms: i64) -> Instant {
+    let ago = (crate::model::now_ms() - then_ms).max(0) as u64;
+    Instant::now()
+        .checked_sub(Duration::from_millis(ago))
+        .unwrap_or_else(Instant::now)
 }
 
 #[derive(Debug, Clone)]
@@ -84,13 +110,85 @@ fn uuid() -> String {
 }
 
 impl AuthState {
+    /// The bookkeeping of the archive at `store`, with the sessions and tokens it kept.
     pub fn new(config: AuthConfig, store: Arc<Store>) -> AuthState {
+        let saved: Saved = std::fs::read(store.root().join(AUTH_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let sessions = saved
+            .sessions
+            .into_iter()
+            .map(|(id, user, ms)| {
+                let s = Session {
+                    user,
+                    last_seen: instant_from_ms(ms),
+                    last_seen_ms: ms,
+                };
+                (id, s)
+            })
+            .filter(|(_, s)| s.last_seen.elapsed() < config.session_timeout)
+            .collect();
+        let now = crate::model::now_ms();
+        let tokens = saved
+            .tokens
+            .into_iter()
+            .filter(|t| t.4 > now)
+            .map(|(alias, secret, user, created_ms, expires_ms)| {
+                let t = Token {
+                    alias: alias.clone(),
+                    secret,
+                    user,
+                    created_ms,
+                    expires_ms,
+                    expires: Instant::now() + Duration::from_millis((expires_ms - now) as u64),
+                };
+                (alias, t)
+            })
+            .collect();
         AuthState {
             config,
             store,
-            sessions: Mutex::new(HashMap::new()),
-            tokens: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(sessions),
+            tokens: Mutex::new(tokens),
             failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Writes the live sessions and tokens to `auth.json` (temp file, 0600, rename).
+    pub fn save(&self) -> std::io::Result<()> {
+        let timeout = self.config.session_timeout;
+        let saved = Saved {
+            sessions: self
+                .sessions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .filter(|(_, s)| s.last_seen.elapsed() < timeout)
+                .map(|(id, s)| (id.clone(), s.user.clone(), s.last_seen_ms))
+                .collect(),
+            tokens: self
+                .tokens
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .map(|t| {
+                    let t = t.clone();
+                    (t.alias, t.secret, t.user, t.created_ms, t.expires_ms)
+                })
+                .collect(),
+        };
+        let root = self.store.root();
+        // tempfile creates its files 0600: secrets are never readable by others.
+        let mut tmp = tempfile::NamedTempFile::new_in(root.join("tmp"))?;
+        tmp.write_all(&serde_json::to_vec(&saved).map_err(std::io::Error::other)?)?;
+        tmp.persist(root.join(AUTH_FILE)).map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    fn save_or_warn(&self) {
+        if let Err(e) = self.save() {
+            tracing::warn!("cannot keep sessions and tokens in {AUTH_FILE}: {e}");
         }
     }
 
@@ -208,6 +306,7 @@ impl AuthState {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(t.alias.clone(), t.clone());
+        self.save_or_warn();
         t
     }
 
@@ -223,6 +322,8 @@ impl AuthState {
         let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
         if tokens.get(alias).is_some_and(|t| t.secret == secret) {
             tokens.remove(alias);
+            drop(tokens);
+            self.save_or_warn();
             true
         } else {
             false
@@ -269,5 +370,23 @@ mod tests {
         assert_eq!(s.login(&t.alias, &t.secret).as_deref(), Ok("alice"));
         assert!(s.invalidate_token(&t.alias, &t.secret));
         assert!(s.login(&t.alias, &t.secret).is_err());
+    }
+
+    #[test]
+    fn sessions_and_tokens_outlive_a_restart() {
+        let (s, dir) = state(None, 60_000);
+        let id = s.new_session("alice");
+        let t = s.issue_token("alice");
+        s.save().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let again = AuthState::new(AuthConfig::default(), store);
+        assert_eq!(again.session_user(&id).as_deref(), Some("alice"));
+        assert_eq!(again.login(&t.alias, &t.secret).as_deref(), Ok("alice"));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join(AUTH_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "auth.json is private");
     }
 }
