@@ -87,6 +87,55 @@ fn zip_names(bytes: &[u8]) -> Vec<String> {
     names
 }
 
+/// Names and contents of a tar (gzipped or not), in order.
+fn tar_entries(bytes: &[u8], gz: bool) -> Vec<(String, Vec<u8>)> {
+    let reader: Box<dyn Read + '_> = if gz {
+        Box::new(flate2::read::GzDecoder::new(bytes))
+    } else {
+        Box::new(bytes)
+    };
+    let mut archive = tar::Archive::new(reader);
+    archive
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let mut e = e.unwrap();
+            let name = e.path().unwrap().to_string_lossy().into_owned();
+            let mut data = Vec::new();
+            e.read_to_end(&mut data).unwrap();
+            (name, data)
+        })
+        .collect()
+}
+
+#[test]
+fn tar_downloads_use_the_zip_layout() {
+    let sim = start();
+    fixture(&sim);
+    let a = sim.alice();
+    for (format, gz, content_type) in [
+        ("tar", false, "application/x-tar"),
+        ("tar.gz", true, "application/x-gzip"),
+    ] {
+        let r = a.get(&format!(
+            "{E1}/scans/1/resources/DICOM/files?format={format}"
+        ));
+        assert_eq!(r.status().as_u16(), 200);
+        assert_eq!(r.headers()["content-type"], content_type);
+        let entries = tar_entries(&r.bytes().unwrap(), gz);
+        let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "E1/scans/1-T1w/resources/DICOM/files/a/001.dcm",
+                "E1/scans/1-T1w/resources/DICOM/files/a/002.dcm",
+                "E1/scans/1-T1w/resources/DICOM/files/b/003.dcm",
+            ]
+        );
+        assert_eq!(entries[2].1, b"dicom three");
+    }
+}
+
 #[test]
 fn zip_downloads_use_the_session_layout() {
     let sim = start();
@@ -280,7 +329,7 @@ fn duplicates_overwrite_history_autocreate_and_extract() {
         .iter()
         .any(|r| r["label"] == "NEW" && r["file_count"] == "1"));
 
-    // extract=true unpacks a zip into the zip's folder
+    // extract=true unpacks a zip into the resource's root (the upload path's folders go)
     let mut buf = std::io::Cursor::new(Vec::new());
     {
         let mut z = zip::ZipWriter::new(&mut buf);
@@ -303,7 +352,41 @@ fn duplicates_overwrite_history_autocreate_and_extract() {
     assert_eq!(r.status().as_u16(), 200);
     let mut names = a.file_paths(&format!("{E1}/resources/ZIPPED/files"));
     names.sort();
-    assert_eq!(names, vec!["dir/two.txt", "dir/x/one.txt"]);
+    assert_eq!(names, vec!["two.txt", "x/one.txt"]);
+
+    // and a tgz, as xnatpy's upload_dir sends it
+    let mut tgz = Vec::new();
+    {
+        let gz = flate2::write::GzEncoder::new(&mut tgz, flate2::Compression::fast());
+        let mut t = tar::Builder::new(gz);
+        for (name, data) in [("./sub/three.txt", &b"333"[..]), ("four.txt", b"4444")] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            t.append_data(&mut h, name, data).unwrap();
+        }
+        t.into_inner().unwrap().finish().unwrap();
+    }
+    let r = a
+        .req(
+            Method::POST,
+            &format!("{E1}/resources/TGZ/files/upload.tar.gz?extract=true&overwrite=true"),
+        )
+        .header("Content-Type", "application/x-gzip")
+        .body(tgz)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let mut names = a.file_paths(&format!("{E1}/resources/TGZ/files"));
+    names.sort();
+    assert_eq!(names, vec!["four.txt", "sub/three.txt"]);
+    assert_eq!(
+        a.get(&format!("{E1}/resources/TGZ/files/sub/three.txt"))
+            .bytes()
+            .unwrap()
+            .to_vec(),
+        b"333"
+    );
 }
 
 #[test]

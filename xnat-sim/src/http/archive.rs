@@ -4,12 +4,13 @@
 
 use super::error::{status_page, XnatError};
 use super::files::{self, FilesRequest};
+use super::packed_download::{self, Packing};
 use super::path::{self, Coll};
 use super::resolve::{
     check_write, missing_message, owner_of, resolve, target_project, Node, Resolved,
 };
 use super::upload::{self, UploadTarget};
-use super::{create, delete, download, listings, object, zip_download};
+use super::{create, delete, download, listings, object};
 use super::{tagged, AppState, CurrentUser, Params, RequestKind};
 use crate::listing::{render, ListingQuery};
 use axum::extract::{Request, State};
@@ -115,11 +116,10 @@ async fn read(
             let entries = state
                 .store
                 .read(|a| files::select(a, &parent, &sel, params));
-            if format.as_deref() == Some("zip") {
-                let deflate = params.get("compression") == Some("deflate");
+            if let Some(packing) = Packing::of(format.as_deref(), params.get("compression")) {
                 return tagged(
                     RequestKind::Download,
-                    match zip_download::serve(state.store.clone(), entries, deflate).await {
+                    match packed_download::serve(state.store.clone(), entries, packing).await {
                         Ok(r) => r,
                         Err(e) => e.into_response(),
                     },

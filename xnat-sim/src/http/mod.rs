@@ -12,12 +12,12 @@ mod file_body;
 mod files;
 mod listings;
 mod object;
+mod packed_download;
 mod params;
 mod path;
 mod resolve;
 mod site;
 mod upload;
-mod zip_download;
 
 pub use archive::write_kind;
 pub use error::{status_page, XnatError, XnatResult};

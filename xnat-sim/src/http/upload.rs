@@ -3,7 +3,7 @@
 //! supported Content-Type, multipart otherwise; 406/400/500 for the bodies
 //! XNAT refuses; `{"duplicates":[…]}` instead of replacing without
 //! `overwrite=true`; old versions kept in history; missing resources created;
-//! `extract=true` unpacks zips. Bytes are streamed to disk with their MD5.
+//! `extract=true` unpacks zip, tar, tar.gz and tgz archives. Bytes are streamed to disk with their MD5.
 
 use super::error::{XnatError, XnatResult};
 use super::path::FilesSel;
@@ -295,7 +295,7 @@ where
     }
 }
 
-/// Unpacks zips when asked, then catalogues everything.
+/// Unpacks archives when asked, then catalogues everything.
 async fn store_upload(
     store: &Arc<Store>,
     target: &UploadTarget,
@@ -304,7 +304,7 @@ async fn store_upload(
 ) -> XnatResult<Vec<String>> {
     let files = if meta.extract {
         let store = store.clone();
-        tokio::task::spawn_blocking(move || extract_zips(&store, files))
+        tokio::task::spawn_blocking(move || extract_archives(&store, files))
             .await
             .map_err(|e| XnatError::internal(e.to_string()))??
     } else {
@@ -318,44 +318,114 @@ async fn store_upload(
         .map_err(|e| XnatError::internal(e.to_string()))?
 }
 
-/// Replaces each `.zip` by its entries, placed in the zip's folder.
-fn extract_zips(
+/// The archive kinds XNAT's `FileExtractor` unpacks, by file name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Packed {
+    Zip,
+    Tar,
+    TarGz,
+}
+
+impl Packed {
+    fn of(name: &str) -> Option<Packed> {
+        let lower = name.to_ascii_lowercase();
+        if lower.ends_with(".zip") || lower.ends_with(".zar") {
+            Some(Packed::Zip)
+        } else if lower.ends_with(".tar") {
+            Some(Packed::Tar)
+        } else if lower.ends_with(".gz") || lower.ends_with(".tgz") {
+            Some(Packed::TarGz)
+        } else {
+            None
+        }
+    }
+}
+
+/// Replaces each archive by its entries, each under its own path in the archive from the
+/// resource's root (the folders of the upload path are not kept, as in XNAT, where the
+/// catalog's directory is the destination).
+fn extract_archives(
     store: &Store,
     files: Vec<(String, WrittenBlob)>,
 ) -> XnatResult<Vec<(String, WrittenBlob)>> {
     let mut out = Vec::new();
     for (path, blob) in files {
-        if !path.to_ascii_lowercase().ends_with(".zip") {
-            out.push((path, blob));
-            continue;
-        }
-        let dir = path.rsplit_once('/').map(|(d, _)| format!("{d}/"));
-        let mut zip = zip::ZipArchive::new(blob.temp.reopen()?)
-            .map_err(|e| XnatError::bad_request(format!("Not a readable zip: {e}")))?;
-        for i in 0..zip.len() {
-            let mut entry = zip
-                .by_index(i)
-                .map_err(|e| XnatError::bad_request(e.to_string()))?;
-            if entry.is_dir() {
-                continue;
-            }
-            let name = entry.name().trim_start_matches('/').to_string();
-            let mut w = store.blob_writer()?;
-            let mut buf = vec![0u8; 1 << 16];
-            loop {
-                let n = std::io::Read::read(&mut entry, &mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                w.write(&buf[..n])?;
-            }
-            out.push((
-                format!("{}{name}", dir.as_deref().unwrap_or("")),
-                w.finish()?,
-            ));
+        match Packed::of(&path) {
+            None => out.push((path, blob)),
+            Some(Packed::Zip) => unzip(store, &blob, &mut out)?,
+            Some(Packed::Tar) => untar(store, blob.temp.reopen()?, &mut out)?,
+            Some(Packed::TarGz) => untar(
+                store,
+                flate2::read::GzDecoder::new(blob.temp.reopen()?),
+                &mut out,
+            )?,
         }
     }
     Ok(out)
+}
+
+fn not_readable(kind: &str, e: impl std::fmt::Display) -> XnatError {
+    XnatError::bad_request(format!("Not a readable {kind}: {e}"))
+}
+
+/// An entry's path in the resource: no leading `/` or `./`.
+fn entry_path(name: &str) -> String {
+    let mut p = name;
+    loop {
+        let trimmed = p.trim_start_matches('/');
+        let trimmed = trimmed.strip_prefix("./").unwrap_or(trimmed);
+        if trimmed == p {
+            return p.to_string();
+        }
+        p = trimmed;
+    }
+}
+
+fn copy_entry(store: &Store, mut entry: impl std::io::Read) -> XnatResult<WrittenBlob> {
+    let mut w = store.blob_writer()?;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = entry.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        w.write(&buf[..n])?;
+    }
+    Ok(w.finish()?)
+}
+
+fn unzip(
+    store: &Store,
+    blob: &WrittenBlob,
+    out: &mut Vec<(String, WrittenBlob)>,
+) -> XnatResult<()> {
+    let mut zip = zip::ZipArchive::new(blob.temp.reopen()?).map_err(|e| not_readable("zip", e))?;
+    for i in 0..zip.len() {
+        let entry = zip.by_index(i).map_err(|e| not_readable("zip", e))?;
+        if entry.is_dir() {
+            continue;
+        }
+        let name = entry_path(entry.name());
+        out.push((name, copy_entry(store, entry)?));
+    }
+    Ok(())
+}
+
+fn untar(
+    store: &Store,
+    reader: impl std::io::Read,
+    out: &mut Vec<(String, WrittenBlob)>,
+) -> XnatResult<()> {
+    let mut archive = tar::Archive::new(reader);
+    for entry in archive.entries().map_err(|e| not_readable("tar", e))? {
+        let entry = entry.map_err(|e| not_readable("tar", e))?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let name = entry_path(&String::from_utf8_lossy(&entry.path_bytes()));
+        out.push((name, copy_entry(store, entry)?));
+    }
+    Ok(())
 }
 
 fn catalogue(
@@ -425,5 +495,17 @@ mod tests {
         assert!(!is_upload_type("application/json"));
         assert!(check_name("x_catalog.xml").is_err());
         assert!(check_name("catalog.xml").is_ok());
+    }
+
+    #[test]
+    fn archive_kinds_and_entry_paths() {
+        assert_eq!(Packed::of("a.ZIP"), Some(Packed::Zip));
+        assert_eq!(Packed::of("a.zar"), Some(Packed::Zip));
+        assert_eq!(Packed::of("d/a.tar"), Some(Packed::Tar));
+        assert_eq!(Packed::of("a.tar.gz"), Some(Packed::TarGz));
+        assert_eq!(Packed::of("a.tgz"), Some(Packed::TarGz));
+        assert_eq!(Packed::of("a.nii"), None);
+        assert_eq!(entry_path("./sub/x.dcm"), "sub/x.dcm");
+        assert_eq!(entry_path("/./x"), "x");
     }
 }
