@@ -380,6 +380,22 @@ fn duplicates_overwrite_history_autocreate_and_extract() {
     let mut names = a.file_paths(&format!("{E1}/resources/TGZ/files"));
     names.sort();
     assert_eq!(names, vec!["four.txt", "sub/three.txt"]);
+    // a single .gz is stored unpacked, under its name without .gz
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, b"55555").unwrap();
+    let r = a
+        .req(
+            Method::PUT,
+            &format!("{E1}/resources/TGZ/files/deep/five.txt.gz?extract=true"),
+        )
+        .header("Content-Type", "application/octet-stream")
+        .body(gz.finish().unwrap())
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let mut names = a.file_paths(&format!("{E1}/resources/TGZ/files"));
+    names.sort();
+    assert_eq!(names, vec!["five.txt", "four.txt", "sub/three.txt"]);
     assert_eq!(
         a.get(&format!("{E1}/resources/TGZ/files/sub/three.txt"))
             .bytes()

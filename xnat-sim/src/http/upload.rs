@@ -318,12 +318,15 @@ async fn store_upload(
         .map_err(|e| XnatError::internal(e.to_string()))?
 }
 
-/// The archive kinds XNAT's `FileExtractor` unpacks, by file name.
+/// The archive kinds XNAT's `FileExtractor` unpacks, by the lower-cased file name's suffix
+/// (tar, tar.gz, tgz, zip, zar, gz; anything else is stored as it is).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Packed {
     Zip,
     Tar,
     TarGz,
+    /// One gzipped file: stored under its name without `.gz`.
+    Gz,
 }
 
 impl Packed {
@@ -333,8 +336,10 @@ impl Packed {
             Some(Packed::Zip)
         } else if lower.ends_with(".tar") {
             Some(Packed::Tar)
-        } else if lower.ends_with(".gz") || lower.ends_with(".tgz") {
+        } else if lower.ends_with(".tar.gz") || lower.ends_with(".tgz") {
             Some(Packed::TarGz)
+        } else if lower.ends_with(".gz") {
+            Some(Packed::Gz)
         } else {
             None
         }
@@ -359,6 +364,16 @@ fn extract_archives(
                 flate2::read::GzDecoder::new(blob.temp.reopen()?),
                 &mut out,
             )?,
+            Some(Packed::Gz) => {
+                let file_name = path.rsplit('/').next().unwrap_or(&path);
+                let name = &file_name[..file_name.len() - 3];
+                let unpacked = copy_entry(
+                    store,
+                    "gzip file",
+                    flate2::read::GzDecoder::new(blob.temp.reopen()?),
+                )?;
+                out.push((name.to_string(), unpacked));
+            }
         }
     }
     Ok(out)
@@ -381,11 +396,12 @@ fn entry_path(name: &str) -> String {
     }
 }
 
-fn copy_entry(store: &Store, mut entry: impl std::io::Read) -> XnatResult<WrittenBlob> {
+/// A read error is the archive's fault (400); a write error the server's (500).
+fn copy_entry(store: &Store, kind: &str, mut entry: impl std::io::Read) -> XnatResult<WrittenBlob> {
     let mut w = store.blob_writer()?;
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = entry.read(&mut buf)?;
+        let n = entry.read(&mut buf).map_err(|e| not_readable(kind, e))?;
         if n == 0 {
             break;
         }
@@ -406,7 +422,7 @@ fn unzip(
             continue;
         }
         let name = entry_path(entry.name());
-        out.push((name, copy_entry(store, entry)?));
+        out.push((name, copy_entry(store, "zip", entry)?));
     }
     Ok(())
 }
@@ -423,7 +439,7 @@ fn untar(
             continue;
         }
         let name = entry_path(&String::from_utf8_lossy(&entry.path_bytes()));
-        out.push((name, copy_entry(store, entry)?));
+        out.push((name, copy_entry(store, "tar", entry)?));
     }
     Ok(())
 }
@@ -505,6 +521,7 @@ mod tests {
         assert_eq!(Packed::of("a.tar.gz"), Some(Packed::TarGz));
         assert_eq!(Packed::of("a.tgz"), Some(Packed::TarGz));
         assert_eq!(Packed::of("a.nii"), None);
+        assert_eq!(Packed::of("t1.nii.gz"), Some(Packed::Gz));
         assert_eq!(entry_path("./sub/x.dcm"), "sub/x.dcm");
         assert_eq!(entry_path("/./x"), "x");
     }
