@@ -132,7 +132,18 @@ fn columns_csv_paging_and_filters() {
     let a = sim.alice();
     let rows = a.rows("/data/projects/P/experiments?columns=label,xsiType");
     let keys: Vec<&String> = rows[0].as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["label", "xsiType", "ID", "URI"]);
+    // XNAT's query organizer: the root's key first (xnat:subjectAssessorData, the root of
+    // project experiment listings), the asked columns, project (a generic root), URI last
+    assert_eq!(
+        keys,
+        [
+            "xnat:subjectassessordata/id",
+            "label",
+            "xsiType",
+            "project",
+            "URI"
+        ]
+    );
 
     let (code, csv) = a.text("/data/projects/P/subjects?format=csv&columns=ID,label");
     assert_eq!(code, 200);
@@ -158,7 +169,9 @@ fn columns_csv_paging_and_filters() {
     let paged = a.json("/data/experiments?limit=1&offset=1");
     assert!(paged["ResultSet"].get("totalRecords").is_none());
     assert_eq!(paged["ResultSet"]["Result"].as_array().unwrap().len(), 1);
-    assert_eq!(paged["ResultSet"]["Result"][0]["ID"], "XNAT_E00003");
+    // the site-wide listing's root is xnat:experimentData: image assessors are experiments too
+    assert_eq!(paged["ResultSet"]["Result"][0]["ID"], "XNAT_E00002");
+    assert_eq!(paged["ResultSet"]["Result"][0]["label"], "QC1");
 
     assert_eq!(
         ids(
@@ -361,4 +374,126 @@ fn site_probes() {
         .any(|e| e["ELEMENT_NAME"] == "xnat:mrSessionData"));
     let fields = a.rows("/data/search/elements/xnat:mrSessionData?format=json");
     assert!(fields.iter().any(|f| f["FIELD_ID"] == "LABEL"));
+}
+
+/// The keys of the first row, sorted.
+fn keys(rows: &[Value]) -> Vec<String> {
+    let mut k: Vec<String> = rows[0].as_object().unwrap().keys().cloned().collect();
+    k.sort();
+    k
+}
+
+#[test]
+fn columns_as_xnat_names_them() {
+    let sim = start();
+    fixture(&sim);
+    let a = sim.alice();
+    assert_eq!(
+        a.put("/data/projects/P/subjects/S1?xnat:subjectData/demographics[@xsi:type%3Dxnat:demographicData]/gender=female&xnat:subjectData/demographics[@xsi:type%3Dxnat:demographicData]/yob=1980")
+            .0,
+        200
+    );
+    // every asked shortcut is a column, empty where the subject lacks it; replaces the defaults
+    let rows = a.rows("/data/subjects?columns=ID,project,handedness,age,gender");
+    assert_eq!(
+        keys(&rows),
+        ["ID", "URI", "age", "gender", "handedness", "project"]
+    );
+    let s1 = rows.iter().find(|r| r["ID"] == "XNAT_S00001").unwrap();
+    assert_eq!(
+        (&s1["gender"], &s1["age"]),
+        (&Value::from("female"), &Value::from(""))
+    );
+    // a path is headed by its shortcut when it has one, else by the lower-cased path
+    let rows = a.rows(&format!(
+        "/data/projects/P/experiments?columns=xnat:experimentData/date,xnat:subjectAssessorData/subject_ID,xnat:subjectData/label,xnat:mrSessionData/ID"
+    ));
+    assert_eq!(
+        keys(&rows),
+        [
+            "URI",
+            "date",
+            "subject_ID",
+            "subject_label",
+            "xnat:mrsessiondata/id"
+        ]
+    );
+    assert_eq!(
+        rows.len(),
+        1,
+        "a mrSessionData column makes it the root: MR sessions only"
+    );
+    assert_eq!(rows[0]["subject_label"], "S1");
+    assert_eq!(rows[0]["date"], "2024-03-01");
+    // a scan listing answers frames (empty) beside ID, type, quality
+    let rows = a.rows(&format!("{E1}/scans?columns=ID,type,frames,quality"));
+    assert_eq!(
+        keys(&rows),
+        [
+            "ID",
+            "URI",
+            "frames",
+            "quality",
+            "type",
+            "xnat_imagescandata_id"
+        ]
+    );
+    assert_eq!(rows[0]["frames"], "");
+    // a shortcut is matched by its exact name
+    let rows = a.rows("/data/projects/P/subjects?columns=Label");
+    assert_eq!(keys(&rows), ["ID", "URI"]);
+}
+
+#[test]
+fn path_filters_and_scan_rows() {
+    let sim = start();
+    fixture(&sim);
+    let a = sim.alice();
+    assert_eq!(
+        a.put("/data/projects/P/subjects/S1/experiments/E3?xsiType=xnat:mrSessionData")
+            .0,
+        201
+    );
+    // D2: a key with '/' is a criterion
+    let rows = a.rows("/data/experiments?xsiType=xnat:mrSessionData&xnat:subjectData/label=S1");
+    assert_eq!(ids(&rows, "label"), vec!["E1", "E3"]);
+    assert!(a
+        .rows("/data/experiments?xsiType=xnat:mrSessionData&xnat:subjectData/label=S2")
+        .is_empty());
+    // D5: scan columns give a row per scan (E1 has 2 scans over 4 resources), a session
+    // without scans one row with empty scan columns (pyxnat's array.scans drops it)
+    let rows = a.rows("/data/experiments?xsiType=xnat:imageSessionData&columns=ID,project,xnat:imageSessionData/subject_id,xnat:imageScanData/ID&format=json");
+    let scans: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["ID"].as_str().unwrap().to_string(),
+                r["xnat:imagescandata/id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        scans,
+        [
+            ("XNAT_E00001".to_string(), "1".to_string()),
+            ("XNAT_E00001".into(), "2".into()),
+            ("XNAT_E00003".into(), "".into()),
+            ("XNAT_E00004".into(), "".into()),
+        ]
+    );
+    assert_eq!(
+        keys(&rows),
+        [
+            "ID",
+            "URI",
+            "project",
+            "session_ID",
+            "xnat:imagescandata/id",
+            "xnat:imagesessiondata/subject_id",
+            "xsiType"
+        ]
+    );
+    // with a resource column: a row per scan and resource
+    let rows = a.rows("/data/experiments?xsiType=xnat:mrSessionData&ID=XNAT_E00001&columns=ID,xnat:mrScanData/ID,xnat:imagescandata/file/label");
+    assert_eq!(rows.len(), 3);
 }

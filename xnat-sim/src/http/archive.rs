@@ -96,7 +96,7 @@ async fn read(
                 .store
                 .read(|a| listings::collection(a, user, &parent, coll, &q));
             match table {
-                Ok(t) => listing_response(q.shape(t), format.as_deref()),
+                Ok(shaped) => listing_response(shaped, format.as_deref()),
                 Err(e) => e.into_response(),
             }
         }

@@ -168,8 +168,6 @@ pub fn listing(entries: &[Entry]) -> Table {
     Table {
         title: "Files",
         defaults: FILE_COLS,
-        always: &[],
-        honours_columns: false,
         file_listing: true,
         rows: entries
             .iter()

@@ -89,8 +89,6 @@ pub async fn search_elements(RawQuery(query): RawQuery) -> Response {
             "SECURED",
             "COUNT",
         ],
-        always: &[],
-        honours_columns: false,
         file_listing: false,
         rows,
     };
@@ -133,8 +131,6 @@ pub async fn search_element_fields(
             "ELEMENT_NAME",
             "SRC",
         ],
-        always: &[],
-        honours_columns: false,
         file_listing: false,
         rows,
     };

@@ -1,13 +1,18 @@
 //! XNAT's listing tables: rows of string cells, shaped by the query
 //! (`columns=`, filters, `limit`/`offset`) and written as the JSON
-//! `ResultSet` envelope, CSV, XML or HTML (reference §2.2).
+//! `ResultSet` envelope, CSV, XML or HTML (reference §2.2). Archive
+//! collections are query tables of [`Record`]s (XNAT's query organizer);
+//! resources, files and search elements are fixed [`Table`]s of [`Row`]s.
 
 mod glob;
 mod query;
+mod record;
 mod render;
+pub mod shortcuts;
 
 pub use glob::glob_match;
-pub use query::ListingQuery;
+pub use query::{ListingQuery, QueryTable};
+pub use record::{Part, Record};
 pub use render::render;
 
 /// One row: every key the endpoint can report, in default-column order first.
@@ -43,16 +48,12 @@ impl Row {
     }
 }
 
-/// A listing before the query shapes it.
+/// A fixed listing (resources, files, search elements) before the query filters and pages it.
 #[derive(Debug, Clone)]
 pub struct Table {
     pub title: &'static str,
-    /// The columns shown without `columns=`.
+    /// Its columns (`columns=` does not change them).
     pub defaults: &'static [&'static str],
-    /// Columns always shown when `columns=` is given (ID and URI where the endpoint has them).
-    pub always: &'static [&'static str],
-    /// False for endpoints that build a fixed table (resources, files).
-    pub honours_columns: bool,
     /// Files listings announce `Columns:[{"key":"URI","serverRoot":""}]` and no totalRecords.
     pub file_listing: bool,
     pub rows: Vec<Row>,

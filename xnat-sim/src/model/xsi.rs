@@ -117,6 +117,41 @@ pub fn matches_filter(t: &str, filter: &str) -> bool {
     }
 }
 
+/// `t` and the types it extends, most specific first, lower-cased
+/// (`xnat:mrsessiondata`, `xnat:imagesessiondata`, `xnat:subjectassessordata`,
+/// `xnat:experimentdata`), after XNAT's schema.
+pub fn ancestors(t: &str) -> Vec<String> {
+    let l = t.to_ascii_lowercase();
+    let chain: &[&str] = match l.as_str() {
+        "xnat:experimentdata" => &[],
+        "xnat:subjectassessordata" | "xnat:deriveddata" => &["xnat:experimentdata"],
+        "xnat:imagesessiondata" => &["xnat:subjectassessordata", "xnat:experimentdata"],
+        "xnat:imageassessordata" => &["xnat:deriveddata", "xnat:experimentdata"],
+        "xnat:imagescandata" | "xnat:subjectdata" | "xnat:projectdata" => &[],
+        _ if is_session_type(&l) => &[
+            "xnat:imagesessiondata",
+            "xnat:subjectassessordata",
+            "xnat:experimentdata",
+        ],
+        _ if is_scan_type(&l) => &["xnat:imagescandata"],
+        _ if is_assessor_type(&l) => &[
+            "xnat:imageassessordata",
+            "xnat:deriveddata",
+            "xnat:experimentdata",
+        ],
+        _ => &[],
+    };
+    std::iter::once(l.clone())
+        .chain(chain.iter().map(|s| s.to_string()))
+        .collect()
+}
+
+/// Whether type `t` is `base` or extends it.
+pub fn extends(t: &str, base: &str) -> bool {
+    let base = base.to_ascii_lowercase();
+    ancestors(t).contains(&base)
+}
+
 /// The types the search-elements endpoint reports: exactly those the served
 /// XSD defines, so xnatpy finds a class for each.
 pub fn all_elements() -> Vec<(&'static str, &'static str)> {
@@ -155,6 +190,26 @@ mod tests {
             "xnat:imageAssessorData"
         ));
         assert!(matches_filter("xnat:ctSessionData", "xnat:*Session*"));
+    }
+
+    #[test]
+    fn hierarchy() {
+        assert_eq!(
+            ancestors("xnat:mrSessionData"),
+            vec![
+                "xnat:mrsessiondata",
+                "xnat:imagesessiondata",
+                "xnat:subjectassessordata",
+                "xnat:experimentdata"
+            ]
+        );
+        assert!(extends("xnat:mrScanData", "xnat:imageScanData"));
+        assert!(extends("xnat:qcAssessmentData", "xnat:experimentData"));
+        assert!(!extends(
+            "xnat:qcAssessmentData",
+            "xnat:subjectAssessorData"
+        ));
+        assert!(!extends("xnat:subjectData", "xnat:experimentData"));
     }
 
     #[test]

@@ -147,8 +147,8 @@ fn image_overhead() -> u64 {
     6 * 10 + (8 + 4) + 12
 }
 
-/// A file of exactly `size` bytes (or the minimal header with a 1×1 image if
-/// `size` is smaller).
+/// A file of exactly `size` bytes rounded down to even (DICOM elements have even
+/// lengths), or the minimal header with a 1×1 image if `size` is smaller.
 pub fn file(series: &Series, size: u64, seed: u64, index: usize) -> Vec<u8> {
     let mut out = header(series, index);
     let room = size.saturating_sub(out.len() as u64 + image_overhead());
@@ -184,7 +184,7 @@ pub fn file(series: &Series, size: u64, seed: u64, index: usize) -> Vec<u8> {
             0xFFFC,
             0xFFFC,
             b"OB",
-            &vec![0u8; (rest - 12) as usize],
+            &vec![0u8; ((rest - 12) & !1) as usize],
         );
     }
     out
@@ -212,7 +212,7 @@ mod tests {
             let f = file(&series(), size, 1, 0);
             assert_eq!(&f[128..132], b"DICM");
             if size >= 1000 {
-                assert_eq!(f.len() as u64, size, "size {size}");
+                assert_eq!(f.len() as u64, size & !1, "size {size}");
             }
         }
     }
