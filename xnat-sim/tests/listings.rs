@@ -405,9 +405,9 @@ fn columns_as_xnat_names_them() {
         (&Value::from("female"), &Value::from(""))
     );
     // a path is headed by its shortcut when it has one, else by the lower-cased path
-    let rows = a.rows(&format!(
-        "/data/projects/P/experiments?columns=xnat:experimentData/date,xnat:subjectAssessorData/subject_ID,xnat:subjectData/label,xnat:mrSessionData/ID"
-    ));
+    let rows = a.rows(
+        "/data/projects/P/experiments?columns=xnat:experimentData/date,xnat:subjectAssessorData/subject_ID,xnat:subjectData/label,xnat:mrSessionData/ID",
+    );
     assert_eq!(
         keys(&rows),
         [
