@@ -6,6 +6,7 @@
 mod archive;
 mod create;
 mod delete;
+mod dicomdump;
 mod download;
 mod error;
 mod file_body;
@@ -16,6 +17,7 @@ mod packed_download;
 mod params;
 mod path;
 mod resolve;
+mod services;
 mod site;
 mod upload;
 
@@ -84,6 +86,24 @@ pub fn router(state: AppState) -> Router {
         .route("/xapi/schemas", get(site::schemas))
         .route("/xapi/schemas/{name}", get(site::schema))
         .route("/data/search/elements", get(site::search_elements))
+        .route("/data/prearchive/projects", get(services::prearchive))
+        .route(
+            "/data/prearchive/projects/{project}",
+            get(services::prearchive),
+        )
+        .route("/REST/prearchive/projects", get(services::prearchive))
+        .route("/xapi/access/projects", get(services::access_projects))
+        .route("/data/services/dicomdump", get(dicomdump::dump))
+        .route("/REST/services/dicomdump", get(dicomdump::dump))
+        .route("/xapi/users/{name}", get(services::xapi_user))
+        .route(
+            "/data/projects/{project}/users",
+            get(services::project_users),
+        )
+        .route(
+            "/REST/projects/{project}/users",
+            get(services::project_users),
+        )
         .route(
             "/data/search/elements/{xsi}",
             get(site::search_element_fields),

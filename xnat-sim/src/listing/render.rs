@@ -36,7 +36,9 @@ fn json(s: &Shaped) -> Value {
     if let Some(n) = s.total_records {
         rs.insert("totalRecords".into(), Value::String(n.to_string()));
     }
-    rs.insert("title".into(), Value::String(s.title.to_string()));
+    if !s.title.is_empty() {
+        rs.insert("title".into(), Value::String(s.title.to_string()));
+    }
     json!({ "ResultSet": rs })
 }
 

@@ -13,6 +13,7 @@ mod study;
 pub use study::{study, STUDY_PROJECT};
 
 pub use bytes::PatternReader;
+pub use dicom::{file as dicom_file, Series as DicomSeries};
 
 use crate::model::{now_ms, CatalogFile, ResourceOwner, Scan};
 use crate::store::Store;
