@@ -89,9 +89,9 @@ fn dicomdump_reads_a_header() {
         assert_eq!(date["vr"], "DA");
         assert_eq!(date["tag2"], "");
     }
-    let rows = a.rows(&format!(
-        "/data/services/dicomdump?src=/archive/projects/P/experiments/E1&field=SeriesDescription&field=00200011"
-    ));
+    let rows = a.rows(
+        "/data/services/dicomdump?src=/archive/projects/P/experiments/E1&field=SeriesDescription&field=00200011",
+    );
     let tags: Vec<&str> = rows.iter().map(|r| r["tag1"].as_str().unwrap()).collect();
     assert_eq!(tags, ["(0008,103E)", "(0020,0011)"]);
     assert_eq!(
