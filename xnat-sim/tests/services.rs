@@ -101,3 +101,45 @@ fn dicomdump_reads_a_header() {
         403
     );
 }
+
+fn search(sim: &common::Sim, user: (&str, &str), format: &str, doc: &str) -> (u16, String) {
+    let r = reqwest::blocking::Client::new()
+        .post(format!("{}/data/search?format={format}", sim.server.url()))
+        .basic_auth(user.0, Some(user.1))
+        .body(doc.to_string())
+        .send()
+        .unwrap();
+    (r.status().as_u16(), r.text().unwrap())
+}
+
+const DOC: &str = r#"<xdat:bundle xmlns:xdat="http://nrg.wustl.edu/security" ID="@xnat:mrSessionData" brief-description="" description="" allow-diff-columns="0" secure="false"><xdat:root_element_name>xnat:mrSessionData</xdat:root_element_name><xdat:search_field><xdat:element_name>xnat:mrSessionData</xdat:element_name><xdat:field_ID>SESSION_ID</xdat:field_ID><xdat:sequence>0</xdat:sequence><xdat:type>string</xdat:type><xdat:header>s</xdat:header></xdat:search_field><xdat:search_field><xdat:element_name>xnat:subjectData</xdat:element_name><xdat:field_ID>SUBJECT_LABEL</xdat:field_ID><xdat:sequence>1</xdat:sequence><xdat:type>string</xdat:type><xdat:header>l</xdat:header></xdat:search_field><xdat:search_where method="AND"><xdat:criteria override_value_formatting="0"><xdat:schema_field>xnat:mrSessionData/PROJECT</xdat:schema_field><xdat:comparison_type>=</xdat:comparison_type><xdat:value>P</xdat:value></xdat:criteria><xdat:child_set method="OR"><xdat:criteria override_value_formatting="0"><xdat:schema_field>xnat:subjectData/SUBJECT_LABEL</xdat:schema_field><xdat:comparison_type>LIKE</xdat:comparison_type><xdat:value>S%</xdat:value></xdat:criteria><xdat:criteria override_value_formatting="0"><xdat:schema_field>xnat:mrSessionData/ID</xdat:schema_field><xdat:comparison_type>=</xdat:comparison_type><xdat:value>none</xdat:value></xdat:criteria></xdat:child_set></xdat:search_where></xdat:bundle>"#;
+
+#[test]
+fn search_service_answers_pyxnat_documents() {
+    let sim = start();
+    fixture(&sim);
+    let (code, csv) = search(&sim, ("alice", "pw"), "csv", DOC);
+    assert_eq!(code, 200, "{csv}");
+    // the CT session of S2 is not an MR session; the root type's field is lower-cased,
+    // the subject's is prefixed by its SQL name
+    assert_eq!(
+        csv,
+        "session_id,xnat_subjectdata_subject_label\nXNAT_E00001,S1\n"
+    );
+    let (_, json) = search(&sim, ("alice", "pw"), "json", DOC);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["ResultSet"]["rootElementName"], "xnat:mrSessionData");
+    assert_eq!(v["ResultSet"]["totalRecords"], "1");
+    assert_eq!(
+        v["ResultSet"]["Columns"][1]["key"],
+        "xnat_subjectdata_subject_label"
+    );
+    // nothing of a project the user cannot read; an empty CSV keeps its header
+    let (_, csv) = search(&sim, ("bob", "pw2"), "csv", DOC);
+    assert_eq!(csv, "session_id,xnat_subjectdata_subject_label\n");
+    assert_eq!(search(&sim, ("alice", "pw"), "csv", "<nope/>").0, 422);
+    // the fields a type publishes are the ones a search answers
+    let fields = sim.alice().rows("/data/search/elements/xnat:projectData");
+    assert_eq!(fields.len(), 23);
+    assert!(fields.iter().any(|f| f["FIELD_ID"] == "PROJ_MR_COUNT"));
+}

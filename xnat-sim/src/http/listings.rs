@@ -175,7 +175,7 @@ pub fn collection(
     Ok(shaped)
 }
 
-fn project_record(p: &Project) -> Record {
+pub(super) fn project_record(p: &Project) -> Record {
     Record::new(
         "xnat:projectData",
         format!("/data/projects/{}", p.id),
@@ -192,7 +192,7 @@ fn project_record(p: &Project) -> Record {
     )
 }
 
-fn subject_part(s: &Subject) -> Part {
+pub(super) fn subject_part(s: &Subject) -> Part {
     Part::new("xnat:subjectData")
         .with("xnat:subjectData/ID", &s.id)
         .with("xnat:subjectData/project", &s.project)
@@ -226,7 +226,7 @@ fn subjects(a: &Archive, keep: impl Fn(&Subject) -> bool) -> QueryTable {
     }
 }
 
-fn experiment_part(e: &Experiment) -> Part {
+pub(super) fn experiment_part(e: &Experiment) -> Part {
     let mut part = Part::new(&e.xsi_type)
         .with("xnat:experimentData/ID", &e.id)
         .with("xnat:experimentData/label", &e.label)
@@ -251,7 +251,7 @@ fn experiment_part(e: &Experiment) -> Part {
     part.with_extra(&e.fields)
 }
 
-fn scan_part(e: &Experiment, s: &Scan) -> Part {
+pub(super) fn scan_part(e: &Experiment, s: &Scan) -> Part {
     Part::new(&s.xsi_type)
         .with("xnat:imageScanData/ID", &s.id)
         .with("xnat:imageScanData/type", &s.scan_type)

@@ -17,6 +17,7 @@ mod packed_download;
 mod params;
 mod path;
 mod resolve;
+mod search;
 mod services;
 mod site;
 mod upload;
@@ -85,6 +86,8 @@ pub fn router(state: AppState) -> Router {
         .route("/xapi/siteConfig/buildInfo", get(site::build_info))
         .route("/xapi/schemas", get(site::schemas))
         .route("/xapi/schemas/{name}", get(site::schema))
+        .route("/data/search", axum::routing::post(search::search))
+        .route("/REST/search", axum::routing::post(search::search))
         .route("/data/search/elements", get(site::search_elements))
         .route("/data/prearchive/projects", get(services::prearchive))
         .route(

@@ -66,61 +66,55 @@ fn format_of(query: &Option<String>) -> Option<String> {
     super::Params::parse(query.as_deref()).format()
 }
 
+/// `GET /data/search/elements`: the searchable data types (`SearchElementListResource`).
 pub async fn search_elements(RawQuery(query): RawQuery) -> Response {
     let rows = xsi::all_elements()
         .into_iter()
         .map(|(name, singular)| {
             Row::new()
                 .with("ELEMENT_NAME", name)
-                .with("PLURAL", format!("{singular}s"))
                 .with("SINGULAR", singular)
-                .with("CATEGORY", "")
+                .with("PLURAL", format!("{singular}s"))
                 .with("SECURED", "true")
                 .with("COUNT", "0")
         })
         .collect();
     let table = Table {
-        title: "Elements",
-        defaults: &[
-            "ELEMENT_NAME",
-            "PLURAL",
-            "SINGULAR",
-            "CATEGORY",
-            "SECURED",
-            "COUNT",
-        ],
+        title: "Data-Types",
+        defaults: &["ELEMENT_NAME", "SINGULAR", "PLURAL", "SECURED", "COUNT"],
         file_listing: false,
         rows,
     };
     listing(table, format_of(&query))
 }
 
+/// `GET /data/search/elements/{types}`: the display fields of each (comma-separated)
+/// type (`SearchFieldListResource`), the ones the search service answers.
 pub async fn search_element_fields(
-    Path(element): Path<String>,
+    Path(elements): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    const FIELDS: &[(&str, &str)] = &[
-        ("ID", "string"),
-        ("LABEL", "string"),
-        ("PROJECT", "string"),
-        ("INSERT_DATE", "date"),
-    ];
-    let rows = FIELDS
-        .iter()
-        .map(|(f, t)| {
-            Row::new()
-                .with("FIELD_ID", *f)
-                .with("HEADER", *f)
-                .with("SUMMARY", *f)
-                .with("TYPE", *t)
-                .with("REQUIRES_VALUE", "false")
-                .with("DESC", *f)
-                .with("ELEMENT_NAME", &element)
-                .with("SRC", "0")
+    let rows = elements
+        .split(',')
+        .map(|e| xsi::canonical(e.trim()))
+        .flat_map(|element| {
+            super::search::fields::of(&element)
+                .iter()
+                .map(move |(id, kind, header)| {
+                    Row::new()
+                        .with("FIELD_ID", *id)
+                        .with("HEADER", *header)
+                        .with("SUMMARY", *header)
+                        .with("TYPE", *kind)
+                        .with("REQUIRES_VALUE", "false")
+                        .with("DESC", *header)
+                        .with("ELEMENT_NAME", &element)
+                        .with("SRC", "0")
+                })
         })
         .collect();
     let table = Table {
-        title: "Search fields",
+        title: "Search Fields",
         defaults: &[
             "FIELD_ID",
             "HEADER",
