@@ -365,6 +365,14 @@ fn duplicates_overwrite_history_autocreate_and_extract() {
             h.set_mode(0o644);
             t.append_data(&mut h, name, data).unwrap();
         }
+        // a symbolic link, as xnatpy tars the links xnatutils makes: XNAT's TarUtils writes
+        // every entry that is not a directory as a file of the entry's data (none here)
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        t.append_link(&mut h, "link.nii.gz", "/tmp/t1.nii.gz")
+            .unwrap();
         t.into_inner().unwrap().finish().unwrap();
     }
     let r = a
@@ -379,7 +387,12 @@ fn duplicates_overwrite_history_autocreate_and_extract() {
     assert_eq!(r.status().as_u16(), 200);
     let mut names = a.file_paths(&format!("{E1}/resources/TGZ/files"));
     names.sort();
-    assert_eq!(names, vec!["four.txt", "sub/three.txt"]);
+    assert_eq!(names, vec!["four.txt", "link.nii.gz", "sub/three.txt"]);
+    assert!(a
+        .get(&format!("{E1}/resources/TGZ/files/link.nii.gz"))
+        .bytes()
+        .unwrap()
+        .is_empty());
     // a single .gz is stored unpacked, under its name without .gz
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut gz, b"55555").unwrap();
@@ -395,7 +408,10 @@ fn duplicates_overwrite_history_autocreate_and_extract() {
     assert_eq!(r.status().as_u16(), 200);
     let mut names = a.file_paths(&format!("{E1}/resources/TGZ/files"));
     names.sort();
-    assert_eq!(names, vec!["five.txt", "four.txt", "sub/three.txt"]);
+    assert_eq!(
+        names,
+        vec!["five.txt", "four.txt", "link.nii.gz", "sub/three.txt"]
+    );
     assert_eq!(
         a.get(&format!("{E1}/resources/TGZ/files/sub/three.txt"))
             .bytes()

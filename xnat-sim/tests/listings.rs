@@ -493,6 +493,18 @@ fn path_filters_and_scan_rows() {
             "xsiType"
         ]
     );
+    // dax asks the session's own path to its scans: the same join
+    let rows = a.rows("/data/projects/P/subjects/S1/experiments?columns=ID,label,xnat:imagesessiondata/scans/scan/id,xnat:imagesessiondata/scans/scan/type");
+    let scans: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["xnat:imagesessiondata/scans/scan/id"].as_str().unwrap(),
+                r["xnat:imagesessiondata/scans/scan/type"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(scans, [("1", "T1w"), ("2", "rest fmri"), ("", "")]);
     // with a resource column: a row per scan and resource
     let rows = a.rows("/data/experiments?xsiType=xnat:mrSessionData&ID=XNAT_E00001&columns=ID,xnat:mrScanData/ID,xnat:imagescandata/file/label");
     assert_eq!(rows.len(), 3);

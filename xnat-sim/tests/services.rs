@@ -138,6 +138,23 @@ fn search_service_answers_pyxnat_documents() {
     let (_, csv) = search(&sim, ("bob", "pw2"), "csv", DOC);
     assert_eq!(csv, "session_id,xnat_subjectdata_subject_label\n");
     assert_eq!(search(&sim, ("alice", "pw"), "csv", "<nope/>").0, 422);
+    // xnatpy: no search field means the type's listing fields; a field_ID may be an XML path
+    let bare = r#"<xdat:bundle xmlns:xdat="http://nrg.wustl.edu/security"><xdat:root_element_name>xnat:mrSessionData</xdat:root_element_name><xdat:search_field><xdat:element_name>xnat:mrSessionData</xdat:element_name><xdat:field_ID>xnat:mrSessionData/label</xdat:field_ID><xdat:sequence>0</xdat:sequence></xdat:search_field><xdat:search_where method="AND"><xdat:criteria override_value_formatting="0"><xdat:schema_field>xnat:mrSessionData/label</xdat:schema_field><xdat:comparison_type>=</xdat:comparison_type><xdat:value>E1</xdat:value></xdat:criteria></xdat:search_where></xdat:bundle>"#;
+    assert_eq!(
+        search(&sim, ("alice", "pw"), "csv", bare).1,
+        "xnat_mrsessiondata_label\nE1\n"
+    );
+    let none = r#"<xdat:bundle xmlns:xdat="http://nrg.wustl.edu/security"><xdat:root_element_name>xnat:subjectData</xdat:root_element_name><xdat:search_where method="AND"/></xdat:bundle>"#;
+    let (_, csv) = search(&sim, ("alice", "pw"), "csv", none);
+    let mut lines = csv.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("subject_id,subject_label,project"),
+        "{csv}"
+    );
+    assert_eq!(lines.count(), 2);
     // the fields a type publishes are the ones a search answers
     let fields = sim.alice().rows("/data/search/elements/xnat:projectData");
     assert_eq!(fields.len(), 23);

@@ -435,7 +435,11 @@ fn untar(
     let mut archive = tar::Archive::new(reader);
     for entry in archive.entries().map_err(|e| not_readable("tar", e))? {
         let entry = entry.map_err(|e| not_readable("tar", e))?;
-        if !entry.header().entry_type().is_file() {
+        // XNAT's TarUtils writes every entry that is not a directory as a file, with the
+        // entry's data: a symbolic or hard link becomes an empty file of its name.
+        // (Header records such as pax and GNU long names are not entries of their own.)
+        let kind = entry.header().entry_type();
+        if kind.is_dir() || kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
             continue;
         }
         let name = entry_path(&String::from_utf8_lossy(&entry.path_bytes()));

@@ -12,7 +12,7 @@ pub mod shortcuts;
 
 pub use glob::glob_match;
 pub use query::{ListingQuery, QueryTable};
-pub use record::{Part, Record};
+pub use record::{scan_child, Part, Record};
 pub use render::render;
 
 /// One row: every key the endpoint can report, in default-column order first.

@@ -174,7 +174,7 @@ impl ListingQuery {
     pub fn scan_join(&self, shortcuts: &Shortcuts) -> Option<(String, bool)> {
         let mut join: Option<(String, bool)> = None;
         for path in self.named_paths(shortcuts) {
-            let norm = normalise(&path);
+            let norm = super::scan_child(&normalise(&path));
             let Some((element, field)) = norm.split_once('/') else {
                 continue;
             };

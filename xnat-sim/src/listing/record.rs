@@ -60,6 +60,19 @@ impl Part {
     }
 }
 
+/// A session's path to its scans (`xnat:imagesessiondata/scans/scan/id`, as dax asks) is
+/// the scan's own path (`xnat:imagescandata/id`); other normalised paths stay as they are.
+pub fn scan_child(norm: &str) -> String {
+    if let Some((element, field)) = norm.split_once('/') {
+        if let Some(rest) = field.strip_prefix("scans/scan/") {
+            if xsi::extends(element, "xnat:imageSessionData") || xsi::is_session_type(element) {
+                return format!("xnat:imagescandata/{rest}");
+            }
+        }
+    }
+    norm.to_string()
+}
+
 /// One listing row.
 #[derive(Debug, Clone, Default)]
 pub struct Record {
@@ -87,7 +100,7 @@ impl Record {
     /// The cell for an XML path: the value of the first joined object of the path's element,
     /// or empty (XNAT gives every asked column on every row, NULL as "").
     pub fn get(&self, path: &str) -> &str {
-        let norm = normalise(path);
+        let norm = scan_child(&normalise(path));
         let Some((element, field)) = norm.split_once('/') else {
             return "";
         };
@@ -100,7 +113,7 @@ impl Record {
 
     /// Whether an object of the path's element is in the row at all.
     pub fn has_element(&self, path: &str) -> bool {
-        let norm = normalise(path);
+        let norm = scan_child(&normalise(path));
         let element = norm.split('/').next().unwrap_or("");
         self.parts.iter().any(|p| p.is_a(element))
     }
@@ -131,5 +144,13 @@ mod tests {
         assert_eq!(r.get("xnat:ctSessionData/ID"), "");
         assert_eq!(r.get("xnat:imageScanData/ID"), "");
         assert!(!r.has_element("xnat:imageScanData/ID"));
+        assert_eq!(
+            scan_child("xnat:imagesessiondata/scans/scan/file/label"),
+            "xnat:imagescandata/file/label"
+        );
+        assert_eq!(
+            scan_child("xnat:subjectdata/label"),
+            "xnat:subjectdata/label"
+        );
     }
 }

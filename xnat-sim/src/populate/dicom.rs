@@ -1,7 +1,7 @@
 //! DICOM-sized files: a Part-10 file (128-byte preamble, `DICM`, file meta
 //! group) holding one MR image slice with the attributes tools read from a
 //! header (study, series and acquisition dates and times, series
-//! description and number, patient, UIDs, geometry), square 16-bit pixel
+//! description and number, patient, UIDs, geometry, display window), square 16-bit pixel
 //! data, and Data Set Trailing Padding (FFFC,FFFC) that brings the file to
 //! exactly the wanted size. pydicom, dcm2niix and pyxnat's
 //! `Resource.scandate()` read them.
@@ -142,9 +142,9 @@ fn header(series: &Series, index: usize) -> Vec<u8> {
 
 /// Bytes of the elements after the header other than pixel values and padding:
 /// Rows, Columns, PixelSpacing, BitsAllocated, BitsStored, HighBit,
-/// PixelRepresentation (7 short elements), and the PixelData element's 12.
+/// PixelRepresentation, WindowCenter, WindowWidth, and the PixelData element's 12.
 fn image_overhead() -> u64 {
-    6 * 10 + (8 + 4) + 12
+    6 * 10 + (8 + 4) + 2 * (8 + 4) + 12
 }
 
 /// A file of exactly `size` bytes rounded down to even (DICOM elements have even
@@ -170,6 +170,9 @@ pub fn file(series: &Series, size: u64, seed: u64, index: usize) -> Vec<u8> {
     element(&mut out, 0x0028, 0x0101, b"US", &us(12));
     element(&mut out, 0x0028, 0x0102, b"US", &us(11));
     element(&mut out, 0x0028, 0x0103, b"US", &us(0));
+    // The display window of 12-bit data, as scanners write it.
+    element(&mut out, 0x0028, 0x1050, b"DS", b"2048");
+    element(&mut out, 0x0028, 0x1051, b"DS", b"4096");
     let mut pixels = vec![0u8; (side * side * 2) as usize];
     ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut pixels);
     // 12 bits stored: keep the values in range.

@@ -118,6 +118,42 @@ pub fn of(element: &str) -> &'static [FieldSpec] {
     }
 }
 
+/// The fields of a search that names none: XNAT shows the type's listing display then
+/// (the exact set of each type's display is not in the reference: these are its identifying
+/// fields, which every listing display has).
+pub fn listing(element: &str) -> &'static [&'static str] {
+    let l = element.to_ascii_lowercase();
+    match l.as_str() {
+        "xnat:projectdata" => &["ID", "NAME", "SECONDARY_ID", "DESCRIPTION", "PI"],
+        "xnat:subjectdata" => &[
+            "SUBJECT_ID",
+            "SUBJECT_LABEL",
+            "PROJECT",
+            "GENDER_TEXT",
+            "HANDEDNESS_TEXT",
+            "INSERT_DATE",
+        ],
+        _ if xsi::is_session_type(&l) => &[
+            "SESSION_ID",
+            "LABEL",
+            "SUBJECT_ID",
+            "PROJECT",
+            "DATE",
+            "TYPE",
+            "SCANNER_CSV",
+            "INSERT_DATE",
+        ],
+        _ if xsi::is_scan_type(&l) => &[
+            "IMAGE_SESSION_ID",
+            "ID",
+            "TYPE",
+            "QUALITY",
+            "SERIES_DESCRIPTION",
+        ],
+        _ => &["EXPT_ID", "LABEL", "PROJECT", "DATE"],
+    }
+}
+
 /// The spec of one field of a type, case-insensitively.
 pub fn spec(element: &str, id: &str) -> Option<&'static FieldSpec> {
     of(element)

@@ -175,6 +175,16 @@ fn matches(a: &Archive, hit: &Hit, clause: &Clause) -> XnatResult<bool> {
     })
 }
 
+/// One column of a search's result.
+struct Column {
+    key: String,
+    path: String,
+    element: String,
+    id: String,
+    kind: &'static str,
+    header: String,
+}
+
 /// The result's column name of a search field.
 fn column_key(root: &str, element: &str, id: &str) -> String {
     if element.eq_ignore_ascii_case(root) {
@@ -185,18 +195,50 @@ fn column_key(root: &str, element: &str, id: &str) -> String {
 }
 
 fn run(a: &Archive, user: &CurrentUser, b: &Bundle) -> XnatResult<(Vec<Value>, Shaped)> {
-    // (key, path, element, spec); a field the type lacks is left out.
-    let columns: Vec<(String, String, &str, &fields::FieldSpec)> = b
+    let listed;
+    let b = if b.fields.is_empty() {
+        listed = Bundle {
+            fields: fields::listing(&b.root)
+                .iter()
+                .enumerate()
+                .map(|(i, id)| bundle::SearchField {
+                    element: b.root.clone(),
+                    field_id: id.to_string(),
+                    sequence: i as i64,
+                })
+                .collect(),
+            ..b.clone()
+        };
+        &listed
+    } else {
+        b
+    };
+    // A display field of its type, or an XML path (xnatpy sends `xnat:mrSessionData/label`
+    // as the field_ID); a display field the type lacks is left out.
+    let columns: Vec<Column> = b
         .fields
         .iter()
         .filter_map(|f| {
-            let spec = fields::spec(&f.element, &f.field_id)?;
-            Some((
-                column_key(&b.root, &f.element, &f.field_id),
-                format!("{}/{}", f.element, f.field_id),
-                f.element.as_str(),
-                spec,
-            ))
+            if f.field_id.contains('/') {
+                let key = f.field_id.replace([':', '/'], "_").to_ascii_lowercase();
+                return Some(Column {
+                    key,
+                    path: f.field_id.clone(),
+                    element: f.element.clone(),
+                    id: f.field_id.clone(),
+                    kind: "string",
+                    header: f.field_id.clone(),
+                });
+            }
+            let (id, kind, header) = fields::spec(&f.element, &f.field_id)?;
+            Some(Column {
+                key: column_key(&b.root, &f.element, &f.field_id),
+                path: format!("{}/{}", f.element, f.field_id),
+                element: f.element.clone(),
+                id: id.to_string(),
+                kind,
+                header: header.to_string(),
+            })
         })
         .collect();
     let mut rows = Vec::new();
@@ -209,26 +251,26 @@ fn run(a: &Archive, user: &CurrentUser, b: &Bundle) -> XnatResult<(Vec<Value>, S
         rows.push(
             columns
                 .iter()
-                .map(|(_, path, _, _)| hit.value(a, path))
+                .map(|c| hit.value(a, &c.path))
                 .collect::<Vec<String>>(),
         );
     }
     let described = columns
         .iter()
-        .map(|(key, _, element, (id, kind, header))| {
+        .map(|c| {
             json!({
-                "key": key,
-                "element_name": element,
-                "id": id,
-                "xPATH": format!("{element}.{id}"),
-                "header": header,
-                "type": kind,
+                "key": c.key,
+                "element_name": c.element,
+                "id": c.id,
+                "xPATH": format!("{}.{}", c.element, c.id),
+                "header": c.header,
+                "type": c.kind,
             })
         })
         .collect();
     let shaped = Shaped {
         title: "",
-        columns: columns.iter().map(|(k, _, _, _)| k.clone()).collect(),
+        columns: columns.into_iter().map(|c| c.key).collect(),
         total_records: Some(rows.len()),
         rows,
         file_listing: false,
