@@ -2,7 +2,8 @@
 # The one test command (README.md names it; .ci/run calls it).
 #
 # It installs what the tests need on a fresh Debian machine (apt packages, a Python venv with the
-# pinned XNAT clients, nibabel, fslpy, brainextractor and pybids, npm's bids-validator under
+# pinned XNAT clients (pyxnat, xnatpy, xnatutils, dax, bxl, xnat-browser), nibabel, fslpy,
+# brainextractor and pybids, npm's bids-validator under
 # .node/), then runs every check in turn, the end-to-end tool checks of scripts/e2e.sh (reads),
 # scripts/e2e-write.sh (writes) and scripts/e2e-bids.sh (the views), then a short chaos soak
 # (scripts/soak.sh) last, and
@@ -66,7 +67,7 @@ install_python_venv() {
         "$VENV/bin/pip" install -q --disable-pip-version-check -r tests/clients/requirements.txt || return 1
         cp tests/clients/requirements.txt "$stamp"
     fi
-    "$VENV/bin/python" -c 'import pyxnat, xnat, pytest, nibabel, fsl.data.image, brainextractor.main, bids' &&
+    "$VENV/bin/python" -c 'import pyxnat, xnat, xnatutils, dax, bxl, xnat_browser, pytest, nibabel, fsl.data.image, brainextractor.main, bids' &&
         echo "venv ready: $VENV"
 }
 
@@ -101,7 +102,7 @@ run_step "bids-validator $BIDS_VALIDATOR_VERSION from npm" install_bids_validato
 run_step "cargo fmt --check" cargo fmt --all --check
 run_step "cargo clippy --all-targets -- -D warnings" cargo clippy --workspace --all-targets -- -D warnings
 run_step "cargo test --workspace" cargo test --workspace --no-fail-fast
-run_step "client suite (pyxnat, xnatpy against xnat-sim)" client_suite
+run_step "client suite (pyxnat, xnatpy, xnatutils, dax, bxl, xnat-browser against xnat-sim)" client_suite
 run_step "end-to-end tools on a mount (scripts/e2e.sh)" env XNATFS_VENV="$VENV" scripts/e2e.sh
 run_step "end-to-end tools writing through a mount (scripts/e2e-write.sh)" env XNATFS_VENV="$VENV" scripts/e2e-write.sh
 run_step "BIDS apps and tables on the views (scripts/e2e-bids.sh)" env XNATFS_VENV="$VENV" \

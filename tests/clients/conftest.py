@@ -8,11 +8,13 @@ fails the run with a message that says how to build it, never a silent skip.
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+import requests
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts" / "lib"))
@@ -89,3 +91,125 @@ def md5(path):
         for chunk in iter(lambda: src.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+# --- A populated archive, for the clients that only read (xnatutils, dax, bxl, xnat-browser, pyxnat
+# search). `xnat-sim populate` makes project SIM01 with subjects SIM01_S001…, sessions
+# SIM01_S00n_MR1, three scans each with NIFTI and DICOM resources of two files; alice is a member.
+
+POPULATE_ARGS = ("--projects", "1", "--subjects", "3", "--sessions", "1", "--scans", "3",
+                 "--resources", "NIFTI,DICOM", "--files", "2", "--file-size", "4096", "--member", USER)
+POPULATED_PROJECT = "SIM01"
+
+
+def populate(root, *args):
+    """Run `xnat-sim populate --root ROOT ARGS` (before the server starts on ROOT)."""
+    done = subprocess.run([str(sim_binary()), "populate", "--root", str(root), *map(str, args)],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.fail(f"xnat-sim populate failed ({done.returncode}): {done.stderr.strip()}")
+
+
+@pytest.fixture(scope="module")
+def populated_sim(request):
+    """A fresh sim per module on a populated archive (POPULATE_ARGS). Every request is logged with
+    `--request-log`: to $XNAT_SIM_REQUEST_LOG_DIR/<module>.log when that is set (kept, for reports),
+    else inside the temp root (removed). `server.request_log` is the path."""
+    root = Path(tempfile.mkdtemp(prefix="xnat-sim-populated-"))
+    log_dir = os.environ.get("XNAT_SIM_REQUEST_LOG_DIR")
+    if log_dir:
+        Path(log_dir).mkdir(parents=True, exist_ok=True)
+        log = Path(log_dir) / f"{request.module.__name__}.log"
+        log.unlink(missing_ok=True)
+    else:
+        log = root / "requests.log"
+    populate(root / "archive", *POPULATE_ARGS)
+    server = Sim(root / "archive", extra_args=("--request-log", str(log)))
+    server.request_log = log
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def write_netrc(home, url):
+    """A ~/.netrc (0600) in `home` for alice on the sim, as users keep them: one entry for host:port
+    (xnatpy and xnatutils look up the netloc) and one for the bare host (dax looks up the hostname)."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    netrc = Path(home) / ".netrc"
+    netrc.write_text(f"machine {parsed.netloc}\nlogin {USER}\npassword {PASSWORD}\n"
+                     f"machine {parsed.hostname}\nlogin {USER}\npassword {PASSWORD}\n")
+    netrc.chmod(0o600)
+    return netrc
+
+
+def venv_tool(name):
+    """The installed entry point `name` next to this interpreter (the venv's bin), unchanged; a missing
+    one fails the test with what to install."""
+    path = Path(sys.executable).parent / name
+    if not path.is_file():
+        pytest.fail(f"{name} is not installed next to {sys.executable}: "
+                    f"pip install -r tests/clients/requirements.txt")
+    return path
+
+
+def run_tool(name, *args, home, cwd=None, env=None, timeout=300):
+    """Run an installed CLI as a subprocess with HOME=home (its ~/.netrc); returns CompletedProcess."""
+    full_env = dict(os.environ, HOME=str(home), **(env or {}))
+    return subprocess.run([str(venv_tool(name)), *map(str, args)], cwd=cwd, env=full_env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+
+
+class Truth:
+    """What the archive holds, read with plain requests through the basic listings (the ground truth
+    the clients' answers are compared with)."""
+
+    def __init__(self, url, project=POPULATED_PROJECT):
+        self.url = url
+        self.http = requests.Session()
+        self.http.auth = (USER, PASSWORD)
+        self.project = project
+
+    def rows(self, path, **params):
+        reply = self.http.get(self.url + path, params={"format": "json", **params}, timeout=30)
+        reply.raise_for_status()
+        return reply.json()["ResultSet"]["Result"]
+
+    def subjects(self):
+        return {r["label"]: r for r in self.rows(f"/data/projects/{self.project}/subjects")}
+
+    def sessions(self):
+        """label -> row of /data/projects/P/subjects/S/experiments, plus 'subject_label'."""
+        out = {}
+        for subject in sorted(self.subjects()):
+            for row in self.rows(f"/data/projects/{self.project}/subjects/{subject}/experiments"):
+                out[row["label"]] = dict(row, subject_label=subject)
+        return out
+
+    def scans(self, session):
+        """scan ID -> scan row, for the session label."""
+        s = self.sessions()[session]
+        return {r["ID"]: r for r in self.rows(
+            f"/data/projects/{self.project}/subjects/{s['subject_label']}/experiments/{session}/scans")}
+
+    def files(self, session, scan, resource):
+        """file name -> md5 digest, for a scan resource."""
+        s = self.sessions()[session]
+        base = f"/data/projects/{self.project}/subjects/{s['subject_label']}/experiments/{session}"
+        return {r["Name"]: r["digest"] for r in self.rows(f"{base}/scans/{scan}/resources/{resource}/files")}
+
+    def download(self, path):
+        reply = self.http.get(self.url + path, timeout=60)
+        reply.raise_for_status()
+        return reply.content
+
+
+def log_tail(server, n=25):
+    """The last `n` lines of the sim's request log (for assertion messages)."""
+    log = getattr(server, "request_log", None)
+    if log is None or not Path(log).is_file():
+        return "(no request log)"
+    return "\n".join(Path(log).read_text().splitlines()[-n:])
