@@ -98,7 +98,12 @@ pub fn collection(
                 .collect(),
         }),
         (Node::Root, Coll::Subjects) => q.shape_query(subjects(a, |s| visible(&s.project))),
-        (Node::Project(p), Coll::Subjects) => q.shape_query(subjects(a, |s| &s.project == p)),
+        (Node::Project(p), Coll::Subjects) => {
+            // ProjectSubjectList answers with totalRecords and no title.
+            let mut t = subjects(a, |s| &s.project == p);
+            t.title = "";
+            q.shape_query(t)
+        }
         (Node::Root, Coll::Experiments) => q.shape_query(experiments(
             a,
             q,
