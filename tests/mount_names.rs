@@ -3,7 +3,8 @@
 //! duplicate files (two resources with one label), and subject, session and scan-type labels
 //! holding `/` and dots. Readdir works everywhere, every name shown is a valid name that decodes
 //! back as `src/fs/names.rs` documents, the bytes are the right ones, and nothing outside the
-//! mount is touched. (Non-UTF-8 names cannot be planted: the sim stores paths as strings.)
+//! mount is touched. A name that is not UTF-8 on the server's disk shows as XNAT lists it (U+FFFD
+//! for each invalid sequence) and reads as an error, since XNAT finds no file by that name.
 
 mod common;
 
@@ -103,6 +104,11 @@ fn hostile_names_neither_escape_nor_break_the_tree() {
         sim.add_file(first, &path, &bytes);
         contents.insert(path, bytes);
     }
+    // A name that is not UTF-8 on the server's disk: listed with U+FFFD, not downloadable.
+    let missing =
+        xnat_sim::add_file_named(sim.store(), first, b"bad\xffname.txt", &b"never served"[..])
+            .expect("plant a non-UTF-8 name");
+    assert_eq!(missing, "bad\u{FFFD}name.txt");
     // A second resource with the same label, holding another `dup.txt`.
     let second = sim.add_resource(owner, "HOSTILE");
     sim.add_file(second, "dup.txt", b"the other dup\n");
@@ -196,6 +202,15 @@ fn hostile_names_neither_escape_nor_break_the_tree() {
                 // A name no URL can carry (`..`, `.`, empty) cannot be downloaded: an error,
                 // never some other file's bytes.
                 let server = names::decode_str(shown.as_bytes()).unwrap_or_default();
+                if server == missing {
+                    // The server lists it and answers 404 "File missing" for it.
+                    assert!(
+                        matches!(e.raw_os_error(), Some(libc::EIO | libc::ENOENT)),
+                        "read {shown:?}: {e}"
+                    );
+                    unreadable.insert(shown.clone());
+                    continue;
+                }
                 // (`/absolute` shows as `absolute` at the top: its leading empty folder is the
                 // resource itself.)
                 let unaddressable =
@@ -228,6 +243,10 @@ fn hostile_names_neither_escape_nor_break_the_tree() {
         assert_eq!(bytes, want, "bytes of {shown:?} ({server:?})");
     }
     println!("HOSTILE shows: {top_level:?}; unreadable: {unreadable:?}");
+    assert!(
+        unreadable.contains(&names::encode(&missing)),
+        "the non-UTF-8 name is listed and unreadable: {top_level:?}"
+    );
     // The documented escapes.
     for shown in [
         "%2E.",

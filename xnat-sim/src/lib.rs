@@ -24,6 +24,6 @@ mod text;
 
 pub use import::{import, ImportOptions};
 pub use knobs::{Faults, StatsSnapshot};
-pub use populate::{add_file, populate, study, Shape, Summary, STUDY_PROJECT};
+pub use populate::{add_file, add_file_named, populate, study, Shape, Summary, STUDY_PROJECT};
 pub use server::{BlockingSimServer, SimConfig, SimServer};
 pub use store::Store;

@@ -535,3 +535,24 @@ fn delete_codes() {
     assert_eq!(a.delete("/data/projects/P?removeFiles=true").0, 200);
     assert_eq!(a.rows("/data/projects").len(), 0);
 }
+
+#[test]
+fn a_name_that_is_not_utf8_is_listed_as_xnat_decodes_it_and_is_missing() {
+    let sim = start();
+    fixture(&sim);
+    let rid = sim
+        .server
+        .store()
+        .read(|a| a.resources.values().find(|r| r.label == "QC").map(|r| r.id))
+        .unwrap();
+    let listed =
+        xnat_sim::add_file_named(sim.server.store(), rid, b"bad\xffname.txt", &b"x"[..]).unwrap();
+    assert_eq!(listed, "bad\u{FFFD}name.txt");
+    let a = sim.alice();
+    let names = a.file_paths(&format!("{E1}/resources/QC/files"));
+    assert!(names.contains(&listed), "{names:?}");
+    let url = format!("{E1}/resources/QC/files/bad%EF%BF%BDname.txt");
+    let (code, body) = a.text(&url);
+    assert_eq!(code, 404);
+    assert!(body.contains("File missing"), "{body}");
+}

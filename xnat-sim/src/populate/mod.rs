@@ -116,6 +116,32 @@ pub fn add_file(store: &Store, resource: u64, path: &str, mut data: impl Read) -
     })?
 }
 
+/// Plants a file whose name on the server's disk is `name`, bytes that need not be UTF-8, as
+/// XNAT sees one after a catalog refresh: Java decodes the name with U+FFFD for each invalid
+/// sequence, so the catalog lists the decoded name, and asking for that name finds no file
+/// (404 "File missing"). A UTF-8 name is planted as [`add_file`] does. Returns the listed name.
+pub fn add_file_named(
+    store: &Store,
+    resource: u64,
+    name: &[u8],
+    data: impl Read,
+) -> io::Result<String> {
+    let listed = String::from_utf8_lossy(name).into_owned();
+    add_file(store, resource, &listed, data)?;
+    if std::str::from_utf8(name).is_err() {
+        let blob = store.read(|a| {
+            a.resources
+                .get(&resource)
+                .and_then(|r| r.file(&listed))
+                .map(|f| f.blob)
+        });
+        if let Some(blob) = blob {
+            store.remove_blobs(&[blob]);
+        }
+    }
+    Ok(listed)
+}
+
 /// Builds the archive into `store`. Project IDs are `SIM01`, `SIM02`, …;
 /// an existing project of that ID is an error.
 pub fn populate(store: &Store, shape: &Shape) -> io::Result<Summary> {
