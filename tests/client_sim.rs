@@ -30,7 +30,7 @@ async fn sim(session_timeout: Duration) -> Sim {
         files: 2,
         file_size: 4096,
         assessors: 1,
-        members: vec!["alice".into()],
+        owners: vec!["alice".into()],
         ..Default::default()
     };
     populate(server.store(), &shape).unwrap();

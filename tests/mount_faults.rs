@@ -231,7 +231,12 @@ fn a_deleted_file_is_enoent_and_a_revoked_project_eacces() {
     assert_eq!(read_md5(&m.path().join(&deleted)), Err(libc::ENOENT));
     // alice loses the project: 403 → EACCES.
     sim.store()
-        .write(|a| a.projects.values_mut().for_each(|p| p.members.clear()))
+        .write(|a| {
+            a.projects.values_mut().for_each(|p| {
+                p.members.clear();
+                p.owners.clear();
+            })
+        })
         .unwrap();
     assert_eq!(read_md5(&m.path().join(&other)), Err(libc::EACCES));
 }

@@ -23,7 +23,7 @@ fn shape() -> Shape {
         scans: 1,
         files: 1,
         file_size: 4096,
-        members: vec![USER.into()],
+        owners: vec![USER.into()],
         ..Default::default()
     }
 }
@@ -356,6 +356,7 @@ fn a_read_only_role_gets_eacces_at_mkdir_and_at_close() {
         .write(|a| {
             let p = a.projects.get_mut(&project).unwrap();
             p.members.remove(USER);
+            p.owners.remove(USER);
             p.collaborators.insert(USER.to_string());
         })
         .unwrap();
@@ -376,4 +377,36 @@ fn a_read_only_role_gets_eacces_at_mkdir_and_at_close() {
     let (code, text) = status(mount.path());
     assert_eq!(code, 1);
     assert!(text.contains("failed") && text.contains("403"), "{text}");
+}
+
+#[test]
+fn a_member_writes_but_rm_of_a_server_file_is_eacces() {
+    // XNAT's members create and edit but do not delete (owners do): 403 → EACCES, file kept.
+    let sim = Sim::start(Shape {
+        owners: Vec::new(),
+        members: vec![USER.into()],
+        ..shape()
+    });
+    let mount = Mount::start(&sim.url(), USER, PASS, &["--allow-delete"]);
+    let dir = scan_resource(sim.store());
+    let existing = expected_files(sim.store(), None)
+        .keys()
+        .find(|k| k.starts_with(&format!("{dir}/")))
+        .expect("a server file")
+        .clone();
+    let before = server_bytes(sim.store(), &existing).unwrap();
+    let err = fs::remove_file(mount.path().join(&existing)).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EACCES), "{err}");
+    assert_eq!(
+        server_bytes(sim.store(), &existing).as_deref(),
+        Some(&before[..])
+    );
+    assert_eq!(fs::read(mount.path().join(&existing)).unwrap(), before);
+    // writing is a member's right
+    let rel = format!("{dir}/by-a-member.txt");
+    fs::write(mount.path().join(&rel), b"members write").unwrap();
+    assert_eq!(
+        server_bytes(sim.store(), &rel).as_deref(),
+        Some(&b"members write"[..])
+    );
 }

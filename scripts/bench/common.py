@@ -128,7 +128,7 @@ class Mount:
 
 def populate(root, *flags):
     out = run([str(BIN / "xnat-sim"), "populate", "--root", str(root), "--user", f"{USER}:{PASSWORD}",
-               "--member", USER, *flags], capture_output=True, text=True).stdout
+               "--owner", USER, *flags], capture_output=True, text=True).stdout
     return out
 
 

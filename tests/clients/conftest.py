@@ -95,10 +95,13 @@ def md5(path):
 
 # --- A populated archive, for the clients that only read (xnatutils, dax, bxl, xnat-browser, pyxnat
 # search). `xnat-sim populate` makes project SIM01 with subjects SIM01_S001…, sessions
-# SIM01_S00n_MR1, three scans each with NIFTI and DICOM resources of two files; alice is a member.
+# SIM01_S00n_MR1, three scans each with NIFTI and DICOM resources of two files; alice owns it.
 
+# alice owns the project (she also deletes: xnat-put's overwrite, bxl's delete), bob is a member
+# (members create and edit, but do not delete or list the project's users).
 POPULATE_ARGS = ("--projects", "1", "--subjects", "3", "--sessions", "1", "--scans", "3",
-                 "--resources", "NIFTI,DICOM", "--files", "2", "--file-size", "4096", "--member", USER)
+                 "--resources", "NIFTI,DICOM", "--files", "2", "--file-size", "4096",
+                 "--owner", USER, "--member", OTHER_USER)
 POPULATED_PROJECT = "SIM01"
 
 

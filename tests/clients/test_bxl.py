@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from conftest import PASSWORD, POPULATED_PROJECT as PROJECT, USER, Truth, log_tail
+from conftest import OTHER_PASSWORD, OTHER_USER, PASSWORD, POPULATED_PROJECT as PROJECT, USER, Truth, log_tail
 
 try:
     from bxl import xnat as bxl_xnat
@@ -63,13 +63,18 @@ def test_get_projects(conn):
 
 def test_get_project_users(conn, populated_sim):
     """GET /data/projects/P/users (XNAT's ProjectUserListResource): one row per user, keyed by login,
-    for the project's owner; a plain member (alice on SIM01) is refused (403)."""
-    with pytest.raises(bxl_xnat.XNATException, match="#403"):
-        conn.get_project_users(PROJECT)
-    conn._put_resource(conn.host + "/data/projects/BXLOWN")  # alice creates it, so owns it
-    users = conn.get_project_users("BXLOWN")
-    assert list(users) == [USER], (users, _why(populated_sim))
+    for the project's owner (alice); a plain member (bob) is refused (403)."""
+    users = conn.get_project_users(PROJECT)
+    assert sorted(users) == sorted([USER, OTHER_USER]), (users, _why(populated_sim))
     assert users[USER]["login"] == USER
+    member = bxl_xnat.Connection(hostname=populated_sim.url, credentials=(OTHER_USER, OTHER_PASSWORD))
+    try:
+        with pytest.raises(bxl_xnat.XNATException, match="#403"):
+            member.get_project_users(PROJECT)
+    finally:
+        member.close_jsession()
+    conn._put_resource(conn.host + "/data/projects/BXLOWN")  # alice creates it, so owns it
+    assert list(conn.get_project_users("BXLOWN")) == [USER], _why(populated_sim)
 
 
 def test_get_project_aliases(conn, populated_sim):

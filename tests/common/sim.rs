@@ -20,8 +20,17 @@ pub struct Sim {
     _root: tempfile::TempDir,
 }
 
+/// Alice owns the populated projects (she creates, edits and deletes through the mount) unless
+/// the shape names her as a member or an owner already.
+fn give_alice_a_role(shape: &mut Shape) {
+    if !shape.members.iter().chain(&shape.owners).any(|m| m == USER) {
+        shape.owners.push(USER.into());
+    }
+}
+
 impl Sim {
-    /// A sim with user alice/secret, populated with `shape` (alice made a member).
+    /// A sim with user alice/secret, populated with `shape` (alice made an owner, who may also
+    /// delete, unless the shape gives her a role).
     pub fn start(shape: Shape) -> Sim {
         Self::start_with(Some(shape), |_| {})
     }
@@ -37,9 +46,7 @@ impl Sim {
         configure(&mut config);
         let server = BlockingSimServer::start(config).expect("start xnat-sim");
         if let Some(mut shape) = shape {
-            if !shape.members.iter().any(|m| m == USER) {
-                shape.members.push(USER.into());
-            }
+            give_alice_a_role(&mut shape);
             populate(server.store(), &shape).expect("populate");
         }
         Sim {
@@ -96,7 +103,8 @@ pub struct Restartable {
 }
 
 impl Restartable {
-    /// A sim with user alice/secret, populated with `shape` (alice made a member).
+    /// A sim with user alice/secret, populated with `shape` (alice made an owner, as in
+    /// [`Sim::start`]).
     pub fn start(mut shape: Shape) -> Restartable {
         let root = tempfile::tempdir().unwrap();
         let config = SimConfig {
@@ -105,9 +113,7 @@ impl Restartable {
             ..Default::default()
         };
         let server = BlockingSimServer::start(config.clone()).expect("start xnat-sim");
-        if !shape.members.iter().any(|m| m == USER) {
-            shape.members.push(USER.into());
-        }
+        give_alice_a_role(&mut shape);
         populate(server.store(), &shape).expect("populate");
         let config = SimConfig {
             listen: server.addr(),

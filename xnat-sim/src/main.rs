@@ -158,9 +158,12 @@ struct PopulateArgs {
     /// Add one file of this many bytes (resource BIG of the first scan).
     #[arg(long)]
     big_file: Option<u64>,
-    /// Users made members of the generated projects (repeatable).
+    /// Users made members of the generated projects (repeatable): they create and edit.
     #[arg(long = "member")]
     members: Vec<String>,
+    /// Users made owners of the generated projects (repeatable): they also delete.
+    #[arg(long = "owner")]
+    owners: Vec<String>,
     /// NAME:PASSWORD users to create (repeatable).
     #[arg(long = "user", value_parser = pair)]
     users: Vec<(String, String)>,
@@ -233,6 +236,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 assessors: a.assessors,
                 big_file: a.big_file,
                 members: a.members,
+                owners: a.owners,
             };
             if a.study {
                 xnat_sim::study(&store, &shape.members)?;

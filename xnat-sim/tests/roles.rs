@@ -1,5 +1,6 @@
 //! Project roles: a collaborator reads (listings, downloads, zips) but every
-//! upload, create and delete gets 403 and changes nothing; a member writes;
+//! upload, create and delete gets 403 and changes nothing; a member writes but
+//! does not delete (403); an owner deletes;
 //! a user without a role gets 403 on reads too.
 
 mod common;
@@ -107,7 +108,7 @@ fn a_collaborator_reads_but_every_write_is_forbidden() {
 }
 
 #[test]
-fn a_member_writes_and_a_stranger_reads_nothing() {
+fn a_member_writes_but_does_not_delete_and_a_stranger_reads_nothing() {
     let (_dir, server) = with_roles();
     let dave = Api::new(&server.url(), Some(("dave", "pw4")));
     assert_eq!(
@@ -115,10 +116,23 @@ fn a_member_writes_and_a_stranger_reads_nothing() {
         (200, String::new())
     );
     assert_eq!(dave.put("/data/projects/P/subjects/S8").0, 201);
+    // members create and edit; only owners (and admins) delete
+    let (code, body) = dave.delete(&format!("{E1}/scans/1/resources/NIFTI/files/d.nii"));
+    assert_eq!(code, 403);
+    assert!(body.contains("permission"), "{body}");
+    assert_eq!(dave.delete("/data/projects/P/subjects/S8").0, 403);
+    let alice = Api::new(&server.url(), Some(("alice", "pw")));
     assert_eq!(
-        dave.delete(&format!("{E1}/scans/1/resources/NIFTI/files/d.nii"))
+        alice.text(&format!("{E1}/scans/1/resources/NIFTI/files/d.nii")),
+        (200, "d".into()),
+        "the refused delete changed nothing"
+    );
+    assert_eq!(
+        alice
+            .delete(&format!("{E1}/scans/1/resources/NIFTI/files/d.nii"))
             .0,
-        200
+        200,
+        "the owner deletes"
     );
     let bob = Api::new(&server.url(), Some(("bob", "pw2")));
     assert!(bob.rows("/data/projects").is_empty());

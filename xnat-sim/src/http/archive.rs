@@ -7,7 +7,7 @@ use super::files::{self, FilesRequest};
 use super::packed_download::{self, Packing};
 use super::path::{self, Coll};
 use super::resolve::{
-    check_write, missing_message, owner_of, resolve, target_project, Node, Resolved,
+    check_delete, check_write, missing_message, owner_of, resolve, target_project, Node, Resolved,
 };
 use super::upload::{self, UploadTarget};
 use super::{create, delete, download, listings, object};
@@ -59,6 +59,7 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
     let method = req.method().clone();
     if matches!(method, Method::PUT | Method::POST | Method::DELETE) {
         let allowed = state.store.read(|a| match target_project(a, &resolved) {
+            Some(p) if method == Method::DELETE => check_delete(a, &user, &p),
             Some(p) => check_write(a, &user, &p),
             None => Ok(()),
         });

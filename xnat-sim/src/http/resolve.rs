@@ -113,6 +113,18 @@ pub fn check_write(a: &Archive, user: &CurrentUser, project: &str) -> XnatResult
     }
 }
 
+/// 403 for a delete by anyone but an owner or an admin (`FileList.handleDelete` checks
+/// `canDelete`, evidence: owners CRUD, members CRU).
+pub fn check_delete(a: &Archive, user: &CurrentUser, project: &str) -> XnatResult<()> {
+    if user.admin || a.can_delete(&user.name, project) {
+        Ok(())
+    } else {
+        Err(XnatError::forbidden(
+            "User account doesn't have permission to modify this session.",
+        ))
+    }
+}
+
 /// The project a write to `resolved` changes (None: a new project, or no project at all).
 pub fn target_project(a: &Archive, resolved: &Resolved) -> Option<String> {
     match resolved {

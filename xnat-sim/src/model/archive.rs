@@ -62,6 +62,17 @@ impl Archive {
             .is_some_and(|p| p.is_member(user))
     }
 
+    /// Whether `user` may delete in project `project`: admins and owners. XNAT's members
+    /// create and edit but do not delete (its project roles: owners CRUD, members CRU).
+    pub fn can_delete(&self, user: &str, project: &str) -> bool {
+        if self.users.get(user).is_some_and(|u| u.admin) {
+            return true;
+        }
+        self.projects
+            .get(project)
+            .is_some_and(|p| p.owners.contains(user))
+    }
+
     pub fn add_user(&mut self, name: &str, password: &str, admin: bool) {
         let u = self.users.entry(name.to_string()).or_default();
         u.name = name.to_string();

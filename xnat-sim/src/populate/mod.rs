@@ -50,8 +50,10 @@ pub struct Shape {
     pub assessors: usize,
     /// One extra file of this size in resource `BIG` of the first scan.
     pub big_file: Option<u64>,
-    /// Users made members of every generated project.
+    /// Users made members of every generated project (they create and edit).
     pub members: Vec<String>,
+    /// Users made owners of every generated project (they also delete).
+    pub owners: Vec<String>,
 }
 
 impl Default for Shape {
@@ -68,6 +70,7 @@ impl Default for Shape {
             assessors: 0,
             big_file: None,
             members: Vec::new(),
+            owners: Vec::new(),
         }
     }
 }
@@ -164,6 +167,7 @@ fn build(store: &Store, shape: &Shape) -> io::Result<Summary> {
             proj.name = format!("Simulated project {}", p + 1);
             proj.description = format!("xnat-sim populate --seed {}", shape.seed);
             proj.members.extend(shape.members.iter().cloned());
+            proj.owners.extend(shape.owners.iter().cloned());
         })?;
         summary.projects.push(pid.clone());
         for s in 0..shape.subjects {
