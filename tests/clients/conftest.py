@@ -136,6 +136,20 @@ def populated_sim(request):
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def truth(populated_sim):
+    """The populated archive as plain listings say it is (see Truth)."""
+    return Truth(populated_sim.url)
+
+
+@pytest.fixture(scope="module")
+def home(populated_sim, tmp_path_factory):
+    """A HOME with a ~/.netrc for alice on the populated sim, for the clients' CLIs."""
+    home = tmp_path_factory.mktemp("home")
+    write_netrc(home, populated_sim.url)
+    return home
+
+
 def write_netrc(home, url):
     """A ~/.netrc (0600) in `home` for alice on the sim, as users keep them: one entry for host:port
     (xnatpy and xnatutils look up the netloc) and one for the bare host (dax looks up the hostname)."""

@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from conftest import OTHER_PASSWORD, OTHER_USER, PASSWORD, POPULATED_PROJECT as PROJECT, USER, Truth, log_tail
+from conftest import OTHER_PASSWORD, OTHER_USER, PASSWORD, POPULATED_PROJECT as PROJECT, USER, log_tail
 
 try:
     from bxl import xnat as bxl_xnat
@@ -17,11 +17,6 @@ try:
 except ImportError as e:
     bxl_xnat = None
     BXL_IMPORT_ERROR = e
-
-
-@pytest.fixture(scope="module")
-def truth(populated_sim):
-    return Truth(populated_sim.url)
 
 
 @pytest.fixture(scope="module")

@@ -7,25 +7,13 @@ import os
 
 import pytest
 
-from conftest import PASSWORD, POPULATED_PROJECT as PROJECT, USER, Truth, log_tail, md5, run_tool, write_netrc
+from conftest import PASSWORD, POPULATED_PROJECT as PROJECT, USER, log_tail, md5, run_tool
 
 try:
     from dax import XnatUtils
 except ImportError as e:  # never a silent skip
     XnatUtils = None
     DAX_IMPORT_ERROR = e
-
-
-@pytest.fixture(scope="module")
-def home(populated_sim, tmp_path_factory):
-    home = tmp_path_factory.mktemp("home")
-    write_netrc(home, populated_sim.url)
-    return home
-
-
-@pytest.fixture(scope="module")
-def truth(populated_sim):
-    return Truth(populated_sim.url)
 
 
 @pytest.fixture(scope="module")

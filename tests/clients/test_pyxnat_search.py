@@ -6,7 +6,7 @@ query the search engine and listing columns such as `frames`), `select(datatype,
 import pyxnat
 import pytest
 
-from conftest import PASSWORD, POPULATED_PROJECT as PROJECT, USER, Truth, log_tail
+from conftest import PASSWORD, POPULATED_PROJECT as PROJECT, USER, log_tail
 
 
 @pytest.fixture(scope="module")
@@ -14,11 +14,6 @@ def central(populated_sim):
     interface = pyxnat.Interface(server=populated_sim.url, user=USER, password=PASSWORD)
     yield interface
     interface.disconnect()
-
-
-@pytest.fixture(scope="module")
-def truth(populated_sim):
-    return Truth(populated_sim.url)
 
 
 def _why(sim):

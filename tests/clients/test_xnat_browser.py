@@ -17,11 +17,6 @@ except ImportError as e:
     IMPORT_ERROR = e
 
 
-@pytest.fixture(scope="module")
-def truth(populated_sim):
-    return Truth(populated_sim.url)
-
-
 BROWSE = "BRW"
 
 

@@ -6,19 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import POPULATED_PROJECT as PROJECT, Truth, log_tail, md5, run_tool, write_netrc
-
-
-@pytest.fixture(scope="module")
-def home(populated_sim, tmp_path_factory):
-    home = tmp_path_factory.mktemp("home")
-    write_netrc(home, populated_sim.url)
-    return home
-
-
-@pytest.fixture(scope="module")
-def truth(populated_sim):
-    return Truth(populated_sim.url)
+from conftest import POPULATED_PROJECT as PROJECT, log_tail, md5, run_tool
 
 
 def lines(done):

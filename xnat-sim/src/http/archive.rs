@@ -11,8 +11,8 @@ use super::resolve::{
 };
 use super::upload::{self, UploadTarget};
 use super::{create, delete, download, listings, object};
-use super::{tagged, AppState, CurrentUser, Params, RequestKind};
-use crate::listing::{render, ListingQuery};
+use super::{listing_response, tagged, AppState, CurrentUser, Params, RequestKind};
+use crate::listing::ListingQuery;
 use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -97,7 +97,7 @@ async fn read(
                 .store
                 .read(|a| listings::collection(a, user, &parent, coll, &q));
             match table {
-                Ok(shaped) => listing_response(shaped, format.as_deref()),
+                Ok(shaped) => listing_response(&shaped, format.as_deref()),
                 Err(e) => e.into_response(),
             }
         }
@@ -142,7 +142,7 @@ async fn read(
                 FilesRequest::Many => {
                     let q = ListingQuery::from_pairs(&params.0);
                     let mut resp =
-                        listing_response(q.shape(files::listing(&entries)), format.as_deref());
+                        listing_response(&q.shape(files::listing(&entries)), format.as_deref());
                     resp.extensions_mut().insert(super::FileListing);
                     resp
                 }
@@ -152,14 +152,6 @@ async fn read(
             XnatError::not_found(missing_message(coll, &key)).into_response()
         }
     }
-}
-
-fn listing_response(shaped: crate::listing::Shaped, format: Option<&str>) -> Response {
-    let (body, ct) = render(&shaped, format);
-    tagged(
-        RequestKind::Listing,
-        ([(header::CONTENT_TYPE, ct)], body).into_response(),
-    )
 }
 
 async fn write(

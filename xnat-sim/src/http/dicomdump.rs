@@ -11,11 +11,10 @@ use super::error::{XnatError, XnatResult};
 use super::files;
 use super::path;
 use super::resolve::{resolve, Node, Resolved};
-use super::{tagged, AppState, CurrentUser, Params, RequestKind};
-use crate::listing::{render, ListingQuery, Row, Table};
+use super::{listing_response, AppState, CurrentUser, Params};
+use crate::listing::{ListingQuery, Row, Table};
 use crate::model::Archive;
 use axum::extract::{RawQuery, State};
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 
@@ -296,11 +295,7 @@ pub async fn dump(
                 file_listing: false,
                 rows,
             });
-            let (body, ct) = render(&shaped, params.format().as_deref());
-            tagged(
-                RequestKind::Listing,
-                ([(header::CONTENT_TYPE, ct)], body).into_response(),
-            )
+            listing_response(&shaped, params.format().as_deref())
         }
         Err(e) => e.into_response(),
     }

@@ -76,6 +76,19 @@ pub fn tagged(kind: RequestKind, mut resp: axum::response::Response) -> axum::re
     resp
 }
 
+/// A listing in the asked format, tagged as a listing for the counters.
+pub fn listing_response(
+    shaped: &crate::listing::Shaped,
+    format: Option<&str>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (body, ct) = crate::listing::render(shaped, format);
+    tagged(
+        RequestKind::Listing,
+        ([(axum::http::header::CONTENT_TYPE, ct)], body).into_response(),
+    )
+}
+
 /// The XNAT routes (with authentication, which is part of XNAT).
 pub fn router(state: AppState) -> Router {
     Router::new()

@@ -4,11 +4,11 @@
 //! and a user's account (`/xapi/users/{u}`).
 
 use super::error::{XnatError, XnatResult};
-use super::{tagged, AppState, CurrentUser, Params, RequestKind};
-use crate::listing::{render, ListingQuery, Row, Table};
-use crate::model::{Archive, Project};
+use super::resolve::check_project;
+use super::{listing_response, AppState, CurrentUser, Params};
+use crate::listing::{ListingQuery, Row, Table};
+use crate::model::Project;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Value};
@@ -65,13 +65,8 @@ fn role_of(p: &Project, user: &str) -> Option<(&'static str, &'static str)> {
 }
 
 fn listing(table: Table, query: Option<&str>) -> Response {
-    let params = Params::parse(query);
     let shaped = ListingQuery::default().shape(table);
-    let (body, ct) = render(&shaped, params.format().as_deref());
-    tagged(
-        RequestKind::Listing,
-        ([(header::CONTENT_TYPE, ct)], body).into_response(),
-    )
+    listing_response(&shaped, Params::parse(query).format().as_deref())
 }
 
 /// `GET /data/prearchive/projects[/P]`: XNAT answers without title or totalRecords.
@@ -82,7 +77,7 @@ pub async fn prearchive(
     RawQuery(query): RawQuery,
 ) -> Response {
     if let Some(Path(p)) = project {
-        if let Err(e) = state.store.read(|a| readable(a, &user, &p)) {
+        if let Err(e) = state.store.read(|a| check_project(a, &user, &p)) {
             return e.into_response();
         }
     }
@@ -94,26 +89,7 @@ pub async fn prearchive(
     };
     let mut shaped = ListingQuery::default().shape(table);
     shaped.total_records = None;
-    let (body, ct) = render(&shaped, Params::parse(query.as_deref()).format().as_deref());
-    tagged(
-        RequestKind::Listing,
-        ([(header::CONTENT_TYPE, ct)], body).into_response(),
-    )
-}
-
-fn readable(a: &Archive, user: &CurrentUser, project: &str) -> XnatResult<()> {
-    if !a.projects.contains_key(project) {
-        return Err(XnatError::not_found(format!(
-            "Unable to identify project {project}"
-        )));
-    }
-    if user.admin || a.can_access(&user.name, project) {
-        Ok(())
-    } else {
-        Err(XnatError::forbidden(format!(
-            "Specified user account has insufficient privileges for project {project}"
-        )))
-    }
+    listing_response(&shaped, Params::parse(query.as_deref()).format().as_deref())
 }
 
 /// `GET /xapi/access/projects`: the projects the user has a role in, by secondary ID.

@@ -4,8 +4,8 @@
 //! element listings.
 
 use super::error::status_page;
-use super::{tagged, AppState, RequestKind};
-use crate::listing::{render, Row, Table};
+use super::AppState;
+use crate::listing::{Row, Table};
 use crate::model::xsi;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, StatusCode};
@@ -133,9 +133,5 @@ pub async fn search_element_fields(
 
 fn listing(table: Table, format: Option<String>) -> Response {
     let shaped = crate::listing::ListingQuery::default().shape(table);
-    let (body, ct) = render(&shaped, format.as_deref());
-    tagged(
-        RequestKind::Listing,
-        ([(header::CONTENT_TYPE, ct)], body).into_response(),
-    )
+    super::listing_response(&shaped, format.as_deref())
 }

@@ -13,7 +13,7 @@ pub mod shortcuts;
 pub use glob::glob_match;
 pub use query::{ListingQuery, QueryTable};
 pub use record::{scan_child, Part, Record};
-pub use render::render;
+pub use render::{render, result_objects};
 
 /// One row: every key the endpoint can report, in default-column order first.
 #[derive(Debug, Clone, Default)]

@@ -14,9 +14,9 @@ pub fn render(s: &Shaped, format: Option<&str>) -> (String, &'static str) {
     }
 }
 
-fn json(s: &Shaped) -> Value {
-    let result: Vec<Value> = s
-        .rows
+/// The rows as JSON objects of string cells, keyed by column.
+pub fn result_objects(s: &Shaped) -> Vec<Value> {
+    s.rows
         .iter()
         .map(|r| {
             let m: Map<String, Value> = s
@@ -27,7 +27,11 @@ fn json(s: &Shaped) -> Value {
                 .collect();
             Value::Object(m)
         })
-        .collect();
+        .collect()
+}
+
+fn json(s: &Shaped) -> Value {
+    let result = result_objects(s);
     let mut rs = Map::new();
     if s.file_listing {
         rs.insert("Columns".into(), json!([{"key": "URI", "serverRoot": ""}]));

@@ -12,8 +12,8 @@ pub mod fields;
 
 use super::error::{XnatError, XnatResult};
 use super::listings::{experiment_part, project_record, scan_part, subject_part};
-use super::{tagged, AppState, CurrentUser, Params, RequestKind};
-use crate::listing::{render, Record, Shaped};
+use super::{listing_response, tagged, AppState, CurrentUser, Params, RequestKind};
+use crate::listing::{result_objects, Record, Shaped};
 use crate::model::{xsi, Archive};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use bundle::{Bundle, Clause, Criterion};
 use fields::Obj;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// One result row: the root object, the objects joined to it, and its schema paths.
 struct Hit<'a> {
@@ -279,22 +279,9 @@ fn run(a: &Archive, user: &CurrentUser, b: &Bundle) -> XnatResult<(Vec<Value>, S
 }
 
 fn json_body(described: Vec<Value>, s: &Shaped, root: &str) -> String {
-    let result: Vec<Value> = s
-        .rows
-        .iter()
-        .map(|r| {
-            let m: Map<String, Value> = s
-                .columns
-                .iter()
-                .zip(r)
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect();
-            Value::Object(m)
-        })
-        .collect();
     json!({"ResultSet": {
         "Columns": described,
-        "Result": result,
+        "Result": result_objects(s),
         "totalRecords": s.rows.len().to_string(),
         "rootElementName": root,
     }})
@@ -323,16 +310,13 @@ pub async fn search(
     };
     match state.store.read(|a| run(a, &user, &bundle)) {
         Ok((described, shaped)) => {
-            let (body, ct) = match format.as_deref() {
-                Some("csv" | "xml" | "html") => render(&shaped, format.as_deref()),
-                _ => (
-                    json_body(described, &shaped, &bundle.root),
-                    "application/json",
-                ),
-            };
+            if matches!(format.as_deref(), Some("csv" | "xml" | "html")) {
+                return listing_response(&shaped, format.as_deref());
+            }
+            let body = json_body(described, &shaped, &bundle.root);
             tagged(
                 RequestKind::Listing,
-                ([(header::CONTENT_TYPE, ct)], body).into_response(),
+                ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
             )
         }
         Err(e) => e.into_response(),
