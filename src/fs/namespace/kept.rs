@@ -158,7 +158,7 @@ impl Namespace {
                         let revalidated = self.revalidated.clone();
                         tokio::spawn(async move {
                             if let Ok(rows) = fetch.await {
-                                store.save_later(key.clone(), rows.clone());
+                                let rows = store.keep(key.clone(), rows).await;
                                 revalidated
                                     .lock()
                                     .expect("revalidated lock")
@@ -175,10 +175,7 @@ impl Namespace {
             fetch.await
         };
         match answer {
-            Ok(rows) => {
-                store.save_later(key, rows.clone());
-                Ok(rows)
-            }
+            Ok(rows) => Ok(store.keep(key, rows).await),
             Err(e) if e.says_server_down() || matches!(e, XnatError::Timeout { .. }) => {
                 match self.kept(&key).await {
                     Some(rows) => {

@@ -163,9 +163,14 @@ impl ListingStore {
     /// Keep `rows` as the listing of `key` (writes a file: call it off the async threads;
     /// rows the same as those this mount kept last are not written again).
     pub fn save<T: Serialize>(&self, key: &str, rows: &[T]) -> io::Result<()> {
-        let name = self.file_name(key);
-        let tmp = self.dir.join(format!(".tmp{}-{name}", std::process::id()));
-        let now = SystemTime::now();
+        match self.encode(key, rows)? {
+            Some(body) => self.write(key, &body),
+            None => Ok(()),
+        }
+    }
+
+    /// The file body of `rows` as the listing of `key`; None past the budget.
+    fn encode<T: Serialize>(&self, key: &str, rows: &[T]) -> io::Result<Option<Vec<u8>>> {
         let body = serde_json::to_vec(&Saving {
             version: VERSION,
             scope: &self.scope,
@@ -173,18 +178,23 @@ impl ListingStore {
             rows,
         })
         .map_err(io::Error::other)?;
-        if body.len() as u64 > self.budget {
-            return Ok(());
-        }
+        Ok((body.len() as u64 <= self.budget).then_some(body))
+    }
+
+    /// Writes an encoded listing (skipped when it is the one this mount kept last).
+    fn write(&self, key: &str, body: &[u8]) -> io::Result<()> {
+        let name = self.file_name(key);
+        let tmp = self.dir.join(format!(".tmp{}-{name}", std::process::id()));
+        let now = SystemTime::now();
         let size = body.len() as u64;
-        let crc = crc32fast::hash(&body);
+        let crc = crc32fast::hash(body);
         if let Some(kept) = self.lock().files.get_mut(&name) {
             if kept.size == size && kept.crc == Some(crc) {
                 kept.saved = now;
                 return Ok(());
             }
         }
-        owned_dir::replace_private(&tmp, &self.dir.join(&name), &body, false)?;
+        owned_dir::replace_private(&tmp, &self.dir.join(&name), body, false)?;
         let mut state = self.lock();
         let kept = Kept {
             size,
@@ -199,17 +209,37 @@ impl ListingStore {
         Ok(())
     }
 
-    /// Save in the background, logging a failure (a full disk costs the copy, not the answer).
-    pub fn save_later<T: Serialize + Send + 'static>(self: &Arc<Self>, key: String, rows: Vec<T>) {
+    /// Keeps `rows` as the listing of `key` and gives them back: they are encoded on a blocking
+    /// thread (the answer waits for that, not for the disk) and the file is written in the
+    /// background, logging a failure (a full disk costs the copy, not the answer). The rows are
+    /// never copied: a listing of 200,000 files holds its rows and their encoding at most.
+    pub async fn keep<T: Serialize + Send + 'static>(
+        self: &Arc<Self>,
+        key: String,
+        rows: Vec<T>,
+    ) -> Vec<T> {
         let store = self.clone();
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
+        let encoded = tokio::task::spawn_blocking(move || {
+            let body = store.encode(&key, &rows);
+            (rows, key, body, store)
+        })
+        .await;
+        let (rows, key, body, store) = match encoded {
+            Ok(done) => done,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
         };
-        runtime.spawn_blocking(move || {
-            if let Err(e) = store.save(&key, &rows) {
-                tracing::info!(key, "cannot keep the listing on disk: {e}");
+        match body {
+            Ok(Some(body)) => {
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = store.write(&key, &body) {
+                        tracing::info!(key, "cannot keep the listing on disk: {e}");
+                    }
+                });
             }
-        });
+            Ok(None) => {}
+            Err(e) => tracing::info!(key, "cannot keep the listing on disk: {e}"),
+        }
+        rows
     }
 
     fn remove(&self, path: &Path) {
