@@ -129,7 +129,7 @@ impl Namespace {
         fetch: impl FnOnce(Arc<dyn Backend>) -> Fetch<T>,
     ) -> FsResult<Vec<T>>
     where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: Serialize + DeserializeOwned + Send + Sync + 'static,
     {
         let Some(store) = self.store.clone() else {
             return Ok(fetch(self.backend.clone()).await?);

@@ -11,8 +11,8 @@ use super::error::{XnatError, XnatResult};
 use super::files;
 use super::path;
 use super::resolve::{resolve, Node, Resolved};
-use super::{listing_response, AppState, CurrentUser, Params};
-use crate::listing::{ListingQuery, Row, Table};
+use super::{fixed_listing, AppState, CurrentUser, Params};
+use crate::listing::{Row, Table};
 use crate::model::Archive;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
@@ -289,13 +289,13 @@ pub async fn dump(
     })();
     match result {
         Ok(rows) => {
-            let shaped = ListingQuery::default().shape(Table {
+            let table = Table {
                 title: "",
                 defaults: COLS,
                 file_listing: false,
                 rows,
-            });
-            listing_response(&shaped, params.format().as_deref())
+            };
+            fixed_listing(table, params.format().as_deref())
         }
         Err(e) => e.into_response(),
     }

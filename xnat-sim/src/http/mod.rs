@@ -89,6 +89,17 @@ pub fn listing_response(
     )
 }
 
+/// A fixed table (its columns, no filter, no paging) as a listing in the asked format.
+pub fn fixed_listing(
+    table: crate::listing::Table,
+    format: Option<&str>,
+) -> axum::response::Response {
+    listing_response(
+        &crate::listing::ListingQuery::default().shape(table),
+        format,
+    )
+}
+
 /// The XNAT routes (with authentication, which is part of XNAT).
 pub fn router(state: AppState) -> Router {
     Router::new()

@@ -5,7 +5,7 @@
 
 use super::error::{XnatError, XnatResult};
 use super::resolve::check_project;
-use super::{listing_response, AppState, CurrentUser, Params};
+use super::{fixed_listing, listing_response, AppState, CurrentUser, Params};
 use crate::listing::{ListingQuery, Row, Table};
 use crate::model::Project;
 use axum::extract::{Path, RawQuery, State};
@@ -62,11 +62,6 @@ fn role_of(p: &Project, user: &str) -> Option<(&'static str, &'static str)> {
     } else {
         None
     }
-}
-
-fn listing(table: Table, query: Option<&str>) -> Response {
-    let shaped = ListingQuery::default().shape(table);
-    listing_response(&shaped, Params::parse(query).format().as_deref())
 }
 
 /// `GET /data/prearchive/projects[/P]`: XNAT answers without title or totalRecords.
@@ -156,14 +151,14 @@ pub async fn project_users(
         Ok(rows)
     });
     match rows {
-        Ok(rows) => listing(
+        Ok(rows) => fixed_listing(
             Table {
                 title: "Projects",
                 defaults: PROJECT_USER_COLS,
                 file_listing: false,
                 rows,
             },
-            query.as_deref(),
+            Params::parse(query.as_deref()).format().as_deref(),
         ),
         Err(e) => e.into_response(),
     }

@@ -85,7 +85,7 @@ pub async fn search_elements(RawQuery(query): RawQuery) -> Response {
         file_listing: false,
         rows,
     };
-    listing(table, format_of(&query))
+    super::fixed_listing(table, format_of(&query).as_deref())
 }
 
 /// `GET /data/search/elements/{types}`: the display fields of each (comma-separated)
@@ -128,10 +128,5 @@ pub async fn search_element_fields(
         file_listing: false,
         rows,
     };
-    listing(table, format_of(&query))
-}
-
-fn listing(table: Table, format: Option<String>) -> Response {
-    let shaped = crate::listing::ListingQuery::default().shape(table);
-    super::listing_response(&shaped, format.as_deref())
+    super::fixed_listing(table, format_of(&query).as_deref())
 }

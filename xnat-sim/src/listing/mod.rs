@@ -12,7 +12,7 @@ pub mod shortcuts;
 
 pub use glob::glob_match;
 pub use query::{ListingQuery, QueryTable};
-pub use record::{scan_child, Part, Record};
+pub use record::{resolve, scan_child, Part, Record};
 pub use render::{render, result_objects};
 
 /// One row: every key the endpoint can report, in default-column order first.
@@ -29,22 +29,12 @@ impl Row {
         self
     }
 
-    pub fn push(&mut self, key: &str, value: impl Into<String>) {
-        self.0.push((key.to_string(), value.into()));
-    }
-
     /// Cell by key, case-insensitively (xpath columns come in any case).
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(key))
             .map(|(_, v)| v.as_str())
-    }
-
-    pub fn set(&mut self, key: &str, value: String) {
-        if let Some(cell) = self.0.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(key)) {
-            cell.1 = value;
-        }
     }
 }
 

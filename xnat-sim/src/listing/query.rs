@@ -9,7 +9,7 @@
 //! Fixed tables (resources, files, search elements) keep their columns.
 
 use super::shortcuts::{normalise, Shortcuts};
-use super::{Record, Row, Shaped, Table};
+use super::{resolve, Record, Row, Shaped, Table};
 use crate::model::xsi;
 
 /// Query parameters that steer a fixed table's request rather than filter rows.
@@ -47,9 +47,7 @@ pub struct ListingQuery {
     pub offset: Option<usize>,
     /// Whether paging was asked for at all (drops totalRecords).
     pub paged: bool,
-    /// Filters of fixed tables.
-    pub filters: Vec<(String, String)>,
-    /// Every query pair, for the criteria of query tables.
+    /// Every query pair: the criteria of query tables, the filters of fixed ones.
     pub pairs: Vec<(String, String)>,
     /// `xsiType=`, as asked.
     pub xsi_type: Option<String>,
@@ -127,11 +125,15 @@ impl ListingQuery {
                 "xsitype" => q.xsi_type = Some(v.clone()),
                 _ => {}
             }
-            if !CONTROL.contains(&k.to_ascii_lowercase().as_str()) || is_typed_filter(k) {
-                q.filters.push((k.clone(), v.clone()));
-            }
         }
         q
+    }
+
+    /// The pairs that filter a fixed table's rows.
+    fn filters(&self) -> impl Iterator<Item = &(String, String)> {
+        self.pairs.iter().filter(|(k, _)| {
+            !CONTROL.contains(&k.to_ascii_lowercase().as_str()) || is_typed_filter(k)
+        })
     }
 
     /// The XML paths the columns and the filter keys name (shortcuts resolved).
@@ -235,8 +237,8 @@ impl ListingQuery {
         cols
     }
 
-    /// The criteria of a query table: (path, wanted values).
-    fn criteria(&self, t: &QueryTable) -> Vec<(String, String)> {
+    /// The criteria of a query table.
+    fn criteria(&self, t: &QueryTable) -> Vec<Criterion> {
         if !t.filters_apply {
             return Vec::new();
         }
@@ -250,7 +252,7 @@ impl ListingQuery {
                 } else {
                     return None;
                 };
-                known_element(&path).then(|| (path, v.clone()))
+                known_element(&path).then(|| Criterion::new(&path, v))
             })
             .collect()
     }
@@ -264,6 +266,8 @@ impl ListingQuery {
             .map(|x| x.split(',').map(str::trim).collect());
         let criteria = self.criteria(&t);
         let columns = self.query_columns(&t, &root);
+        // Each column's path resolved once, not once per row.
+        let paths: Vec<String> = columns.iter().map(|(_, p)| resolve(p)).collect();
         let records: Vec<&Record> = t
             .records
             .iter()
@@ -271,11 +275,7 @@ impl ListingQuery {
                 Some(ts) => ts.iter().any(|x| xsi::matches_filter(&r.xsi_type, x)),
                 None => xsi::extends(&r.xsi_type, &root),
             })
-            .filter(|r| {
-                criteria
-                    .iter()
-                    .all(|(path, want)| criterion(r.get(path), path, want))
-            })
+            .filter(|r| criteria.iter().all(|c| c.holds(r.get_resolved(&c.path))))
             .collect();
         let total = records.len();
         let cells = records
@@ -285,11 +285,12 @@ impl ListingQuery {
             .map(|r| {
                 columns
                     .iter()
-                    .map(|(h, path)| {
+                    .zip(&paths)
+                    .map(|((h, path), resolved)| {
                         if path.is_empty() && h == "URI" {
                             r.uri.clone()
                         } else {
-                            r.get(path).to_string()
+                            r.get_resolved(resolved).to_string()
                         }
                     })
                     .collect()
@@ -309,7 +310,7 @@ impl ListingQuery {
         let rows: Vec<Row> = table
             .rows
             .into_iter()
-            .filter(|r| self.filters.iter().all(|(k, v)| keep(r, k, v)))
+            .filter(|r| self.filters().all(|(k, v)| keep(r, k, v)))
             .collect();
         let columns: Vec<String> = table.defaults.iter().map(|s| s.to_string()).collect();
         let total = rows.len();
@@ -336,22 +337,39 @@ impl ListingQuery {
     }
 }
 
-/// One criterion on one cell, as XNAT's `processQueryCriteria` builds it: a comma list is
-/// an OR; `*` or `%` make a LIKE; a date field takes `MM/DD/YYYY` or a `from-to` range;
-/// values compare case-sensitively (SQL on PostgreSQL).
-fn criterion(have: &str, path: &str, want: &str) -> bool {
-    let field = normalise(path);
-    let leaf = field.rsplit('/').next().unwrap_or("");
-    let dated = leaf == "date" || leaf.ends_with("_date");
-    want.split(',').map(str::trim).any(|w| {
-        if dated && w.contains('/') {
-            date_in_range(have, w)
-        } else if w.contains('*') || w.contains('%') {
-            like(&w.replace('%', "*"), have)
-        } else {
-            have == w
+/// One criterion, as XNAT's `processQueryCriteria` builds it: a comma list is an OR; `*` or
+/// `%` make a LIKE; a date field takes `MM/DD/YYYY` or a `from-to` range; values compare
+/// case-sensitively (SQL on PostgreSQL).
+struct Criterion {
+    /// The path, [`resolve`]d.
+    path: String,
+    dated: bool,
+    want: String,
+}
+
+impl Criterion {
+    fn new(path: &str, want: &str) -> Criterion {
+        let path = resolve(path);
+        let leaf = path.rsplit('/').next().unwrap_or("");
+        let dated = leaf == "date" || leaf.ends_with("_date");
+        Criterion {
+            path,
+            dated,
+            want: want.to_string(),
         }
-    })
+    }
+
+    fn holds(&self, have: &str) -> bool {
+        self.want.split(',').map(str::trim).any(|w| {
+            if self.dated && w.contains('/') {
+                date_in_range(have, w)
+            } else if w.contains('*') || w.contains('%') {
+                like(&w.replace('%', "*"), have)
+            } else {
+                have == w
+            }
+        })
+    }
 }
 
 /// `*` wildcards, case-sensitive.
