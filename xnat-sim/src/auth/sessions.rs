@@ -58,12 +58,18 @@ struct Saved {
     tokens: Vec<(String, String, String, i64, i64)>,
 }
 
-/// The `Instant` that was `ms_ago` milliseconds before now (now if the clock went back).
-fn instant_from_ms(then_ms: i64) -> Instant {
-    let ago = (crate::model::now_ms() - then_ms).max(0) as u64;
-    Instant::now()
-        .checked_sub(Duration::from_millis(ago))
-        .unwrap_or_else(Instant::now)
+/// The `Instant` of a wall-clock time in ms since the epoch, past or future (now, if a past
+/// one lies before what an `Instant` can hold).
+fn instant_at_ms(ms: i64) -> Instant {
+    let now = crate::model::now_ms();
+    let delta = Duration::from_millis(ms.abs_diff(now));
+    if ms >= now {
+        Instant::now() + delta
+    } else {
+        Instant::now()
+            .checked_sub(delta)
+            .unwrap_or_else(Instant::now)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -122,7 +128,7 @@ impl AuthState {
             .map(|(id, user, ms)| {
                 let s = Session {
                     user,
-                    last_seen: instant_from_ms(ms),
+                    last_seen: instant_at_ms(ms),
                     last_seen_ms: ms,
                 };
                 (id, s)
@@ -141,7 +147,7 @@ impl AuthState {
                     user,
                     created_ms,
                     expires_ms,
-                    expires: Instant::now() + Duration::from_millis((expires_ms - now) as u64),
+                    expires: instant_at_ms(expires_ms),
                 };
                 (alias, t)
             })

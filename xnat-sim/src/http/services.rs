@@ -173,8 +173,9 @@ pub async fn xapi_user(
     let found = state.store.read(|a| {
         a.users
             .iter()
-            .position(|(n, _)| *n == name)
-            .map(|i| (i, a.users[&name].admin))
+            .enumerate()
+            .find(|(_, (n, _))| **n == name)
+            .map(|(i, (_, u))| (i, u.admin))
     });
     let Some((index, admin)) = found else {
         return XnatError::not_found(format!("User {name} not found")).into_response();
