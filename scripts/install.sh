@@ -8,7 +8,8 @@
 # instead, with no build) and installs:
 #   PREFIX/bin/xnatfs
 #   SBIN/mount.xnatfs -> PREFIX/bin/xnatfs              (SBIN defaults to /sbin)
-#   PREFIX/share/man/man1/xnatfs.1, xnatfs-mount.1, xnatfs-status.1, xnatfs-token.1 and
+#   PREFIX/share/man/man1/xnatfs.1, xnatfs-mount.1, xnatfs-status.1, xnatfs-token.1,
+#   xnatfs-warm.1 and
 #   man8/mount.xnatfs.8
 #   PREFIX/share/bash-completion/completions/xnatfs
 #   PREFIX/share/zsh/site-functions/_xnatfs

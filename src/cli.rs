@@ -29,6 +29,10 @@ pub enum Command {
     /// What a mount is doing: online or offline, uploads with their progress, downloads, the
     /// cache, requests. Exits 0 when no upload is waiting, 1 when some are, 2 on an error.
     Status(StatusArgs),
+    /// Fetch everything under the paths (on a mount) into its cache before jobs read them:
+    /// the shared cache when the mount has one. Only what is missing is fetched; exits 1 with
+    /// the paths that failed.
+    Warm(WarmArgs),
     /// Write the man pages or a shell's completions (for `scripts/install.sh` and packagers).
     #[command(hide = true, subcommand)]
     Generate(Generate),
@@ -48,6 +52,20 @@ pub enum Generate {
         #[arg(value_name = "SHELL")]
         shell: clap_complete::Shell,
     },
+}
+
+/// `xnatfs warm PATH…`
+#[derive(Debug, Clone, Args)]
+pub struct WarmArgs {
+    /// Files or folders under an xnatfs mount (a project, a subject, a session…).
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Files read at once.
+    #[arg(short, long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: u32,
+    /// Plain progress lines (every 10 s) even on a terminal.
+    #[arg(long)]
+    pub plain: bool,
 }
 
 /// `xnatfs token [SERVER_URL] [--output FILE]`
@@ -175,6 +193,21 @@ pub struct MountArgs {
     /// project's `.bids` view (also `-o bids_map=FILE`; see docs/SEMANTICS.md).
     #[arg(long, value_name = "FILE")]
     pub bids_map: Option<PathBuf>,
+    /// A cache folder many mounts share (on a cluster: a folder of the shared filesystem):
+    /// whole files, each fetched from the server once across them (also `-o shared_cache=`;
+    /// see docs/CLUSTER.md).
+    #[arg(long, value_name = "DIR")]
+    pub shared_cache: Option<PathBuf>,
+    /// Largest size of the shared cache, e.g. 500G (default 100G).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub shared_cache_size: Option<u64>,
+    /// Requests this mount has in flight against the server at most (default 16).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_connections: Option<u32>,
+    /// Requests all the mounts of the --shared-cache folder have in flight against this
+    /// server at most, counted through lease files in that folder (default: no such bound).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub cluster_connections: Option<u32>,
     /// mount(8)'s `-s` to its helper: ignore `-o` options not known here.
     #[arg(long, hide = true)]
     pub sloppy: bool,
@@ -186,7 +219,7 @@ token_file=FILE,
 ca_cert=FILE, cache_dir=DIR, cache_size=SIZE, metadata_ttl=SECS, session_type=TYPE,
 spool_dir=DIR, upload_retry_max=SECS, bids_map=FILE, listing_timeout=SECS,
 read_timeout=SECS, upload_timeout=SECS, max_listing_size=SIZE, log_level=LEVEL, log_file=FILE,
-foreground.
+shared_cache=DIR, shared_cache_size=SIZE, max_connections=N, cluster_connections=N, foreground.
 mount(8)'s generic options (defaults, auto, noauto, user, users, _netdev, nofail, exec, noexec,
 suid, nosuid, dev, nodev, atime, noatime, relatime, x-*, comment=) are accepted and ignored.
 
@@ -225,6 +258,10 @@ pub struct MountOptions {
     pub read_timeout: Duration,
     pub upload_timeout: Duration,
     pub max_listing_size: u64,
+    pub shared_cache: Option<PathBuf>,
+    pub shared_cache_size: u64,
+    pub max_connections: usize,
+    pub cluster_connections: Option<usize>,
 }
 
 /// Default xsiType of an experiment made with `mkdir`.
@@ -300,12 +337,27 @@ impl MountArgs {
             max_listing_size: self
                 .max_listing_size
                 .unwrap_or(crate::xnat::DEFAULT_LISTING_MAX_BYTES),
+            shared_cache: self.shared_cache.clone(),
+            shared_cache_size: self
+                .shared_cache_size
+                .unwrap_or(crate::fs::shared::DEFAULT_SHARED_CACHE_SIZE),
+            max_connections: self
+                .max_connections
+                .map_or(crate::cluster::DEFAULT_MAX_CONNECTIONS, |n| n as usize),
+            cluster_connections: self.cluster_connections.map(|n| n as usize),
         };
         for option in self.options.iter().flat_map(|o| o.split(',')) {
             match apply_option(&mut opts, option.trim()) {
                 Err(e) if self.sloppy && e.starts_with(UNKNOWN_OPTION) => {}
                 r => r?,
             }
+        }
+        if opts.cluster_connections.is_some() && opts.shared_cache.is_none() {
+            return Err(
+                "--cluster-connections counts requests through the --shared-cache folder: \
+                 give one"
+                    .into(),
+            );
         }
         Ok(opts)
     }
@@ -353,6 +405,14 @@ fn apply_option(opts: &mut MountOptions, option: &str) -> Result<(), String> {
         "cache_dir" => opts.cache_dir = Some(need("a folder")?.into()),
         "cache_size" => opts.cache_size = parse_size(need("a size such as 10G")?)?,
         "metadata_ttl" => opts.metadata_ttl = seconds(0)?,
+        "shared_cache" => opts.shared_cache = Some(need("a folder")?.into()),
+        "shared_cache_size" => {
+            opts.shared_cache_size = parse_size(need("a size such as 500G")?)?;
+        }
+        "max_connections" => opts.max_connections = count(key, need("a number")?, 1024)?,
+        "cluster_connections" => {
+            opts.cluster_connections = Some(count(key, need("a number")?, 10000)?);
+        }
         "log_level" => opts.log_level = need("a level")?.to_string(),
         "log_file" => opts.log_file = Some(need("a file")?.into()),
         "password" | "pass" => {
@@ -374,6 +434,14 @@ fn apply_option(opts: &mut MountOptions, option: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A count from 1 to `max`, for option `key`.
+fn count(key: &str, text: &str, max: usize) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("{key}={text} is not a number from 1 to {max}")),
+    }
 }
 
 /// `10G`, `500M`, `64K` or plain bytes.

@@ -173,6 +173,7 @@ mod tests {
                 "xnatfs-mount.1",
                 "xnatfs-status.1",
                 "xnatfs-token.1",
+                "xnatfs-warm.1",
                 "xnatfs.1"
             ]
         );

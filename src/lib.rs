@@ -3,6 +3,7 @@
 //! The library holds everything the binary runs, so tests drive the same code users do.
 
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod daemon;
 pub mod fs;
@@ -12,6 +13,7 @@ pub mod mount;
 mod run;
 pub mod status;
 pub mod token;
+pub mod warm;
 pub mod xnat;
 
 pub use run::run_cli;

@@ -14,12 +14,14 @@ use fuser::{Config, MountOption, SessionACL};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::MountOptions;
+use crate::cluster::RequestBudget;
 use crate::config::{self, CredentialArgs, Credentials, Environment, TerminalPrompter};
 use crate::daemon::{self, Ready};
 use crate::fs::cache::{BlockCache, CacheConfig, DiskConfig};
 use crate::fs::namespace::store::{ListingStore, ROOT_LISTING};
 use crate::fs::ops::{Core, CoreConfig};
 use crate::fs::read::ReadConfig;
+use crate::fs::shared::SharedCache;
 use crate::fs::write::spool::{spool_key, Spool};
 use crate::fs::write::WriteConfig;
 use crate::fuse::{KernelCache, XnatFuse};
@@ -263,7 +265,25 @@ fn serve(
         Ok(store) => Arc::new(store),
         Err(e) => return fail(ready, format!("cache folder {}: {e}", cache_dir.display())),
     };
+    let shared = match &opts.shared_cache {
+        None => None,
+        Some(dir) => match SharedCache::open(dir, opts.shared_cache_size) {
+            Ok(s) => Some(s),
+            Err(e) => return fail(ready, format!("shared cache folder {}: {e}", dir.display())),
+        },
+    };
+    let budget = match (&shared, opts.cluster_connections) {
+        (Some(shared), Some(slots)) => {
+            let dir = shared.slots_dir(&server);
+            match RequestBudget::clustered(opts.max_connections, dir, slots, shared.file_mode()) {
+                Ok(b) => b,
+                Err(e) => return fail(ready, format!("cluster connection slots: {e}")),
+            }
+        }
+        _ => RequestBudget::local(opts.max_connections),
+    };
     let mut client_config = crate::xnat::ClientConfig::new(&server, &user, &password);
+    client_config.budget = budget;
     client_config.ca_cert = opts.ca_cert.clone();
     client_config.listing_deadline = opts.listing_timeout;
     client_config.listing_max_bytes = opts.max_listing_size;
@@ -308,6 +328,9 @@ fn serve(
             read_only: opts.read_only,
             read: ReadConfig {
                 read_deadline: opts.read_timeout,
+                // Files fetched ahead leave a quarter of the connections to what is read now.
+                series_parallel: opts.max_connections - opts.max_connections / 4,
+                shared,
                 ..ReadConfig::default()
             },
             write: WriteConfig {

@@ -38,6 +38,7 @@ pub fn run_cli() -> ExitCode {
         Command::Mount(mount) => mount,
         Command::Status(status) => return crate::status::run(&status),
         Command::Token(token) => return crate::token::run(&token),
+        Command::Warm(warm) => return crate::warm::run(&warm),
         Command::Generate(what) => return crate::generate::run(&what),
     };
     let result = mount.resolve().and_then(|opts| {

@@ -116,6 +116,36 @@ fn human(r: &Report, mountpoint: &Path, now: SystemTime) -> String {
         bytes(r.downloads.bytes),
         r.downloads.resumes
     );
+    let k = &r.connections;
+    out += &format!(
+        "requests   {} of {} allowed in flight, {} waiting{}\n",
+        k.in_flight,
+        k.max,
+        k.waiting,
+        if k.cluster_slots > 0 {
+            format!(
+                "; cluster-wide {} slot(s), {} wait(s) for one so far",
+                k.cluster_slots, k.slot_waits
+            )
+        } else {
+            String::new()
+        }
+    );
+    if let Some(s) = &r.shared_cache {
+        out += &format!(
+            "shared     {} of {} in {}; {} hit(s), {} file(s) fetched into it, {} wait(s) for \
+             another mount, {} lease(s) taken over, {} evicted, {} damaged\n",
+            bytes(s.bytes),
+            bytes(s.capacity),
+            s.dir,
+            s.hits,
+            s.fills,
+            s.waits,
+            s.takeovers,
+            s.evicted,
+            s.damaged
+        );
+    }
     let c = &r.cache;
     out += &format!(
         "cache      memory {} of {}, disk {} of {}; {:.1} % of blocks from the cache ({} hits, {} misses)\n",

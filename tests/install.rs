@@ -12,11 +12,12 @@ use std::process::{Command, Output};
 
 use common::which;
 
-const PAGES: [&str; 5] = [
+const PAGES: [&str; 6] = [
     "man1/xnatfs.1",
     "man1/xnatfs-mount.1",
     "man1/xnatfs-status.1",
     "man1/xnatfs-token.1",
+    "man1/xnatfs-warm.1",
     "man8/mount.xnatfs.8",
 ];
 const BASH: &str = "share/bash-completion/completions/xnatfs";

@@ -22,6 +22,7 @@ pub mod node;
 pub mod ops;
 pub mod owned_dir;
 pub mod read;
+pub mod shared;
 pub mod views;
 pub mod write;
 

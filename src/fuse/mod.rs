@@ -28,6 +28,7 @@ use crate::fs::error::FsError;
 use crate::fs::inode::ROOT_INO;
 use crate::fs::ops::Core;
 use crate::status::{SPOOL_XATTR, STATUS_XATTR};
+use crate::warm::CACHED_XATTR;
 use attr::AttrCtx;
 
 /// Largest read the kernel is allowed to send in one request.
@@ -501,6 +502,12 @@ impl Filesystem for XnatFuse {
         };
         if ino.0 == ROOT_INO && name == OsStr::new(STATUS_XATTR) {
             return reply_xattr(reply, &status_json(&self.core), size);
+        }
+        if name == OsStr::new(CACHED_XATTR) {
+            return match self.core.is_cached(ino.0) {
+                Ok(cached) => reply_xattr(reply, if cached { b"1" } else { b"0" }, size),
+                Err(_) => reply.error(Errno::NO_XATTR),
+            };
         }
         if ino.0 == ROOT_INO && name == OsStr::new(SPOOL_XATTR) {
             return match self.core.spool_dir() {

@@ -77,6 +77,8 @@ struct Inner {
     /// Requests sent (each retry counted) and calls that failed, since the start.
     requests: AtomicU64,
     failures: AtomicU64,
+    /// Leave to send: every request takes a permit (see `cluster::budget`).
+    budget: Arc<crate::cluster::RequestBudget>,
     /// The uploads running now.
     uploads: Mutex<Vec<Arc<UploadProgress>>>,
 }
@@ -96,6 +98,8 @@ pub struct Health {
     pub outages: u64,
     /// The uploads running now.
     pub uploads: Vec<Arc<UploadProgress>>,
+    /// The request budget's figures.
+    pub connections: crate::cluster::BudgetStats,
 }
 
 impl fmt::Debug for XnatClient {
@@ -144,6 +148,8 @@ struct Sent {
     resp: Response,
     url: String,
     attempts: u32,
+    /// Held until the answer's body is read (a download's, with its body stream).
+    permit: crate::cluster::Permit,
 }
 
 impl XnatClient {
@@ -187,6 +193,7 @@ impl XnatClient {
                 requests: AtomicU64::new(0),
                 failures: AtomicU64::new(0),
                 uploads: Mutex::new(Vec::new()),
+                budget: config.budget.clone(),
             }),
         };
         client.start_heartbeat();
@@ -218,6 +225,7 @@ impl XnatClient {
             offline_since: self.inner.reach.offline_since(),
             outages: self.inner.reach.outages(),
             uploads: self.inner.uploads.lock().expect("uploads lock").clone(),
+            connections: self.inner.budget.stats(),
         }
     }
 
@@ -377,6 +385,7 @@ impl XnatClient {
         loop {
             let (cookie, generation) = self.inner.session.cookie().await.map_err(Failure::Final)?;
             tracing::debug!(%method, url = %url_text, attempts, "request");
+            let permit = self.inner.budget.acquire().await;
             let resp = match self
                 .send(call, url, &cookie)
                 .await
@@ -400,6 +409,7 @@ impl XnatClient {
                         resp,
                         url: url_text,
                         attempts,
+                        permit,
                     });
                 }
                 Verdict::Relogin if !relogged.swap(true, Ordering::Relaxed) => {
@@ -671,7 +681,10 @@ impl XnatClient {
             self.note_range_support(seen);
         }
         let url = sent.url.clone();
+        // The request's permit lives as long as its body.
+        let permit = sent.permit;
         let body = sent.resp.bytes_stream().map(move |chunk| {
+            let _held = &permit;
             chunk.map_err(|e| {
                 if e.is_timeout() {
                     XnatError::Timeout {

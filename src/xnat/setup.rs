@@ -40,6 +40,9 @@ pub struct ClientConfig {
     pub offline: OfflineStart,
     /// Log in with the alias token in this file (read at each login) instead of `password`.
     pub token_file: Option<PathBuf>,
+    /// How many requests may be in flight at once (on this mount, and across mounts when
+    /// the budget is clustered); also the most idle connections kept open.
+    pub budget: std::sync::Arc<crate::cluster::RequestBudget>,
 }
 
 /// Whether a client may start without the server (see `reach.rs`).
@@ -86,6 +89,7 @@ impl ClientConfig {
             proactive_relogin: true,
             offline: OfflineStart::Refuse,
             token_file: None,
+            budget: crate::cluster::RequestBudget::local(crate::cluster::DEFAULT_MAX_CONNECTIONS),
         }
     }
 }
@@ -171,7 +175,7 @@ pub(crate) fn build_http(config: &ClientConfig, read_timeout: bool) -> Result<re
         .user_agent(concat!("xnatfs/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(config.connect_timeout)
         .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(32)
+        .pool_max_idle_per_host(config.budget.max())
         .tcp_keepalive(Duration::from_secs(60))
         .redirect(redirect_policy());
     if read_timeout {

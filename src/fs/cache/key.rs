@@ -21,6 +21,11 @@ impl FileKey {
         h.update(version.as_bytes());
         FileKey(h.finalize().into())
     }
+
+    /// The key as 64 hex digits (a name in the shared cache).
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
 }
 
 impl fmt::Debug for FileKey {

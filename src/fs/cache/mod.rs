@@ -234,6 +234,13 @@ impl BlockCache {
         self.memory.contains(key) || self.disk.as_ref().is_some_and(|d| d.disk.contains(key))
     }
 
+    /// Whether a file version of `size` bytes is cached whole: its size record and every
+    /// block (the files may still turn out corrupt).
+    pub fn holds_whole(&self, file: FileKey, size: u64) -> bool {
+        self.contains(&BlockKey::new(file, SIZE_RECORD))
+            && (0..size.div_ceil(self.block_size)).all(|i| self.contains(&BlockKey::new(file, i)))
+    }
+
     /// Adds a block to memory and queues it for disk (unless already there). Never blocks and
     /// never drops the disk write: a producer of many blocks calls `wait_for_disk_room` after.
     pub fn insert(&self, key: BlockKey, data: Bytes) {

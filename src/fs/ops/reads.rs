@@ -49,6 +49,22 @@ fn reconcile(inode: &Inode, handle: &ReadHandle) -> Option<Resize> {
 }
 
 impl Core {
+    /// Whether the file's bytes are cached whole, in the shared cache or in this mount's
+    /// block cache (`xnatfs warm` skips those).
+    pub fn is_cached(&self, ino: Ino) -> FsResult<bool> {
+        let inode = self.namespace.inode(ino)?;
+        let Some(file) = file_version(&inode) else {
+            return Err(FsError::is_dir());
+        };
+        let key = file.key();
+        if let Some(shared) = &self.reads.config().shared {
+            if shared.contains(&key) {
+                return Ok(true);
+            }
+        }
+        Ok(self.reads.cache().holds_whole(key, inode.size()))
+    }
+
     /// Open a file for reading; the handle shares the file's one download with every other.
     ///
     /// While the file's real size is unknown (no download of this version yet, here or in the

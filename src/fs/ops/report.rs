@@ -44,6 +44,41 @@ pub struct Report {
     /// Listings kept on disk for when the server is down: bytes, and the budget.
     pub listings_kept_bytes: u64,
     pub listings_kept_budget: u64,
+    /// The request budget (`--max-connections`, `--cluster-connections`).
+    #[serde(default)]
+    pub connections: Connections,
+    /// The shared cache tier, when the mount has one.
+    #[serde(default)]
+    pub shared_cache: Option<SharedCacheReport>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Connections {
+    /// Requests allowed in flight on this mount, and in flight now.
+    pub max: usize,
+    pub in_flight: usize,
+    /// Requests waiting for leave to go now (for a local permit or a cluster slot).
+    pub waiting: u64,
+    /// Slots shared by every mount of the shared cache (0: no cluster-wide budget).
+    pub cluster_slots: usize,
+    /// Requests that found every cluster slot taken and waited, since the mount.
+    pub slot_waits: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SharedCacheReport {
+    pub dir: String,
+    pub bytes: u64,
+    pub capacity: u64,
+    /// Fetches served from entries in place, files this mount downloaded into the folder,
+    /// fetches that waited for another mount's download, leases taken over from a dead
+    /// holder, entries evicted and entries found damaged.
+    pub hits: u64,
+    pub fills: u64,
+    pub waits: u64,
+    pub takeovers: u64,
+    pub evicted: u64,
+    pub damaged: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -174,6 +209,27 @@ impl Core {
             },
             listings_kept_bytes: kept,
             listings_kept_budget: budget,
+            connections: Connections {
+                max: health.connections.max_connections,
+                in_flight: health.connections.in_flight,
+                waiting: health.connections.waiting,
+                cluster_slots: health.connections.cluster_slots,
+                slot_waits: health.connections.slot_waits,
+            },
+            shared_cache: self.reads.config().shared.as_ref().map(|shared| {
+                let s = shared.stats();
+                SharedCacheReport {
+                    dir: shared.root().display().to_string(),
+                    bytes: s.bytes,
+                    capacity: s.capacity,
+                    hits: s.hits,
+                    fills: s.fills,
+                    waits: s.waits,
+                    takeovers: s.takeovers,
+                    evicted: s.evicted,
+                    damaged: s.damaged,
+                }
+            }),
         }
     }
 }

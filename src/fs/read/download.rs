@@ -121,7 +121,7 @@ impl Task {
         loop {
             let request = (!whole_file).then(|| self.next..self.request_end());
             self.ctx.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let response = match self.ctx.backend.fetch(&self.file.uri, request).await {
+            let response = match self.ctx.fetch(&self.file, request).await {
                 Ok(r) => r,
                 Err(e) => match e {
                     // The listing's size was too large and the range starts past the end.

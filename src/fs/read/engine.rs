@@ -10,6 +10,7 @@ use super::series::SeriesConfig;
 use super::shared::{Counters, Ctx, Files};
 use super::version::FileVersion;
 use crate::fs::cache::BlockCache;
+use crate::fs::shared::SharedCache;
 use crate::xnat::Backend;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -53,6 +54,9 @@ pub struct ReadConfig {
     /// series of 512 KiB files flowing at 800 MiB/s, with room to spare when the reader gets
     /// little CPU (16 measured up to 60% slower on B3 on a loaded 2-core machine, 32 did not).
     pub series_parallel: usize,
+    /// The shared cache tier (`--shared-cache`): whole files every mount of it reads, fetched
+    /// once across them, between this mount's block cache and the server.
+    pub shared: Option<Arc<SharedCache>>,
 }
 
 impl Default for ReadConfig {
@@ -71,6 +75,7 @@ impl Default for ReadConfig {
             read_deadline: DEFAULT_READ_DEADLINE,
             series: SeriesConfig::default(),
             series_parallel: 32,
+            shared: None,
         }
     }
 }

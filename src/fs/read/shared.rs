@@ -46,6 +46,26 @@ impl Drop for InFlight {
 }
 
 impl Ctx {
+    /// GET the file's bytes `range` (all for `None`): through the shared cache when the mount
+    /// has one, else from the server.
+    pub async fn fetch(
+        &self,
+        file: &FileState,
+        range: Option<std::ops::Range<u64>>,
+    ) -> crate::xnat::Result<crate::xnat::Download> {
+        match &self.config.shared {
+            Some(shared) => {
+                let wanted = crate::fs::shared::SharedFile {
+                    key: file.key,
+                    uri: file.uri.clone(),
+                    md5: file.md5,
+                };
+                shared.fetch(&self.backend, wanted, range).await
+            }
+            None => self.backend.fetch(&file.uri, range).await,
+        }
+    }
+
     /// Whether read-ahead must wait: as many downloads are in flight on the mount as it
     /// allows (a read's own blocks never wait). Each holds up to a block in memory outside the
     /// memory tier, so this bounds the daemon's memory however many files are read at once.

@@ -1,5 +1,5 @@
 //! The outermost layer: counts requests by method, kind and status, bytes in
-//! and out, downloads per path, and writes the request log line
+//! and out, downloads per path and in flight at once, and writes the request log line
 //! (`METHOD path?query STATUS BYTES`) once the response body is done.
 
 use super::body::Counted;
@@ -41,12 +41,20 @@ pub async fn layer(State(knobs): State<Arc<Knobs>>, req: Request, next: Next) ->
         *s.by_status.entry(status.to_string()).or_default() += 1;
         if kind == RequestKind::Download && method != "HEAD" {
             *s.downloads.entry(path).or_default() += 1;
+            s.downloads_in_flight += 1;
+            s.peak_downloads_in_flight = s.peak_downloads_in_flight.max(s.downloads_in_flight);
         }
     });
     let k = knobs.clone();
+    let sending = kind == RequestKind::Download && method != "HEAD";
     resp.map(|b| {
         Counted::wrap(b, move |n| {
-            k.stats.update(|s| s.bytes_served += n);
+            k.stats.update(|s| {
+                s.bytes_served += n;
+                if sending {
+                    s.downloads_in_flight = s.downloads_in_flight.saturating_sub(1);
+                }
+            });
             k.log_line(&format!("{method} {target} {status} {n}\n"));
         })
     })

@@ -19,6 +19,10 @@ pub struct StatsSnapshot {
     pub bytes_received: u64,
     /// File and zip downloads per request path.
     pub downloads: BTreeMap<String, u64>,
+    /// File and zip downloads whose body is being sent now (from the answer's head to the
+    /// body's end), and the most there were at once.
+    pub downloads_in_flight: u64,
+    pub peak_downloads_in_flight: u64,
     pub injected_failures: u64,
 }
 
