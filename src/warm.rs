@@ -2,15 +2,17 @@
 //! cache when it has one, else its own) before a job array starts, so that the jobs find their
 //! inputs local and the server sees each file once.
 //!
-//! The paths are walked through the mount (the daemon lists them in its bulk forms), then each
-//! file the mount does not hold whole yet (its `user.xnatfs.cached` attribute) is read to the
-//! end by one of `--jobs` workers: the read is what fetches it, whole, into the cache. A second
-//! run so fetches only what is missing. Progress goes to standard error: a bar redrawn in place
+//! The paths are walked through the mount (the daemon lists them in its bulk forms), folder by
+//! folder. For a folder with two or more files the mount does not hold whole yet (their
+//! `user.xnatfs.cached` attribute), the mount is asked to fetch its resource as one zip
+//! (`user.xnatfs.warm`, see `fs::ops::warm`); each file still missing after that is read to
+//! the end by one of `--jobs` workers, which fetches it whole into the cache. A second run so
+//! fetches only what is missing. Progress goes to standard error: a bar redrawn in place
 //! on a terminal (files, bytes, rate, time left), plain lines every 10 s otherwise. The exit
 //! status is 0 when every file is cached, 1 with the paths that failed, 2 when a path is not on
 //! an xnatfs mount.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::ffi::CString;
 use std::fs;
 use std::io::{IsTerminal, Read, Write};
@@ -22,10 +24,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::cli::WarmArgs;
+use crate::fs::ops::warm::WARM_XATTR;
 use crate::status::STATUS_XATTR;
 
 /// The attribute of a file that says whether the mount holds it whole ("1") or not ("0").
 pub const CACHED_XATTR: &str = "user.xnatfs.cached";
+
+/// A folder and the files to warm in it.
+type Folder = (PathBuf, Vec<(PathBuf, u64)>);
 
 #[derive(Default)]
 struct Progress {
@@ -37,6 +43,14 @@ struct Progress {
     files_cached: AtomicU64,
     bytes_cached: AtomicU64,
     failed: Mutex<Vec<(PathBuf, String)>>,
+}
+
+impl Progress {
+    /// One more file done, of `size` listed bytes.
+    fn done(&self, size: u64) {
+        self.files_done.fetch_add(1, Ordering::Relaxed);
+        self.bytes_done.fetch_add(size, Ordering::Relaxed);
+    }
 }
 
 pub fn run(args: &WarmArgs) -> ExitCode {
@@ -58,7 +72,13 @@ pub fn run(args: &WarmArgs) -> ExitCode {
     progress
         .bytes_total
         .store(files.iter().map(|f| f.1).sum(), Ordering::Relaxed);
-    let queue = Arc::new(Mutex::new(VecDeque::from(files)));
+    // Grouped by folder: a resource's folder may be fetched as one zip.
+    let mut folders: BTreeMap<PathBuf, Vec<(PathBuf, u64)>> = BTreeMap::new();
+    for (path, size) in files {
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        folders.entry(dir).or_default().push((path, size));
+    }
+    let queue = Arc::new(Mutex::new(folders.into_iter().collect::<VecDeque<_>>()));
     let started = Instant::now();
     let finished = Arc::new(AtomicBool::new(false));
     let printer = {
@@ -142,37 +162,51 @@ fn walk(path: &Path, files: &mut Vec<(PathBuf, u64)>, top: bool) -> std::io::Res
     Ok(())
 }
 
-fn work(queue: &Mutex<VecDeque<(PathBuf, u64)>>, p: &Progress) {
+fn work(queue: &Mutex<VecDeque<Folder>>, p: &Progress) {
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let Some((path, size)) = queue.lock().unwrap().pop_front() else {
+        let Some((dir, files)) = queue.lock().unwrap().pop_front() else {
             return;
         };
-        if xattr(&path, CACHED_XATTR).is_ok_and(|v| v == b"1") {
-            p.files_cached.fetch_add(1, Ordering::Relaxed);
-            p.bytes_cached.fetch_add(size, Ordering::Relaxed);
-            p.bytes_done.fetch_add(size, Ordering::Relaxed);
-            p.files_done.fetch_add(1, Ordering::Relaxed);
-            continue;
-        }
-        let mut read = 0u64;
-        let outcome = fs::File::open(&path).and_then(|mut f| loop {
-            let n = f.read(&mut buf)?;
-            if n == 0 {
-                return Ok(());
+        let cached = |path: &Path| xattr(path, CACHED_XATTR).is_ok_and(|v| v == b"1");
+        let mut missing = Vec::new();
+        for (path, size) in files {
+            if cached(&path) {
+                p.files_cached.fetch_add(1, Ordering::Relaxed);
+                p.bytes_cached.fetch_add(size, Ordering::Relaxed);
+                p.done(size);
+            } else {
+                missing.push((path, size));
             }
-            read += n as u64;
-            p.bytes_done.fetch_add(n as u64, Ordering::Relaxed);
-        });
-        // The listed size is what the total counted.
-        if read < size {
-            p.bytes_done.fetch_add(size - read, Ordering::Relaxed);
-        } else {
-            p.bytes_done.fetch_sub(read - size, Ordering::Relaxed);
         }
-        p.files_done.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = outcome {
-            p.failed.lock().unwrap().push((path, e.to_string()));
+        if missing.len() >= 2 {
+            // The mount fetches the resource in one zip if that is worth it (a folder that is
+            // not a resource's refuses; what the zip did not bring is read below).
+            let _ = set_xattr(&dir, WARM_XATTR, b"zip");
+            missing.retain(|(path, size)| {
+                let now = cached(path);
+                if now {
+                    p.done(*size);
+                }
+                !now
+            });
+        }
+        for (path, size) in missing {
+            let mut read = 0u64;
+            let outcome = fs::File::open(&path).and_then(|mut f| loop {
+                let n = f.read(&mut buf)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                read += n as u64;
+                p.bytes_done.fetch_add(n as u64, Ordering::Relaxed);
+            });
+            // The listed size is what the total counted: what was counted on the way goes.
+            p.bytes_done.fetch_sub(read, Ordering::Relaxed);
+            p.done(size);
+            if let Err(e) = outcome {
+                p.failed.lock().unwrap().push((path, e.to_string()));
+            }
         }
     }
 }
@@ -247,6 +281,27 @@ fn human_bytes(n: u64) -> String {
     } else {
         format!("{value:.1} {}", UNITS[unit])
     }
+}
+
+/// Sets an extended attribute of `path` itself.
+fn set_xattr(path: &Path, name: &str, value: &[u8]) -> std::io::Result<()> {
+    let c_path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let c_name = CString::new(name).expect("no NUL in the name");
+    // SAFETY: valid C strings and a value of the length given.
+    let r = unsafe {
+        libc::lsetxattr(
+            c_path.as_ptr(),
+            c_name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// An extended attribute of `path` itself (not of a link's target).

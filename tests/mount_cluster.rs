@@ -13,6 +13,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -271,26 +272,59 @@ fn warm_fills_the_shared_cache_once_and_the_jobs_then_download_nothing() {
             .expect("run xnatfs warm")
     };
     let project = warmer.path().join("SIM01");
+    // One zip per resource: every folder of files is a resource here.
+    let resources = |only: &str| {
+        expected
+            .keys()
+            .filter(|k| k.starts_with(only))
+            .map(|k| Path::new(k).parent().unwrap().to_path_buf())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len() as u64
+    };
     sim.server.reset_stats();
     let out = warm(&[&project.join("SIM01_S001"), &project.join("SIM01_S002")]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("0 file(s) were cached already"), "{err}");
-    let first = sim.downloads();
-    assert!(first > 0);
+    let stats = sim_stats(&sim);
+    assert_eq!(
+        sim.downloads(),
+        resources("SIM01/SIM01_S001/") + resources("SIM01/SIM01_S002/"),
+        "one request per resource: {:?}",
+        stats.downloads
+    );
+    assert!(stats.downloads.keys().all(|p| p.ends_with("/files")));
     // Resumable: a second run over more paths fetches only the new ones.
     let out = warm(&[&project]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert_eq!(
-        sim.downloads() as usize,
-        expected.len(),
-        "each file of the project downloaded once over both runs: {err}"
+        sim.downloads(),
+        resources("SIM01/"),
+        "each resource of the project fetched once over both runs: {err}"
     );
     assert!(
-        !err.contains(" 0 file(s) were cached already"),
+        err.contains(&format!(
+            "{} file(s) were cached already",
+            expected.len() / 10
+        )),
         "the second run found the first run's files: {err}"
     );
+    // One entry per file, 0600 in a folder made 0700.
+    let entries = walk_files(&dir.join("objects"));
+    assert_eq!(entries.len(), expected.len());
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&dir), 0o700);
+    let (some, _) = entries.iter().next().unwrap();
+    assert_eq!(mode(&dir.join("objects").join(some)), 0o600);
+    // A resource with one file missing is fetched file by file.
+    std::fs::remove_file(dir.join("objects").join(some)).unwrap();
+    sim.server.reset_stats();
+    let out = warm(&[&project]);
+    assert!(out.status.success());
+    let stats = sim_stats(&sim);
+    assert_eq!(sim.downloads(), 1, "{:?}", stats.downloads);
+    assert!(!stats.downloads.keys().next().unwrap().ends_with("/files"));
     // A job's mount (a node) reads everything from the shared cache.
     let job = mount_shared(&sim, &dir, &[]);
     sim.server.reset_stats();
@@ -301,4 +335,53 @@ fn warm_fills_the_shared_cache_once_and_the_jobs_then_download_nothing() {
     let out = warm(&[off.path()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not on an xnatfs mount"));
+}
+
+#[test]
+fn a_damaged_shared_entry_is_never_served_and_is_fetched_again() {
+    let sim = Sim::start(Shape {
+        subjects: 1,
+        scans: 2,
+        resources: vec!["DICOM".into()],
+        files: 2,
+        file_size: 3_000_000,
+        ..Default::default()
+    });
+    let expected = expected_files(sim.store(), None);
+    let shared = tempfile::tempdir().unwrap();
+    let dir = shared.path().join("cache");
+    {
+        let first = mount_shared(&sim, &dir, &[]);
+        read_all_and_check(first.path(), &expected);
+    }
+    let entries = walk_files(&dir.join("objects"));
+    assert_eq!(entries.len(), expected.len());
+    // One byte of every entry's data flipped, as a failing disk would.
+    for rel in entries.keys() {
+        let path = dir.join("objects").join(rel);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[1_500_000] ^= 0x20;
+        std::fs::write(&path, bytes).unwrap();
+    }
+    let second = mount_shared(&sim, &dir, &[]);
+    sim.server.reset_stats();
+    read_all_and_check(second.path(), &expected);
+    assert_eq!(
+        sim.downloads() as usize,
+        expected.len(),
+        "each damaged file fetched again"
+    );
+    let (_, out, _) = xnatfs_status(second.path(), &["--json"]);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["shared_cache"]["damaged"].as_u64(),
+        Some(expected.len() as u64),
+        "{out}"
+    );
+    // The entries in place now are whole again.
+    drop(second);
+    let third = mount_shared(&sim, &dir, &[]);
+    sim.server.reset_stats();
+    read_all_and_check(third.path(), &expected);
+    assert_eq!(sim.downloads(), 0);
 }

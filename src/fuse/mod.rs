@@ -26,6 +26,7 @@ use tokio::runtime::Handle;
 
 use crate::fs::error::FsError;
 use crate::fs::inode::ROOT_INO;
+use crate::fs::ops::warm::WARM_XATTR;
 use crate::fs::ops::Core;
 use crate::status::{SPOOL_XATTR, STATUS_XATTR};
 use crate::warm::CACHED_XATTR;
@@ -493,6 +494,28 @@ impl Filesystem for XnatFuse {
             255,
             BLOCK as u32,
         );
+    }
+
+    fn setxattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        name: &OsStr,
+        _value: &[u8],
+        _flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        if name != OsStr::new(WARM_XATTR) {
+            return reply.error(Errno::ENOTSUP);
+        }
+        let core = self.core.clone();
+        self.spawn(async move {
+            match core.warm_folder(ino.0).await {
+                Ok(_) => reply.ok(),
+                Err(e) => reply.error(fail("setxattr", e)),
+            }
+        });
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {

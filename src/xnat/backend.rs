@@ -66,6 +66,17 @@ pub trait Backend: Send + Sync + 'static {
     /// `partial` is false and the body is the whole file. A range that starts past the end is
     /// [`XnatError::RangeNotSatisfiable`](super::XnatError::RangeNotSatisfiable).
     fn fetch(&self, uri: &str, range: Option<Range<u64>>) -> BoxFuture<'static, Result<Download>>;
+    /// GET every file of a resource in one zip (`…/resources/R/files?format=zip`, entries
+    /// named `…/resources/R/files/<path>`), for `xnatfs warm`. A backend without zips answers
+    /// an error, and the files are fetched one by one.
+    fn resource_zip<'a>(
+        &'a self,
+        owner: &'a Owner,
+        resource: &'a str,
+    ) -> BoxFuture<'a, Result<Download>> {
+        let _ = (owner, resource);
+        async { Err(super::XnatError::protocol("", "zip downloads not offered")) }.boxed()
+    }
     /// Upload the local file `source` as `file`, replacing a file of that path when `replace`
     /// (XNAT keeps the old one in its history). Without `replace`, an existing file is
     /// [`XnatError::Duplicate`](super::XnatError::Duplicate) and stays as it was. Returns the
@@ -214,6 +225,18 @@ impl Backend for XnatClient {
         let client = self.clone();
         let path = ApiPath::from_uri(uri);
         async move { client.download(&path, range).await }.boxed()
+    }
+
+    fn resource_zip<'a>(
+        &'a self,
+        owner: &'a Owner,
+        resource: &'a str,
+    ) -> BoxFuture<'a, Result<Download>> {
+        async move {
+            let path = paths::resource(owner, resource).files();
+            self.download_with(&path, &[("format", "zip")], None).await
+        }
+        .boxed()
     }
 
     fn upload<'a>(

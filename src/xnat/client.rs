@@ -642,7 +642,17 @@ impl XnatClient {
     /// ignores `Range` sends the whole file from offset 0. A range that starts past the end
     /// is [`XnatError::RangeNotSatisfiable`].
     pub async fn download(&self, path: &ApiPath, range: Option<Range<u64>>) -> Result<Download> {
-        let mut call = Call::new(Method::GET, path, &[]);
+        self.download_with(path, &[], range).await
+    }
+
+    /// [`XnatClient::download`] with query parameters (`format=zip`).
+    pub async fn download_with(
+        &self,
+        path: &ApiPath,
+        params: &[(&str, &str)],
+        range: Option<Range<u64>>,
+    ) -> Result<Download> {
+        let mut call = Call::new(Method::GET, path, params);
         call.range = range.as_ref().map(|r| (r.start, r.end));
         let sent = self.execute(&call).await?;
         let status = sent.resp.status().as_u16();

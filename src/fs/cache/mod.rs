@@ -296,6 +296,11 @@ impl BlockCache {
         }
     }
 
+    /// A folder for scratch files next to the disk tier (`None` without one).
+    pub fn scratch_dir(&self) -> Option<PathBuf> {
+        self.disk.as_ref().map(|d| d.disk.root().join("tmp"))
+    }
+
     /// Waits until the blocks queued for disk so far are written. Blocking.
     pub fn flush(&self) {
         if let Some(d) = &self.disk {

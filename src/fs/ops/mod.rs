@@ -14,6 +14,7 @@
 mod changes;
 mod reads;
 pub mod report;
+pub mod warm;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

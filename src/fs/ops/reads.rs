@@ -24,7 +24,7 @@ pub struct ReadReply {
 }
 
 /// The server version of a file inode (`None` for a folder).
-fn file_version(inode: &Inode) -> Option<FileVersion> {
+pub(super) fn file_version(inode: &Inode) -> Option<FileVersion> {
     let version = inode.node.archive_version()?;
     Some(FileVersion {
         uri: inode.uri.clone(),

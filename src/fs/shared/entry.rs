@@ -120,6 +120,17 @@ fn le_u64(b: &[u8]) -> u64 {
     u64::from_le_bytes(b[..8].try_into().expect("8 bytes"))
 }
 
+impl Write for EntryWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.append(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Writes a new entry's file, piece by piece, with its CRCs and MD5 computed on the way.
 pub struct EntryWriter {
     file: File,
@@ -160,7 +171,7 @@ impl EntryWriter {
     }
 
     /// Appends bytes of the file.
-    pub fn write(&mut self, mut data: &[u8]) -> io::Result<()> {
+    pub fn append(&mut self, mut data: &[u8]) -> io::Result<()> {
         self.file.write_all(data)?;
         self.md5.update(data);
         while !data.is_empty() {
@@ -217,7 +228,7 @@ mod tests {
         let tmp = path.with_extension("tmp");
         let mut w = EntryWriter::create(&tmp, 0o600).unwrap();
         for chunk in data.chunks(300_000) {
-            w.write(chunk).unwrap();
+            w.append(chunk).unwrap();
         }
         let (size, md5) = w.finish(key, None).unwrap();
         assert_eq!(size, data.len() as u64);

@@ -261,7 +261,7 @@ async fn download_into(
     let writing = tokio::task::spawn_blocking(move || -> std::io::Result<EntryWriter> {
         let mut writer = writer;
         while let Some(chunk) = rx.blocking_recv() {
-            writer.write(&chunk)?;
+            writer.append(&chunk)?;
             let written = writer.written();
             state.send_modify(|s| {
                 if let State::Running { written: w, .. } = s {

@@ -23,13 +23,13 @@
 mod entry;
 mod fill;
 
-pub use entry::PIECE;
+pub use entry::{EntryWriter, PIECE};
 
 use crate::cluster::lease::{Holder, Lease, Watcher, STALE};
 use crate::fs::cache::FileKey;
 use crate::fs::owned_dir::MARK;
 use crate::xnat::{Backend, Download, Result as XnatResult, XnatError};
-use entry::{Entry, EntryWriter};
+use entry::Entry;
 use fill::Fill;
 use std::collections::HashMap;
 use std::fmt;
@@ -309,6 +309,34 @@ impl SharedCache {
         Ok(())
     }
 
+    /// Writes a new entry for `key` with `fill` and puts it in place, if its bytes' MD5 is
+    /// `md5` (when given); returns whether it was kept. Blocking.
+    pub fn put_with(
+        &self,
+        key: &FileKey,
+        md5: Option<[u8; 16]>,
+        fill: impl FnOnce(&mut EntryWriter) -> io::Result<()>,
+    ) -> io::Result<bool> {
+        let tmp = self.root.join("tmp").join(format!(
+            "{}.{}.{}.{}",
+            key.to_hex(),
+            crate::cluster::lease::hostname(),
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        let mut writer = EntryWriter::create(&tmp, self.file_mode)?;
+        let written = fill(&mut writer).and_then(|()| writer.finish(key, None));
+        let kept = match written {
+            Ok((_, got)) if md5.is_none_or(|m| m == got) => self.publish(key, &tmp).map(|()| true),
+            Ok(_) => Ok(false),
+            Err(e) => Err(e),
+        };
+        if !matches!(kept, Ok(true)) {
+            let _ = fs::remove_file(&tmp);
+        }
+        kept
+    }
+
     /// An entry failed a check while read: it goes (if it is still the one read), and the
     /// next fetch downloads the version again.
     fn drop_damaged(&self, key: &FileKey, ino: u64) {
@@ -485,5 +513,89 @@ pub fn make_dir(dir: &Path, file_mode: u32) -> io::Result<()> {
             }
         }
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(cache: &SharedCache, key: &FileKey, bytes: &[u8]) -> bool {
+        let md5: [u8; 16] = <md5::Md5 as md5::Digest>::digest(bytes).into();
+        cache.put_with(key, Some(md5), |w| w.append(bytes)).unwrap()
+    }
+
+    #[test]
+    fn a_new_folder_is_private_and_a_group_folder_gives_its_group_read_and_write() {
+        let base = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| fs::symlink_metadata(p).unwrap().mode() & 0o7777;
+        let private = base.path().join("private");
+        let cache = SharedCache::open(&private, 1 << 30).unwrap();
+        let key = FileKey::new("/f", "v");
+        assert!(put(&cache, &key, b"bytes"));
+        assert_eq!(mode(&private), 0o700);
+        assert_eq!(mode(&private.join("objects")), 0o700);
+        assert_eq!(mode(&cache.entry_path(&key)), 0o600);
+
+        let group = base.path().join("group");
+        fs::create_dir(&group).unwrap();
+        fs::set_permissions(&group, fs::Permissions::from_mode(0o2770)).unwrap();
+        let cache = SharedCache::open(&group, 1 << 30).unwrap();
+        assert!(put(&cache, &key, b"bytes"));
+        let entry = cache.entry_path(&key);
+        assert_eq!(mode(&entry), 0o660);
+        assert_eq!(mode(entry.parent().unwrap()), 0o2770);
+        assert_eq!(mode(&group.join("leases")), 0o2770);
+    }
+
+    #[test]
+    fn folders_that_are_links_foreign_or_open_to_all_are_refused() {
+        let base = tempfile::tempdir().unwrap();
+        let open_to_all = base.path().join("all");
+        fs::create_dir(&open_to_all).unwrap();
+        fs::set_permissions(&open_to_all, fs::Permissions::from_mode(0o777)).unwrap();
+        let err = SharedCache::open(&open_to_all, 1 << 30).unwrap_err();
+        assert!(err.to_string().contains("writable by every user"), "{err}");
+        let link = base.path().join("link");
+        std::os::unix::fs::symlink(&open_to_all, &link).unwrap();
+        assert!(SharedCache::open(&link, 1 << 30).is_err());
+        let home = base.path().join("home");
+        fs::create_dir(&home).unwrap();
+        fs::write(home.join("thesis.tex"), b"mine").unwrap();
+        let err = SharedCache::open(&home, 1 << 30).unwrap_err();
+        assert!(err.to_string().contains("thesis.tex"), "{err}");
+        assert!(home.join("thesis.tex").exists());
+    }
+
+    #[test]
+    fn wrong_bytes_are_never_kept_and_eviction_spares_entries_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = SharedCache::open(dir.path(), 3000).unwrap();
+        let key = |i: u32| FileKey::new(&format!("/f{i}"), "v");
+        // An MD5 that is not the bytes': not kept.
+        let kept = cache
+            .put_with(&key(0), Some([0; 16]), |w| w.append(b"other bytes"))
+            .unwrap();
+        assert!(!kept && !cache.contains(&key(0)));
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        // Over the bound with every entry just used: nothing goes.
+        for i in 1..=4 {
+            assert!(put(&cache, &key(i), &[i as u8; 1000]));
+        }
+        assert!((1..=4).all(|i| cache.contains(&key(i))));
+        assert_eq!(cache.stats().evicted, 0);
+        // Two of them unused for long: the oldest goes first, down to 90% of the bound.
+        let old = SystemTime::now() - IN_USE - Duration::from_secs(60);
+        for (i, age) in [(1u32, 2u64), (2, 1)] {
+            let f = fs::File::options()
+                .write(true)
+                .open(cache.entry_path(&key(i)))
+                .unwrap();
+            f.set_modified(old - Duration::from_secs(age)).unwrap();
+        }
+        cache.evict();
+        assert!(!cache.contains(&key(1)) && !cache.contains(&key(2)));
+        assert!(cache.contains(&key(3)) && cache.contains(&key(4)));
+        assert_eq!(cache.stats().evicted, 2);
     }
 }
