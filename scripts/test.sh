@@ -5,7 +5,8 @@
 # pinned XNAT clients (pyxnat, xnatpy, xnatutils, dax, bxl, xnat-browser), nibabel, fslpy,
 # brainextractor and pybids, npm's bids-validator under
 # .node/), then runs every check in turn, the end-to-end tool checks of scripts/e2e.sh (reads),
-# scripts/e2e-write.sh (writes) and scripts/e2e-bids.sh (the views), then a short chaos soak
+# scripts/e2e-write.sh (writes) and scripts/e2e-bids.sh (the views), a SLURM job array on
+# mounts sharing a cache (scripts/slurm-array.sh), then a short chaos soak
 # (scripts/soak.sh) last, and
 # ends with a plain summary. A failing step does not stop the later ones, so one run shows
 # everything that is wrong; the exit code is non-zero if any step failed.
@@ -17,8 +18,9 @@ VENV="${XNATFS_VENV:-$ROOT/.venv}"
 # fuse3 and attr (getfattr) for the mount tests; dcm2niix, mitools (miconv) and mricron-data (the
 # Colin27 head) for the end-to-end tool checks of scripts/e2e.sh; curl and mricron-data for those
 # of scripts/e2e-write.sh; nodejs (node and npm) for the BIDS validator of scripts/e2e-bids.sh;
-# man-db (man, with groff) to render the pages scripts/install.sh installs (tests/install.rs).
-APT_PACKAGES=(fuse3 curl attr dcm2niix mitools mricron-data nodejs man-db)
+# man-db (man, with groff) to render the pages scripts/install.sh installs (tests/install.rs);
+# slurm-wlm and munge for the one-node cluster of scripts/slurm-array.sh.
+APT_PACKAGES=(fuse3 curl attr dcm2niix mitools mricron-data nodejs man-db slurm-wlm munge)
 # The BIDS validator scripts/e2e-bids.sh runs, from npm, pinned, installed under .node/.
 BIDS_VALIDATOR_VERSION=1.15.0
 NODE_PREFIX="$ROOT/.node"
@@ -107,6 +109,10 @@ run_step "end-to-end tools on a mount (scripts/e2e.sh)" env XNATFS_VENV="$VENV" 
 run_step "end-to-end tools writing through a mount (scripts/e2e-write.sh)" env XNATFS_VENV="$VENV" scripts/e2e-write.sh
 run_step "BIDS apps and tables on the views (scripts/e2e-bids.sh)" env XNATFS_VENV="$VENV" \
     BIDS_VALIDATOR="$NODE_PREFIX/node_modules/.bin/bids-validator" scripts/e2e-bids.sh
+# A real SLURM job array (slurm-wlm and munge, started and stopped by the script) on mounts
+# sharing a cache: debug binaries.
+run_step "SLURM job array of 8 tasks on xnatfs mounts (scripts/slurm-array.sh --debug)" \
+    env XNATFS_SLURM_RESULTS="$ROOT/target/slurm-array.json" scripts/slurm-array.sh --debug
 # The chaos soak, short (its 10-minute run is `scripts/soak.sh`, by hand): debug binaries.
 run_step "chaos soak, 30 s per Range mode (scripts/soak.sh --minutes 0.5)" \
     scripts/soak.sh --debug --minutes 0.5 --range both --kill-every 15
