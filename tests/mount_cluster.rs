@@ -385,3 +385,45 @@ fn a_damaged_shared_entry_is_never_served_and_is_fetched_again() {
     read_all_and_check(third.path(), &expected);
     assert_eq!(sim.downloads(), 0);
 }
+
+#[test]
+fn a_full_shared_folder_costs_reads_nothing_but_the_cache() {
+    // A 1 MiB tmpfs as the shared folder: the 3 MB files cannot be written there.
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "this test mounts a small tmpfs and needs root"
+    );
+    let sim = Sim::start(Shape {
+        subjects: 1,
+        scans: 2,
+        resources: vec!["DICOM".into()],
+        files: 2,
+        file_size: 3_000_000,
+        ..Default::default()
+    });
+    let expected = expected_files(sim.store(), None);
+    let small = tempfile::tempdir().unwrap();
+    let status = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs"])
+        .arg(small.path())
+        .status()
+        .expect("run mount");
+    assert!(status.success(), "mount -t tmpfs failed");
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(small.path());
+    let mount = mount_shared(&sim, &small.path().join("cache"), &[]);
+    read_all_and_check(mount.path(), &expected);
+    assert!(
+        mount
+            .log_text()
+            .contains("the shared cache cannot be written"),
+        "the bypass is logged"
+    );
+    drop(mount);
+}

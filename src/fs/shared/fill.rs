@@ -241,6 +241,10 @@ pub(super) async fn run(
         Err(e) => {
             tracing::info!(uri = %file.uri, error = %e, "shared cache fill failed");
             let _ = std::fs::remove_file(&tmp);
+            if matches!(e, XnatError::Io { .. }) {
+                // Our disk, not the server: readers start again, past the shared folder.
+                cache.bypass(&e);
+            }
             fill.state.send_replace(State::Failed(e));
         }
     }

@@ -48,6 +48,8 @@ pub const IN_USE: Duration = Duration::from_secs(300);
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
 /// Temp files and broken leases older than this are leftovers of a crash.
 const LEFTOVER: Duration = Duration::from_secs(3600);
+/// How long the folder is bypassed after a fill failed to write there.
+const BYPASS_FOR: Duration = Duration::from_secs(60);
 /// Default bound of the shared cache.
 pub const DEFAULT_SHARED_CACHE_SIZE: u64 = 100 << 30;
 
@@ -105,6 +107,8 @@ pub struct SharedCache {
     /// published since.
     used: AtomicU64,
     evicting: AtomicBool,
+    /// Until when the folder is bypassed (a fill failed to write: a full or failing disk).
+    bypass_until: Mutex<Option<Instant>>,
     counters: Counters,
 }
 
@@ -140,6 +144,7 @@ impl SharedCache {
             touched: Mutex::new(HashMap::new()),
             used: AtomicU64::new(0),
             evicting: AtomicBool::new(false),
+            bypass_until: Mutex::new(None),
             counters: Counters::default(),
         });
         cache.evict();
@@ -184,8 +189,8 @@ impl SharedCache {
 
     /// The version's bytes `range` (all of them for `None`), from its entry, from this mount's
     /// fill of it, or from a fill started here (from `backend`) once no other mount is
-    /// fetching it. A shared folder that fails (a full or unreachable disk) is bypassed: the
-    /// server is asked.
+    /// fetching it. A shared folder that fails (a full or unreachable disk) is bypassed for a
+    /// while: the server is asked directly.
     pub async fn fetch(
         self: &Arc<Self>,
         backend: &Arc<dyn Backend>,
@@ -195,6 +200,9 @@ impl SharedCache {
         let mut waited = false;
         let mut pause = Duration::from_millis(100);
         loop {
+            if self.bypassed() {
+                return backend.fetch(&file.uri, range).await;
+            }
             let me = self.clone();
             let key = file.key;
             let probe = tokio::task::spawn_blocking(move || me.probe(&key)).await;
@@ -212,12 +220,19 @@ impl SharedCache {
                     self.counters.hits.fetch_add(1, Ordering::Relaxed);
                     return fill::entry_download(self.clone(), file.key, entry, range);
                 }
-                Probe::Filling(fill) => return fill.download(range).await,
+                Probe::Filling(fill) => match fill.download(range.clone()).await {
+                    // The fill could not write: the folder is bypassed now, ask again.
+                    Err(XnatError::Io { .. }) => continue,
+                    answer => return answer,
+                },
                 Probe::Started(fill) => {
                     self.counters.fills.fetch_add(1, Ordering::Relaxed);
                     let run = fill::run(self.clone(), backend.clone(), file.clone(), fill.clone());
                     tokio::spawn(run);
-                    return fill.download(range).await;
+                    match fill.download(range.clone()).await {
+                        Err(XnatError::Io { .. }) => continue,
+                        answer => return answer,
+                    }
                 }
                 Probe::Busy => {
                     if !waited {
@@ -280,6 +295,31 @@ impl SharedCache {
                 }
             }
         }
+    }
+
+    /// Whether fetches go straight to the server for now.
+    fn bypassed(&self) -> bool {
+        let mut until = self.bypass_until.lock().unwrap();
+        match *until {
+            Some(t) if Instant::now() < t => true,
+            Some(_) => {
+                *until = None;
+                tracing::info!(dir = %self.root.display(), "using the shared cache again");
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// A fill failed to write here: fetches bypass the folder for [`BYPASS_FOR`], so that a
+    /// full or failing disk costs reads nothing but the cache.
+    fn bypass(&self, error: &XnatError) {
+        let mut until = self.bypass_until.lock().unwrap();
+        if until.is_none() {
+            tracing::warn!(dir = %self.root.display(), %error,
+                "the shared cache cannot be written; fetching from the server directly for a minute");
+        }
+        *until = Some(Instant::now() + BYPASS_FOR);
     }
 
     fn touch(&self, key: &FileKey, entry: &Entry) {
