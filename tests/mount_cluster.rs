@@ -123,18 +123,26 @@ fn kill_9_of_the_lease_holder_hands_the_fetch_to_another_mount() {
     let second = mount_shared(&sim, &dir, &[]);
     let path = first.path().join(big);
     let reader = std::thread::spawn(move || md5_file(&path));
-    // The first mount holds the lease and is downloading.
+    // The first mount holds the lease and has written part of the file into the folder.
+    let names = |sub: &str| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir.join(sub))
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default()
+    };
     wait_for(
-        Duration::from_secs(20),
+        Duration::from_secs(30),
         "the first mount's fetch lease",
         || {
-            std::fs::read_dir(dir.join("leases"))
-                .map(|d| {
-                    d.filter_map(|e| e.ok())
-                        .any(|e| e.file_name().to_string_lossy().ends_with(".lease"))
-                })
-                .unwrap_or(false)
-                && sim_stats(&sim).bytes_served > 2 << 20
+            let leased = names("leases")
+                .iter()
+                .any(|p| p.extension().is_some_and(|e| e == "lease"));
+            let written = names("tmp")
+                .iter()
+                .filter_map(|p| std::fs::metadata(p).ok())
+                .map(|m| m.len())
+                .max()
+                .unwrap_or(0);
+            leased && written > 2 << 20 && written < 20 << 20
         },
     );
     first.kill();

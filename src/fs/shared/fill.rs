@@ -222,6 +222,12 @@ pub(super) async fn run(
     let Some((writer, tmp, lease)) = fill.start.lock().unwrap().take() else {
         return;
     };
+    // Whatever happens to this task (a panic), the fill ends and its readers hear it.
+    let _ends = Ends {
+        cache: cache.clone(),
+        key: file.key,
+        fill: fill.clone(),
+    };
     let outcome = download_into(&backend, &file, &fill, writer).await;
     let outcome = match outcome {
         Ok((size, modified)) => {
@@ -248,8 +254,28 @@ pub(super) async fn run(
             fill.state.send_replace(State::Failed(e));
         }
     }
-    cache.finished(&file.key);
     drop(lease);
+}
+
+/// Ends a fill when its task does: takes it out of the mount's fills, and fails its readers if
+/// it had not finished.
+struct Ends {
+    cache: Arc<SharedCache>,
+    key: FileKey,
+    fill: Arc<Fill>,
+}
+
+impl Drop for Ends {
+    fn drop(&mut self) {
+        self.fill.state.send_if_modified(|s| match s {
+            State::Done { .. } | State::Failed(_) => false,
+            _ => {
+                *s = State::Failed(gone());
+                true
+            }
+        });
+        self.cache.finished(&self.key);
+    }
 }
 
 /// The download itself: returns the size and `Last-Modified` once the bytes are written,

@@ -203,9 +203,10 @@ impl SharedCache {
             if self.bypassed() {
                 return backend.fetch(&file.uri, range).await;
             }
-            let me = self.clone();
-            let key = file.key;
-            let probe = tokio::task::spawn_blocking(move || me.probe(&key)).await;
+            let (me, wanted, from) = (self.clone(), file.clone(), backend.clone());
+            let runtime = tokio::runtime::Handle::current();
+            let probe =
+                tokio::task::spawn_blocking(move || me.probe(&wanted, &from, &runtime)).await;
             let probe = match probe {
                 Ok(Ok(p)) => p,
                 Ok(Err(e)) => {
@@ -225,15 +226,10 @@ impl SharedCache {
                     Err(XnatError::Io { .. }) => continue,
                     answer => return answer,
                 },
-                Probe::Started(fill) => {
-                    self.counters.fills.fetch_add(1, Ordering::Relaxed);
-                    let run = fill::run(self.clone(), backend.clone(), file.clone(), fill.clone());
-                    tokio::spawn(run);
-                    match fill.download(range.clone()).await {
-                        Err(XnatError::Io { .. }) => continue,
-                        answer => return answer,
-                    }
-                }
+                Probe::Started(fill) => match fill.download(range.clone()).await {
+                    Err(XnatError::Io { .. }) => continue,
+                    answer => return answer,
+                },
                 Probe::Busy => {
                     if !waited {
                         waited = true;
@@ -248,9 +244,16 @@ impl SharedCache {
         }
     }
 
-    /// One look (blocking): an entry, this mount's fill, a fill to start (lease taken), or
-    /// another mount's fill to wait for.
-    fn probe(&self, key: &FileKey) -> io::Result<Probe> {
+    /// One look (blocking): an entry, this mount's fill, a fill started now (lease taken), or
+    /// another mount's fill to wait for. A fill is spawned here, on `runtime`, so that it runs
+    /// even if the fetch that started it is dropped meanwhile (its file closed).
+    fn probe(
+        self: &Arc<Self>,
+        file: &SharedFile,
+        backend: &Arc<dyn Backend>,
+        runtime: &tokio::runtime::Handle,
+    ) -> io::Result<Probe> {
+        let key = &file.key;
         loop {
             if let Some(fill) = self.fills.lock().unwrap().get(key) {
                 return Ok(Probe::Filling(fill.clone()));
@@ -282,6 +285,9 @@ impl SharedCache {
                     let writer = EntryWriter::create(&tmp, self.file_mode)?;
                     let fill = Arc::new(Fill::new(writer, tmp, lease)?);
                     fills.insert(*key, fill.clone());
+                    self.counters.fills.fetch_add(1, Ordering::Relaxed);
+                    let run = fill::run(self.clone(), backend.clone(), file.clone(), fill.clone());
+                    runtime.spawn(run);
                     return Ok(Probe::Started(fill));
                 }
                 None => {
