@@ -14,6 +14,7 @@ mod run;
 pub mod status;
 pub mod token;
 pub mod warm;
+pub mod xattr;
 pub mod xnat;
 
 pub use run::run_cli;

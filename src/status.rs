@@ -120,7 +120,7 @@ fn human(r: &Report, mountpoint: &Path, now: SystemTime) -> String {
     out += &format!(
         "requests   {} of {} allowed in flight, {} waiting{}\n",
         k.in_flight,
-        k.max,
+        k.max_connections,
         k.waiting,
         if k.cluster_slots > 0 {
             format!(
@@ -131,13 +131,14 @@ fn human(r: &Report, mountpoint: &Path, now: SystemTime) -> String {
             String::new()
         }
     );
-    if let Some(s) = &r.shared_cache {
+    if let Some(shared) = &r.shared_cache {
+        let s = &shared.figures;
         out += &format!(
             "shared     {} of {} in {}; {} hit(s), {} file(s) fetched into it, {} wait(s) for \
              another mount, {} lease(s) taken over, {} evicted, {} damaged\n",
             bytes(s.bytes),
             bytes(s.capacity),
-            s.dir,
+            shared.dir,
             s.hits,
             s.fills,
             s.waits,
@@ -201,7 +202,8 @@ fn upload_line(u: &Upload) -> String {
 }
 
 /// `1.5 GiB`, for people.
-fn bytes(n: u64) -> String {
+/// `1.5 GiB` style, for people.
+pub(crate) fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = n as f64;
     let mut unit = 0;
@@ -218,31 +220,11 @@ fn bytes(n: u64) -> String {
 
 /// The value of the extended attribute `attr` of the xnatfs mount at `mountpoint`.
 fn root_xattr(mountpoint: &Path, attr: &str) -> Result<Vec<u8>, String> {
-    use std::os::unix::ffi::OsStrExt;
-    let path = std::ffi::CString::new(mountpoint.as_os_str().as_bytes())
-        .map_err(|_| "a mount point path with a NUL byte".to_string())?;
-    let name = std::ffi::CString::new(attr).expect("no NUL in the name");
-    let mut buf = vec![0u8; 64 << 10];
-    // SAFETY: valid C strings and a buffer of the length given.
-    let n = unsafe {
-        libc::getxattr(
-            path.as_ptr(),
-            name.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    if n < 0 {
-        let err = std::io::Error::last_os_error();
-        return Err(match err.raw_os_error() {
-            Some(libc::ENODATA) | Some(libc::ENOTSUP) => format!(
-                "{} is not an xnatfs mount (use --spool-dir for the spool of one that has \
-                 ended)",
-                mountpoint.display()
-            ),
-            _ => format!("{}: {err}", mountpoint.display()),
-        });
-    }
-    buf.truncate(n as usize);
-    Ok(buf)
+    crate::xattr::get(mountpoint, attr).map_err(|err| match err.raw_os_error() {
+        Some(libc::ENODATA) | Some(libc::ENOTSUP) => format!(
+            "{} is not an xnatfs mount (use --spool-dir for the spool of one that has ended)",
+            mountpoint.display()
+        ),
+        _ => format!("{}: {err}", mountpoint.display()),
+    })
 }

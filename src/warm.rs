@@ -13,10 +13,8 @@
 //! an xnatfs mount.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::ffi::CString;
 use std::fs;
 use std::io::{IsTerminal, Read, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,7 +23,9 @@ use std::time::{Duration, Instant};
 
 use crate::cli::WarmArgs;
 use crate::fs::ops::warm::WARM_XATTR;
-use crate::status::STATUS_XATTR;
+use crate::fs::views;
+use crate::status::{bytes, STATUS_XATTR};
+use crate::xattr;
 
 /// The attribute of a file that says whether the mount holds it whole ("1") or not ("0").
 pub const CACHED_XATTR: &str = "user.xnatfs.cached";
@@ -104,10 +104,10 @@ pub fn run(args: &WarmArgs) -> ExitCode {
     eprintln!(
         "xnatfs warm: {} file(s), {}: {} fetched in {:.1} s ({}/s), {} file(s) were cached already, {} failed",
         p.files_total.load(Ordering::Relaxed),
-        human_bytes(p.bytes_total.load(Ordering::Relaxed)),
-        human_bytes(fetched),
+        bytes(p.bytes_total.load(Ordering::Relaxed)),
+        bytes(fetched),
         secs,
-        human_bytes((fetched as f64 / secs.max(0.001)) as u64),
+        bytes((fetched as f64 / secs.max(0.001)) as u64),
         p.files_cached.load(Ordering::Relaxed),
         failed.len()
     );
@@ -126,7 +126,7 @@ fn on_a_mount(path: &Path) -> Result<(), String> {
     let absolute = fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if absolute
         .ancestors()
-        .any(|dir| xattr(dir, STATUS_XATTR).is_ok())
+        .any(|dir| xattr::get(dir, STATUS_XATTR).is_ok())
     {
         Ok(())
     } else {
@@ -135,8 +135,8 @@ fn on_a_mount(path: &Path) -> Result<(), String> {
 }
 
 /// Collects the files under `path` with their sizes; links are not followed, and below the
-/// paths given, folders whose names start with a dot (the mount's views of the same files)
-/// are left out.
+/// paths given, a project's views (`.bids`, `.tables`: the same files again, or tables made
+/// from listings) are left out.
 fn walk(path: &Path, files: &mut Vec<(PathBuf, u64)>, top: bool) -> std::io::Result<()> {
     let meta = fs::symlink_metadata(path)?;
     if meta.is_file() {
@@ -146,10 +146,10 @@ fn walk(path: &Path, files: &mut Vec<(PathBuf, u64)>, top: bool) -> std::io::Res
     if !meta.is_dir() {
         return Ok(());
     }
-    let hidden = path
+    let view = path
         .file_name()
-        .is_some_and(|n| n.as_bytes().starts_with(b"."));
-    if hidden && !top {
+        .is_some_and(|n| n == views::BIDS_DIR || n == views::TABLES_DIR);
+    if view && !top {
         return Ok(());
     }
     let mut entries: Vec<PathBuf> = fs::read_dir(path)?
@@ -168,7 +168,7 @@ fn work(queue: &Mutex<VecDeque<Folder>>, p: &Progress) {
         let Some((dir, files)) = queue.lock().unwrap().pop_front() else {
             return;
         };
-        let cached = |path: &Path| xattr(path, CACHED_XATTR).is_ok_and(|v| v == b"1");
+        let cached = |path: &Path| xattr::get(path, CACHED_XATTR).is_ok_and(|v| v == b"1");
         let mut missing = Vec::new();
         for (path, size) in files {
             if cached(&path) {
@@ -182,7 +182,7 @@ fn work(queue: &Mutex<VecDeque<Folder>>, p: &Progress) {
         if missing.len() >= 2 {
             // The mount fetches the resource in one zip if that is worth it (a folder that is
             // not a resource's refuses; what the zip did not bring is read below).
-            let _ = set_xattr(&dir, WARM_XATTR, b"zip");
+            let _ = xattr::set(&dir, WARM_XATTR, b"zip");
             missing.retain(|(path, size)| {
                 let now = cached(path);
                 if now {
@@ -261,69 +261,11 @@ fn progress_line(p: &Progress, elapsed: Duration) -> String {
         " ".repeat(width - filled.min(width)),
         p.files_done.load(Ordering::Relaxed),
         p.files_total.load(Ordering::Relaxed),
-        human_bytes(done),
-        human_bytes(total),
-        human_bytes(rate as u64),
+        bytes(done),
+        bytes(total),
+        bytes(rate as u64),
         eta
     )
-}
-
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-/// Sets an extended attribute of `path` itself.
-fn set_xattr(path: &Path, name: &str, value: &[u8]) -> std::io::Result<()> {
-    let c_path = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-    let c_name = CString::new(name).expect("no NUL in the name");
-    // SAFETY: valid C strings and a value of the length given.
-    let r = unsafe {
-        libc::lsetxattr(
-            c_path.as_ptr(),
-            c_name.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    };
-    if r != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// An extended attribute of `path` itself (not of a link's target).
-fn xattr(path: &Path, name: &str) -> std::io::Result<Vec<u8>> {
-    let c_path = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-    let c_name = CString::new(name).expect("no NUL in the name");
-    let mut buf = vec![0u8; 64 << 10];
-    // SAFETY: valid C strings and a buffer of the length given.
-    let n = unsafe {
-        libc::lgetxattr(
-            c_path.as_ptr(),
-            c_name.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    if n < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    buf.truncate(n as usize);
-    Ok(buf)
 }
 
 #[cfg(test)]

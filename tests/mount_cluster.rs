@@ -35,6 +35,18 @@ fn twenty_sessions() -> Shape {
     }
 }
 
+/// One session, four DICOM files of 3 MB (fetched whole, checked before use).
+fn four_files_of_3_mb() -> Shape {
+    Shape {
+        subjects: 1,
+        scans: 2,
+        resources: vec!["DICOM".into()],
+        files: 2,
+        file_size: 3_000_000,
+        ..Default::default()
+    }
+}
+
 fn mount_shared(sim: &Sim, shared: &Path, extra: &[&str]) -> Mount {
     let mut args = vec!["--shared-cache", shared.to_str().unwrap()];
     args.extend_from_slice(extra);
@@ -338,23 +350,36 @@ fn warm_fills_the_shared_cache_once_and_the_jobs_then_download_nothing() {
     sim.server.reset_stats();
     read_all_and_check(job.path(), &expected);
     assert_eq!(sim.downloads(), 0, "the job's mount downloaded nothing");
-    // A path off any mount, and a file that cannot be read, are errors.
+    // A path off any mount is refused; a file the server cannot send is named, exit 1.
     let off = tempfile::tempdir().unwrap();
     let out = warm(&[off.path()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not on an xnatfs mount"));
+    let broken = sim.add_resource(
+        xnat_sim::model::ResourceOwner::Experiment("XNAT_E00003".into()),
+        "BROKEN",
+    );
+    sim.add_file(broken, "fine.txt", b"fine\n");
+    xnat_sim::add_file_named(
+        sim.store(),
+        broken,
+        b"bad\xffname.txt",
+        &b"never served"[..],
+    )
+    .expect("plant a name the server cannot serve");
+    let late = mount_shared(&sim, &dir, &[]);
+    let out = warm(&[&late.path().join("SIM01/SIM01_S003")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let failed: Vec<&str> = err.lines().filter(|l| l.starts_with("failed: ")).collect();
+    assert_eq!(failed.len(), 1, "{err}");
+    assert!(failed[0].contains("BROKEN/bad"), "{err}");
+    assert!(err.contains("1 failed"), "{err}");
 }
 
 #[test]
 fn a_damaged_shared_entry_is_never_served_and_is_fetched_again() {
-    let sim = Sim::start(Shape {
-        subjects: 1,
-        scans: 2,
-        resources: vec!["DICOM".into()],
-        files: 2,
-        file_size: 3_000_000,
-        ..Default::default()
-    });
+    let sim = Sim::start(four_files_of_3_mb());
     let expected = expected_files(sim.store(), None);
     let shared = tempfile::tempdir().unwrap();
     let dir = shared.path().join("cache");
@@ -402,14 +427,7 @@ fn a_full_shared_folder_costs_reads_nothing_but_the_cache() {
         0,
         "this test mounts a small tmpfs and needs root"
     );
-    let sim = Sim::start(Shape {
-        subjects: 1,
-        scans: 2,
-        resources: vec!["DICOM".into()],
-        files: 2,
-        file_size: 3_000_000,
-        ..Default::default()
-    });
+    let sim = Sim::start(four_files_of_3_mb());
     let expected = expected_files(sim.store(), None);
     let small = tempfile::tempdir().unwrap();
     let status = Command::new("mount")

@@ -48,12 +48,16 @@ pub struct Permit {
 }
 
 /// What `xnatfs status` shows of the budget.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BudgetStats {
+    /// Requests allowed in flight on this mount, and in flight now.
     pub max_connections: usize,
     pub in_flight: usize,
+    /// Slots shared by every mount of the shared cache (0: no cluster-wide budget).
     pub cluster_slots: usize,
+    /// Requests waiting for leave to go now (for a local permit or a cluster slot).
     pub waiting: u64,
+    /// Requests that found every cluster slot taken and waited, since the mount.
     pub slot_waits: u64,
 }
 
@@ -97,6 +101,11 @@ impl RequestBudget {
 
     pub fn max(&self) -> usize {
         self.max
+    }
+
+    /// Whether the mounts of a shared folder count their requests together.
+    pub fn is_clustered(&self) -> bool {
+        self.cluster.is_some()
     }
 
     /// Waits for leave to send a request.

@@ -126,8 +126,17 @@ pub fn replace_private(tmp: &Path, dest: &Path, bytes: &[u8], sync: bool) -> io:
 /// A folder inside a claimed one, made 0700 if missing; refused if it is anything but a real
 /// folder (a symbolic link planted there is never followed).
 pub fn subdir(dir: &Path) -> io::Result<()> {
+    subdir_with_mode(dir, 0o700)
+}
+
+/// [`subdir`], made with `mode` (past the umask; a setgid bit it inherited is kept).
+pub fn subdir_with_mode(dir: &Path, mode: u32) -> io::Result<()> {
     match DirBuilder::new().mode(0o700).create(dir) {
-        Ok(()) => Ok(()),
+        Ok(()) if mode == 0o700 => Ok(()),
+        Ok(()) => {
+            let setgid = fs::symlink_metadata(dir)?.mode() & 0o2000;
+            fs::set_permissions(dir, fs::Permissions::from_mode(mode | setgid))
+        }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             let meta = fs::symlink_metadata(dir)?;
             if meta.is_dir() {

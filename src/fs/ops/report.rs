@@ -52,33 +52,17 @@ pub struct Report {
     pub shared_cache: Option<SharedCacheReport>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Connections {
-    /// Requests allowed in flight on this mount, and in flight now.
-    pub max: usize,
-    pub in_flight: usize,
-    /// Requests waiting for leave to go now (for a local permit or a cluster slot).
-    pub waiting: u64,
-    /// Slots shared by every mount of the shared cache (0: no cluster-wide budget).
-    pub cluster_slots: usize,
-    /// Requests that found every cluster slot taken and waited, since the mount.
-    pub slot_waits: u64,
-}
+/// The request budget's figures.
+pub type Connections = crate::cluster::BudgetStats;
 
+/// The shared cache's figures: files served from it, files this mount fetched into it, waits
+/// for another mount's fetch, leases taken over from a dead holder, entries evicted and
+/// entries found damaged, its bytes and bound.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct SharedCacheReport {
     pub dir: String,
-    pub bytes: u64,
-    pub capacity: u64,
-    /// Fetches served from entries in place, files this mount downloaded into the folder,
-    /// fetches that waited for another mount's download, leases taken over from a dead
-    /// holder, entries evicted and entries found damaged.
-    pub hits: u64,
-    pub fills: u64,
-    pub waits: u64,
-    pub takeovers: u64,
-    pub evicted: u64,
-    pub damaged: u64,
+    #[serde(flatten)]
+    pub figures: crate::fs::shared::SharedStats,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -209,27 +193,16 @@ impl Core {
             },
             listings_kept_bytes: kept,
             listings_kept_budget: budget,
-            connections: Connections {
-                max: health.connections.max_connections,
-                in_flight: health.connections.in_flight,
-                waiting: health.connections.waiting,
-                cluster_slots: health.connections.cluster_slots,
-                slot_waits: health.connections.slot_waits,
-            },
-            shared_cache: self.reads.config().shared.as_ref().map(|shared| {
-                let s = shared.stats();
-                SharedCacheReport {
+            connections: health.connections,
+            shared_cache: self
+                .reads
+                .config()
+                .shared
+                .as_ref()
+                .map(|shared| SharedCacheReport {
                     dir: shared.root().display().to_string(),
-                    bytes: s.bytes,
-                    capacity: s.capacity,
-                    hits: s.hits,
-                    fills: s.fills,
-                    waits: s.waits,
-                    takeovers: s.takeovers,
-                    evicted: s.evicted,
-                    damaged: s.damaged,
-                }
-            }),
+                    figures: shared.stats(),
+                }),
         }
     }
 }

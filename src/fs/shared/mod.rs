@@ -65,7 +65,7 @@ pub struct SharedFile {
 }
 
 /// Counters for `xnatfs status` and tests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SharedStats {
     /// Fetches answered from an entry in place.
     pub hits: u64,
@@ -540,26 +540,7 @@ fn claim_root(dir: &Path) -> io::Result<u32> {
 /// folder.
 pub fn make_dir(dir: &Path, file_mode: u32) -> io::Result<()> {
     let group = file_mode & 0o070 != 0;
-    match DirBuilder::new().mode(0o700).create(dir) {
-        Ok(()) => {
-            if group {
-                let setgid = fs::symlink_metadata(dir)?.mode() & 0o2000;
-                fs::set_permissions(dir, fs::Permissions::from_mode(0o770 | setgid))?;
-            }
-            Ok(())
-        }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            if fs::symlink_metadata(dir)?.is_dir() {
-                Ok(())
-            } else {
-                Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{} is not a folder (a link?): not used", dir.display()),
-                ))
-            }
-        }
-        Err(e) => Err(e),
-    }
+    crate::fs::owned_dir::subdir_with_mode(dir, if group { 0o770 } else { 0o700 })
 }
 
 #[cfg(test)]
