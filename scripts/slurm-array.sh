@@ -10,7 +10,8 @@
 # checks, from the server's side (the sim's REST API and counters), that every task's result is
 # on the server with the right content; for the shared run also that every input was downloaded
 # once and that the server never sent more than 4 downloads at once. It prints, for both runs,
-# the downloads, the peak of downloads at once and the array's time, and writes them to
+# the downloads, the peaks of downloads and of TCP connections at once and the array's time,
+# and writes them to
 # $XNATFS_SLURM_RESULTS (default target/slurm-array.json).
 #
 # Needs root (slurmd, munged and the mounts); builds the release binaries (a no-op when built).
@@ -229,6 +230,7 @@ figures = {
     "downloads": sum(downloads.values()),
     "distinct_files": len(downloads),
     "peak_downloads_in_flight": stats["peak_downloads_in_flight"],
+    "peak_connections": stats["peak_connections"],
     "uploads": stats["by_kind"].get("upload", 0),
 }
 if os.environ["SHARED"] == "1":

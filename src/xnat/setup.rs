@@ -58,6 +58,13 @@ pub enum OfflineStart {
     Always,
 }
 
+/// With a cluster-wide budget a mount keeps no idle connection: every connection it holds
+/// carries a request that holds a slot, so the server sees no more connections from the
+/// cluster than the budget (plus a login now and then). A request opens a connection of its
+/// own, which costs a handshake next to a body of megabytes.
+const CLUSTER_IDLE_CONNECTIONS: usize = 0;
+const CLUSTER_IDLE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Default [`ClientConfig::listing_deadline`].
 pub const DEFAULT_LISTING_DEADLINE: Duration = Duration::from_secs(300);
 /// Default [`ClientConfig::listing_max_bytes`]: 256 MiB, about a million file rows.
@@ -174,8 +181,16 @@ pub(crate) fn build_http(config: &ClientConfig, read_timeout: bool) -> Result<re
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("xnatfs/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(config.connect_timeout)
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(config.budget.max())
+        .pool_idle_timeout(if config.budget.is_clustered() {
+            CLUSTER_IDLE_TIMEOUT
+        } else {
+            Duration::from_secs(90)
+        })
+        .pool_max_idle_per_host(if config.budget.is_clustered() {
+            CLUSTER_IDLE_CONNECTIONS
+        } else {
+            config.budget.max()
+        })
         .tcp_keepalive(Duration::from_secs(60))
         .redirect(redirect_policy());
     if read_timeout {

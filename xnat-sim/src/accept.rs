@@ -29,12 +29,25 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(1024)
 }
 
+/// Told `true` when a connection opens and `false` when it closes (the stats count them).
+pub type ConnectionHook = std::sync::Arc<dyn Fn(bool) + Send + Sync>;
+
+/// Calls the hook with `false` when the connection's task ends, however it ends.
+struct Open(ConnectionHook);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        (self.0)(false)
+    }
+}
+
 /// Serves `app` until `stop` fires (or its sender is dropped), then shuts down as above.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     stop: oneshot::Receiver<()>,
     grace: Duration,
+    hook: ConnectionHook,
 ) {
     let (closing, closing_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -45,7 +58,13 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _)) => {
                     let _ = tcp.set_nodelay(true);
-                    connections.spawn(connection(tcp, app.clone(), closing_rx.clone()));
+                    hook(true);
+                    let open = Open(hook.clone());
+                    let served = connection(tcp, app.clone(), closing_rx.clone());
+                    connections.spawn(async move {
+                        let _open = open;
+                        served.await
+                    });
                 }
                 // as axum::serve: a failed handshake is the client's business; anything else
                 // (out of file descriptors) gets a pause before the next accept

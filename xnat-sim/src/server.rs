@@ -138,7 +138,18 @@ impl SimServer {
         let listener = accept::bind(config.listen)?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(accept::serve(listener, app, rx, GRACE));
+        let counted = knobs.clone();
+        let hook: accept::ConnectionHook = std::sync::Arc::new(move |opened| {
+            counted.stats.update(|s| {
+                if opened {
+                    s.connections_open += 1;
+                    s.peak_connections = s.peak_connections.max(s.connections_open);
+                } else {
+                    s.connections_open = s.connections_open.saturating_sub(1);
+                }
+            })
+        });
+        let task = tokio::spawn(accept::serve(listener, app, rx, GRACE, hook));
         Ok(SimServer {
             addr,
             store,

@@ -23,6 +23,10 @@ pub struct StatsSnapshot {
     /// body's end), and the most there were at once.
     pub downloads_in_flight: u64,
     pub peak_downloads_in_flight: u64,
+    /// TCP connections open now, and the most there were at once (a reset keeps what is
+    /// open or in flight and starts both peaks from there).
+    pub connections_open: u64,
+    pub peak_connections: u64,
     pub injected_failures: u64,
 }
 
@@ -35,7 +39,15 @@ impl Stats {
     }
 
     pub fn reset(&self) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = StatsSnapshot::default();
+        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (open, sending) = (s.connections_open, s.downloads_in_flight);
+        *s = StatsSnapshot {
+            connections_open: open,
+            peak_connections: open,
+            downloads_in_flight: sending,
+            peak_downloads_in_flight: sending,
+            ..StatsSnapshot::default()
+        };
     }
 
     pub fn update(&self, f: impl FnOnce(&mut StatsSnapshot)) {
