@@ -53,6 +53,9 @@ pub struct ReadConfig {
     /// Latency, not bandwidth, is what it hides: 32 requests of 20 ms each in flight keep a
     /// series of 512 KiB files flowing at 800 MiB/s, with room to spare when the reader gets
     /// little CPU (16 measured up to 60% slower on B3 on a loaded 2-core machine, 32 did not).
+    /// A mount sets it to three quarters of its `--max-connections` (12 by default), so files
+    /// fetched ahead never hold every connection the reader's own requests need; on a quiet
+    /// machine 12 read a 200-file series no slower than 24 (0.68-0.75 s against 0.75-0.97 s).
     pub series_parallel: usize,
     /// The shared cache tier (`--shared-cache`): whole files every mount of it reads, fetched
     /// once across them, between this mount's block cache and the server.
