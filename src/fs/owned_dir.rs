@@ -26,13 +26,7 @@ pub fn claim(dir: &Path, what: &str, ours: impl Fn(&str) -> bool) -> io::Result<
     };
     match fs::symlink_metadata(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            if let Some(parent) = dir.parent() {
-                DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(parent)?;
-            }
-            DirBuilder::new().mode(0o700).create(dir)?;
+            make_with_parents(dir)?;
         }
         Err(e) => return Err(e),
         Ok(meta) if meta.file_type().is_symlink() => {
@@ -73,6 +67,22 @@ pub fn claim(dir: &Path, what: &str, ours: impl Fn(&str) -> bool) -> io::Result<
             e.kind(),
             format!("{what} folder {}: cannot mark it: {e}", dir.display()),
         )),
+    }
+}
+
+/// Makes `dir` and any folder missing above it, 0700 (past the umask); a `dir` another process
+/// made meanwhile is fine.
+pub fn make_with_parents(dir: &Path) -> io::Result<()> {
+    if let Some(parent) = dir.parent() {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)?;
+    }
+    match DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => fs::set_permissions(dir, fs::Permissions::from_mode(0o700)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

@@ -33,10 +33,10 @@ use entry::Entry;
 use fill::Fill;
 use std::collections::HashMap;
 use std::fmt;
-use std::fs::{self, DirBuilder};
+use std::fs;
 use std::io;
 use std::ops::Range;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -492,18 +492,7 @@ fn claim_root(dir: &Path) -> io::Result<u32> {
     };
     let meta = match fs::symlink_metadata(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            if let Some(parent) = dir.parent() {
-                DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(parent)?;
-            }
-            match DirBuilder::new().mode(0o700).create(dir) {
-                Ok(()) => fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?,
-                // Another mount made it just now.
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e),
-            }
+            crate::fs::owned_dir::make_with_parents(dir)?;
             fs::symlink_metadata(dir)?
         }
         Err(e) => return Err(e),
