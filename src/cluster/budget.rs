@@ -47,10 +47,27 @@ pub struct Permit {
     _slot: Option<Lease>,
 }
 
+/// One request waiting for a permit, counted while the guard lives.
+struct Waiting<'a>(&'a AtomicU64);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicU64) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// What `xnatfs status` shows of the budget.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BudgetStats {
-    /// Requests allowed in flight on this mount, and in flight now.
+    /// Requests allowed in flight on this mount, and those holding its permits now (sending,
+    /// or waiting for a cluster slot).
     pub max_connections: usize,
     pub in_flight: usize,
     /// Slots shared by every mount of the shared cache (0: no cluster-wide budget).
@@ -103,14 +120,22 @@ impl RequestBudget {
         self.max
     }
 
-    /// Whether the mounts of a shared folder count their requests together.
-    pub fn is_clustered(&self) -> bool {
-        self.cluster.is_some()
+    /// How many idle connections to the server a mount keeps open: as many as it may use at
+    /// once; none with a cluster-wide budget, where every connection a mount holds then
+    /// carries a request that holds a slot, so the server sees no more connections from the
+    /// cluster than the budget (a login now and then aside). A request then opens its own
+    /// connection, a handshake next to a body of megabytes.
+    pub fn idle_connections(&self) -> usize {
+        match self.cluster {
+            Some(_) => 0,
+            None => self.max,
+        }
     }
 
     /// Waits for leave to send a request.
     pub async fn acquire(self: &Arc<Self>) -> Permit {
-        self.waiting.fetch_add(1, Ordering::Relaxed);
+        // Counted while this waits, also when the wait is dropped (its request given up).
+        let _waiting = Waiting::new(&self.waiting);
         let local = self
             .local
             .clone()
@@ -121,7 +146,6 @@ impl RequestBudget {
             Some(_) => Some(self.take_slot().await),
             None => None,
         };
-        self.waiting.fetch_sub(1, Ordering::Relaxed);
         Permit {
             _local: local,
             _slot: slot,
@@ -219,6 +243,19 @@ mod tests {
         assert!(!third.is_finished());
         drop(a);
         third.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_wait_given_up_is_no_longer_counted() {
+        let budget = RequestBudget::local(1);
+        let _held = budget.acquire().await;
+        let b2 = budget.clone();
+        let waiter = tokio::spawn(async move { b2.acquire().await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(budget.stats().waiting, 1);
+        waiter.abort();
+        let _ = waiter.await;
+        assert_eq!(budget.stats().waiting, 0);
     }
 
     #[tokio::test]

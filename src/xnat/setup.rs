@@ -41,7 +41,7 @@ pub struct ClientConfig {
     /// Log in with the alias token in this file (read at each login) instead of `password`.
     pub token_file: Option<PathBuf>,
     /// How many requests may be in flight at once (on this mount, and across mounts when
-    /// the budget is clustered); also the most idle connections kept open.
+    /// the budget is clustered); it also says how many idle connections are kept open.
     pub budget: std::sync::Arc<crate::cluster::RequestBudget>,
 }
 
@@ -57,13 +57,6 @@ pub enum OfflineStart {
     /// `--offline`: never ask the server.
     Always,
 }
-
-/// With a cluster-wide budget a mount keeps no idle connection: every connection it holds
-/// carries a request that holds a slot, so the server sees no more connections from the
-/// cluster than the budget (plus a login now and then). A request opens a connection of its
-/// own, which costs a handshake next to a body of megabytes.
-const CLUSTER_IDLE_CONNECTIONS: usize = 0;
-const CLUSTER_IDLE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Default [`ClientConfig::listing_deadline`].
 pub const DEFAULT_LISTING_DEADLINE: Duration = Duration::from_secs(300);
@@ -181,16 +174,8 @@ pub(crate) fn build_http(config: &ClientConfig, read_timeout: bool) -> Result<re
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("xnatfs/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(config.connect_timeout)
-        .pool_idle_timeout(if config.budget.is_clustered() {
-            CLUSTER_IDLE_TIMEOUT
-        } else {
-            Duration::from_secs(90)
-        })
-        .pool_max_idle_per_host(if config.budget.is_clustered() {
-            CLUSTER_IDLE_CONNECTIONS
-        } else {
-            config.budget.max()
-        })
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(config.budget.idle_connections())
         .tcp_keepalive(Duration::from_secs(60))
         .redirect(redirect_policy());
     if read_timeout {

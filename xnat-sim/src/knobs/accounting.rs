@@ -34,19 +34,19 @@ pub async fn layer(State(knobs): State<Arc<Knobs>>, req: Request, next: Next) ->
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_else(|| "other".into());
+    let sending = kind == RequestKind::Download && method != "HEAD";
     knobs.stats.update(|s| {
         s.requests += 1;
         *s.by_method.entry(method.clone()).or_default() += 1;
         *s.by_kind.entry(kind_name).or_default() += 1;
         *s.by_status.entry(status.to_string()).or_default() += 1;
-        if kind == RequestKind::Download && method != "HEAD" {
+        if sending {
             *s.downloads.entry(path).or_default() += 1;
             s.downloads_in_flight += 1;
             s.peak_downloads_in_flight = s.peak_downloads_in_flight.max(s.downloads_in_flight);
         }
     });
     let k = knobs.clone();
-    let sending = kind == RequestKind::Download && method != "HEAD";
     resp.map(|b| {
         Counted::wrap(b, move |n| {
             k.stats.update(|s| {
