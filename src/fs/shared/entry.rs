@@ -14,7 +14,7 @@ use bytes::Bytes;
 use md5::{Digest, Md5};
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -27,6 +27,8 @@ pub const TRAILER_LEN: u64 = 80;
 /// An entry open for reading, its trailer checked.
 pub struct Entry {
     file: File,
+    /// The entry file's inode number (to remove it only if it is still this one).
+    pub ino: u64,
     pub size: u64,
     pub modified: Option<SystemTime>,
     crcs: Vec<u32>,
@@ -34,7 +36,7 @@ pub struct Entry {
 
 impl Entry {
     /// Opens the entry at `path` for `key`: `Ok(None)` when there is none or it fails a check
-    /// (it is then removed, if `remove_bad`).
+    /// (it stays: a fill for the key renames its new entry over it).
     pub fn open(path: &Path, key: &FileKey) -> io::Result<Option<Entry>> {
         let file = match File::options()
             .read(true)
@@ -69,6 +71,7 @@ impl Entry {
         }
         Ok(Some(Entry {
             file,
+            ino: meta.ino(),
             size,
             modified,
             crcs: table.chunks_exact(4).map(le_u32).collect(),
@@ -85,12 +88,6 @@ impl Entry {
             return Ok(None);
         }
         Ok(Some(Bytes::from(buf)))
-    }
-
-    /// The entry file's inode number (to remove it only if it is still this one).
-    pub fn ino(&self) -> u64 {
-        use std::os::unix::fs::MetadataExt;
-        self.file.metadata().map(|m| m.ino()).unwrap_or(0)
     }
 
     /// Sets the mtime (the use order eviction goes by); best effort, as another user's entry

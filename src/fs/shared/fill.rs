@@ -20,7 +20,7 @@ use std::fs::File;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 
@@ -43,20 +43,18 @@ enum State {
     Failed(XnatError),
 }
 
-/// A whole-file download into a new entry.
+/// A whole-file download into a new entry, as its readers see it (`run` does it).
 pub(super) struct Fill {
     reader: File,
     state: watch::Sender<State>,
-    /// What `run` takes: the writer, the temp file's path, the lease.
-    start: Mutex<Option<(EntryWriter, PathBuf, Lease)>>,
 }
 
 impl Fill {
-    pub fn new(writer: EntryWriter, tmp: PathBuf, lease: Lease) -> std::io::Result<Self> {
+    /// A fill of what `writer` writes.
+    pub fn new(writer: &EntryWriter) -> std::io::Result<Self> {
         Ok(Fill {
             reader: writer.reader()?,
             state: watch::channel(State::Asking).0,
-            start: Mutex::new(Some((writer, tmp, lease))),
         })
     }
 
@@ -193,7 +191,7 @@ pub(super) fn entry_download(
                     Some((Ok(bytes.slice(from..to)), next))
                 }
                 Ok(Ok(None)) => {
-                    let ino = entry.ino();
+                    let ino = entry.ino;
                     tokio::task::spawn_blocking(move || cache.drop_damaged(&key, ino));
                     failed("a shared cache entry failed its check".into())
                 }
@@ -212,34 +210,38 @@ pub(super) fn entry_download(
     })
 }
 
+/// What a fill is made with: where it writes, and the lease it holds while it runs.
+pub(super) struct FillStart {
+    pub writer: EntryWriter,
+    pub tmp: PathBuf,
+    pub lease: Lease,
+}
+
 /// Runs a fill to its end: downloads, writes, checks, publishes, and tells its readers.
 pub(super) async fn run(
     cache: Arc<SharedCache>,
     backend: Arc<dyn Backend>,
     file: SharedFile,
     fill: Arc<Fill>,
+    start: FillStart,
 ) {
-    let Some((writer, tmp, lease)) = fill.start.lock().unwrap().take() else {
-        return;
-    };
+    let FillStart { writer, tmp, lease } = start;
     // Whatever happens to this task (a panic), the fill ends and its readers hear it.
     let _ends = Ends {
         cache: cache.clone(),
         key: file.key,
         fill: fill.clone(),
     };
-    let outcome = download_into(&backend, &file, &fill, writer).await;
-    let outcome = match outcome {
-        Ok((size, modified)) => {
-            let (c, key, t) = (cache.clone(), file.key, tmp.clone());
-            match tokio::task::spawn_blocking(move || c.publish(&key, &t)).await {
-                Ok(Ok(())) => Ok((size, modified)),
-                Ok(Err(e)) => Err(XnatError::io("putting a shared cache entry in place", e)),
-                Err(e) => Err(XnatError::io("shared cache", std::io::Error::other(e))),
-            }
+    let outcome = async {
+        let done = download_into(&backend, &file, &fill, writer).await?;
+        let (c, key, t) = (cache.clone(), file.key, tmp.clone());
+        match tokio::task::spawn_blocking(move || c.publish(&key, &t)).await {
+            Ok(Ok(())) => Ok(done),
+            Ok(Err(e)) => Err(XnatError::io("putting a shared cache entry in place", e)),
+            Err(e) => Err(XnatError::io("shared cache", std::io::Error::other(e))),
         }
-        Err(e) => Err(e),
-    };
+    }
+    .await;
     match outcome {
         Ok((size, modified)) => {
             fill.state.send_replace(State::Done { size, modified });
@@ -301,89 +303,16 @@ async fn download_into(
         }
         Ok(writer)
     });
-    let mut got = 0u64;
-    let mut size: Option<u64> = None;
-    let mut modified = None;
-    let mut fruitless = 0u32;
+    // The writer ends when `receive` drops its sender, or first when it fails.
+    let received = receive(backend, file, fill, tx).await;
     let context = || format!("{} into the shared cache", file.uri);
-    loop {
-        let range = (got > 0).then_some(got..u64::MAX);
-        let download: Download = match backend.fetch(&file.uri, range).await {
-            Ok(d) => d,
-            Err(e) => {
-                drop(tx);
-                let _ = writing.await;
-                return Err(e);
-            }
-        };
-        if size.is_none() {
-            size = download.total_size;
-            modified = download.last_modified;
-            fill.state.send_replace(State::Running {
-                size,
-                written: got,
-                modified,
-            });
-        }
-        let mut skip = if download.partial {
-            if download.offset != got {
-                drop(tx);
-                let _ = writing.await;
-                return Err(XnatError::protocol(
-                    &file.uri,
-                    format!(
-                        "asked for bytes from {got}, got them from {}",
-                        download.offset
-                    ),
-                ));
-            }
-            0
-        } else {
-            got
-        };
-        let before = got;
-        let mut body = download.body;
-        let mut broke = None;
-        while let Some(chunk) = body.next().await {
-            match chunk {
-                Ok(mut c) => {
-                    if skip > 0 {
-                        let s = skip.min(c.len() as u64);
-                        skip -= s;
-                        c = c.slice(s as usize..);
-                    }
-                    if c.is_empty() {
-                        continue;
-                    }
-                    got += c.len() as u64;
-                    if tx.send(c).await.is_err() {
-                        break; // the writer failed: its error comes below
-                    }
-                }
-                Err(e) => {
-                    broke = Some(e);
-                    break;
-                }
-            }
-        }
-        let Some(e) = broke else { break };
-        fruitless = if got > before { 0 } else { fruitless + 1 };
-        if fruitless > MAX_FRUITLESS || writing.is_finished() {
-            drop(tx);
-            let _ = writing.await;
-            return Err(e);
-        }
-        tracing::info!(uri = %file.uri, at = got, error = %e, "shared cache fill broke; resuming");
-        if fruitless > 0 {
-            tokio::time::sleep(Duration::from_secs(1 << (fruitless - 1))).await;
-        }
-    }
-    drop(tx);
     let writer = match writing.await {
-        Ok(Ok(w)) => w,
-        Ok(Err(e)) => return Err(XnatError::io(context(), e)),
-        Err(e) => return Err(XnatError::io(context(), std::io::Error::other(e))),
+        Ok(w) => w.map_err(|e| XnatError::io(context(), e)),
+        Err(e) => Err(XnatError::io(context(), std::io::Error::other(e))),
     };
+    // The server's failure first: a writer cut short by it has nothing to say.
+    let (got, size, modified) = received?;
+    let writer = writer?;
     if let Some(s) = size {
         if s != got {
             return Err(XnatError::protocol(
@@ -406,4 +335,81 @@ async fn download_into(
         ));
     }
     Ok((written, modified))
+}
+
+/// Fetches the file and hands its bytes to the writer through `tx`, resuming broken bodies;
+/// returns the bytes handed over, and the size and `Last-Modified` the server gave. Stops
+/// early, without an error, when the writer is gone (it failed: its error is the one to tell).
+async fn receive(
+    backend: &Arc<dyn Backend>,
+    file: &SharedFile,
+    fill: &Arc<Fill>,
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+) -> XnatResult<(u64, Option<u64>, Option<SystemTime>)> {
+    let mut got = 0u64;
+    let mut size: Option<u64> = None;
+    let mut modified = None;
+    let mut fruitless = 0u32;
+    loop {
+        let range = (got > 0).then_some(got..u64::MAX);
+        let download = backend.fetch(&file.uri, range).await?;
+        if size.is_none() {
+            size = download.total_size;
+            modified = download.last_modified;
+            fill.state.send_replace(State::Running {
+                size,
+                written: got,
+                modified,
+            });
+        }
+        let mut skip = match download.partial {
+            true if download.offset != got => {
+                return Err(XnatError::protocol(
+                    &file.uri,
+                    format!(
+                        "asked for bytes from {got}, got them from {}",
+                        download.offset
+                    ),
+                ))
+            }
+            true => 0,
+            false => got,
+        };
+        let before = got;
+        let mut body = download.body;
+        let mut broke = None;
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(mut c) => {
+                    if skip > 0 {
+                        let s = skip.min(c.len() as u64);
+                        skip -= s;
+                        c = c.slice(s as usize..);
+                    }
+                    if c.is_empty() {
+                        continue;
+                    }
+                    got += c.len() as u64;
+                    if tx.send(c).await.is_err() {
+                        return Ok((got, size, modified));
+                    }
+                }
+                Err(e) => {
+                    broke = Some(e);
+                    break;
+                }
+            }
+        }
+        let Some(e) = broke else {
+            return Ok((got, size, modified));
+        };
+        fruitless = if got > before { 0 } else { fruitless + 1 };
+        if fruitless > MAX_FRUITLESS || tx.is_closed() {
+            return Err(e);
+        }
+        tracing::info!(uri = %file.uri, at = got, error = %e, "shared cache fill broke; resuming");
+        if fruitless > 0 {
+            tokio::time::sleep(Duration::from_secs(1 << (fruitless - 1))).await;
+        }
+    }
 }

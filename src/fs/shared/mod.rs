@@ -123,8 +123,8 @@ impl fmt::Debug for SharedCache {
 
 enum Probe {
     Entry(Entry),
+    /// This mount's fill of the file (started by this look or an earlier one).
     Filling(Arc<Fill>),
-    Started(Arc<Fill>),
     Busy,
 }
 
@@ -174,6 +174,18 @@ impl SharedCache {
             .join("objects")
             .join(&h[..2])
             .join(format!("{h}.xfe"))
+    }
+
+    /// A new name in `tmp/` for an entry of `key` being written (by this host and process:
+    /// the folder may be shared by many).
+    fn temp_path(&self, key: &FileKey) -> PathBuf {
+        self.root.join("tmp").join(format!(
+            "{}.{}.{}.{:08x}",
+            key.to_hex(),
+            crate::cluster::lease::hostname(),
+            std::process::id(),
+            rand::random::<u32>()
+        ))
     }
 
     fn lease_path(&self, key: &FileKey) -> PathBuf {
@@ -226,10 +238,6 @@ impl SharedCache {
                     Err(XnatError::Io { .. }) => continue,
                     answer => return answer,
                 },
-                Probe::Started(fill) => match fill.download(range.clone()).await {
-                    Err(XnatError::Io { .. }) => continue,
-                    answer => return answer,
-                },
                 Probe::Busy => {
                     if !waited {
                         waited = true;
@@ -275,20 +283,15 @@ impl SharedCache {
                         drop(lease);
                         return Ok(Probe::Entry(entry));
                     }
-                    let tmp = self.root.join("tmp").join(format!(
-                        "{}.{}.{}",
-                        key.to_hex(),
-                        crate::cluster::lease::hostname(),
-                        std::process::id()
-                    ));
-                    let _ = fs::remove_file(&tmp);
+                    let tmp = self.temp_path(key);
                     let writer = EntryWriter::create(&tmp, self.file_mode)?;
-                    let fill = Arc::new(Fill::new(writer, tmp, lease)?);
+                    let fill = Arc::new(Fill::new(&writer)?);
                     fills.insert(*key, fill.clone());
                     self.counters.fills.fetch_add(1, Ordering::Relaxed);
-                    let run = fill::run(self.clone(), backend.clone(), file.clone(), fill.clone());
-                    runtime.spawn(run);
-                    return Ok(Probe::Started(fill));
+                    let start = fill::FillStart { writer, tmp, lease };
+                    let (me, from, wanted) = (self.clone(), backend.clone(), file.clone());
+                    runtime.spawn(fill::run(me, from, wanted, fill.clone(), start));
+                    return Ok(Probe::Filling(fill));
                 }
                 None => {
                     drop(fills);
@@ -363,13 +366,7 @@ impl SharedCache {
         md5: Option<[u8; 16]>,
         fill: impl FnOnce(&mut EntryWriter) -> io::Result<()>,
     ) -> io::Result<bool> {
-        let tmp = self.root.join("tmp").join(format!(
-            "{}.{}.{}.{}",
-            key.to_hex(),
-            crate::cluster::lease::hostname(),
-            std::process::id(),
-            rand::random::<u32>()
-        ));
+        let tmp = self.temp_path(key);
         let mut writer = EntryWriter::create(&tmp, self.file_mode)?;
         let written = fill(&mut writer).and_then(|()| writer.finish(key, None));
         let kept = match written {
