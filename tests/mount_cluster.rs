@@ -367,7 +367,28 @@ fn warm_fills_the_shared_cache_once_and_the_jobs_then_download_nothing() {
         &b"never served"[..],
     )
     .expect("plant a name the server cannot serve");
+    // A resource whose files sit in two folders: one zip brings both.
+    let nested = sim.add_resource(
+        xnat_sim::model::ResourceOwner::Experiment("XNAT_E00004".into()),
+        "NESTED",
+    );
+    for path in ["a/1.txt", "a/2.txt", "b/1.txt", "b/2.txt"] {
+        sim.add_file(nested, path, path.as_bytes());
+    }
     let late = mount_shared(&sim, &dir, &[]);
+    sim.server.reset_stats();
+    let out = warm(&[&late.path().join("SIM01/SIM01_S004")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stats = sim_stats(&sim);
+    assert_eq!(sim.downloads(), 1, "{:?}", stats.downloads);
+    assert!(stats
+        .downloads
+        .keys()
+        .all(|p| p.ends_with(&format!("/resources/{nested}/files"))));
     let out = warm(&[&late.path().join("SIM01/SIM01_S003")]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");

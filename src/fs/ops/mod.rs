@@ -95,6 +95,8 @@ pub struct Core {
     read_only: bool,
     /// The tasks [`Core::start`] spawned, stopped when the core goes.
     background: Mutex<Vec<tokio::task::AbortHandle>>,
+    /// Resources `xnatfs warm` is fetching as zips now, one at a time each (`warm`).
+    warming: Mutex<HashMap<Ino, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Core {
@@ -137,6 +139,7 @@ impl Core {
             next_fh: AtomicU64::new(1),
             read_only: config.read_only,
             background: Mutex::new(Vec::new()),
+            warming: Mutex::new(HashMap::new()),
         }
     }
 

@@ -2,16 +2,17 @@
 //! makes of a resource (`…/resources/R/files?format=zip`), asked for with `setxattr
 //! user.xnatfs.warm` on the resource's folder (or a folder in it).
 //!
-//! The zip is spooled to an unlinked scratch file, then each entry that is a file of the folder
+//! The zip is spooled to an unlinked scratch file, then each entry that is a file of the resource
 //! not cached yet is checked against the catalog's MD5 and only then put in the shared cache
 //! (or, without one, in this mount's block cache). A zip is worth it only when at least two
-//! files, and at least half of the folder's, are missing; otherwise (and for anything the zip
+//! files, and at least half of the resource's, are missing; otherwise (and for anything the zip
 //! did not bring) `xnatfs warm` reads the files one by one.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -20,7 +21,7 @@ use md5::{Digest, Md5};
 use super::Core;
 use crate::fs::cache::{BlockCache, BlockKey};
 use crate::fs::error::{FsError, FsResult};
-use crate::fs::inode::Ino;
+use crate::fs::inode::{Ino, Inode};
 use crate::fs::node::Node;
 use crate::fs::read::FileVersion;
 use crate::fs::shared::SharedCache;
@@ -35,15 +36,39 @@ struct Wanted {
 }
 
 impl Core {
-    /// Fetches the missing files under folder `ino` (a resource or a folder in one) in one zip
-    /// of the resource; returns how many it cached (0 when a zip was not worth it).
+    /// Fetches the missing files of the resource folder `ino` is (or is in) in one zip of
+    /// the resource; returns how many it cached (0 when a zip was not worth it).
     pub async fn warm_folder(&self, ino: Ino) -> FsResult<usize> {
-        let inode = self.namespace.inode(ino)?;
+        // The zip holds the whole resource: every missing file of it is taken from it, so
+        // the other folders of the resource need no zip of their own.
+        let mut inode = self.namespace.inode(ino)?;
+        while matches!(inode.node, Node::Folder { .. }) {
+            inode = self.namespace.inode(inode.parent)?;
+        }
+        // One warm of a resource at a time: a second one (another of its folders, asked at
+        // the same time) finds the files the first cached, and fetches no zip.
+        let turn = self
+            .warming
+            .lock()
+            .unwrap()
+            .entry(inode.ino)
+            .or_default()
+            .clone();
+        let warmed = {
+            let _turn = turn.lock().await;
+            self.warm_resource(&inode).await
+        };
+        let mut warming = self.warming.lock().unwrap();
+        if Arc::strong_count(&turn) == 2 {
+            warming.remove(&inode.ino);
+        }
+        warmed
+    }
+
+    /// [`Core::warm_folder`] for the resource folder `inode`.
+    async fn warm_resource(&self, inode: &Inode) -> FsResult<usize> {
         let (owner, resource) = match &inode.node {
-            Node::Resource { owner, resource }
-            | Node::Folder {
-                owner, resource, ..
-            } => (owner.clone(), resource.clone()),
+            Node::Resource { owner, resource } => (owner.clone(), resource.clone()),
             _ => {
                 return Err(FsError::new(
                     libc::EINVAL,
@@ -53,7 +78,7 @@ impl Core {
         };
         let mut total = 0usize;
         let mut wanted = Vec::new();
-        let mut folders = vec![ino];
+        let mut folders = vec![inode.ino];
         while let Some(dir) = folders.pop() {
             let listing = self.namespace.list(dir).await?;
             for (_, child) in &listing.entries {
@@ -106,13 +131,11 @@ impl Core {
         drop(writer);
         let shared = self.reads.config().shared.clone();
         let cache = self.reads.cache().clone();
-        let label = resource.clone();
-        let cached = tokio::task::spawn_blocking(move || {
-            unpack(scratch, &label, wanted, shared.as_deref(), &cache)
-        })
-        .await
-        .map_err(|e| FsError::io("warm", io::Error::other(e)))?
-        .map_err(|e| FsError::io("unpacking a resource zip", e))?;
+        let cached =
+            tokio::task::spawn_blocking(move || unpack(scratch, wanted, shared.as_deref(), &cache))
+                .await
+                .map_err(|e| FsError::io("warm", io::Error::other(e)))?
+                .map_err(|e| FsError::io("unpacking a resource zip", e))?;
         tracing::info!(resource, files = cached, "warmed a resource from its zip");
         Ok(cached)
     }
@@ -137,17 +160,20 @@ fn scratch_file(dir: &Path) -> io::Result<File> {
     Ok(file)
 }
 
-/// The path of a zip entry in resource `label` (after `…/resources/<label>/files/`).
-fn path_in_resource<'a>(entry: &'a str, label: &str) -> Option<&'a str> {
-    let marker = format!("resources/{label}/files/");
-    let at = entry.find(&marker)?;
-    Some(&entry[at + marker.len()..])
+/// The wanted file a zip entry is: its name is `…/resources/<label>/files/<path>`, and the
+/// path is what follows a `/files/` (the first one that names a wanted file: a path may hold
+/// a folder called `files` too). The label is not compared: the mount may know the resource
+/// by its numeric ID, and a resource's zip holds that resource only.
+fn wanted_path<'a>(entry: &'a str, wanted: &HashMap<String, Wanted>) -> Option<&'a str> {
+    entry
+        .match_indices("/files/")
+        .map(|(at, marker)| &entry[at + marker.len()..])
+        .find(|path| wanted.contains_key(*path))
 }
 
 /// Puts each wanted file the zip holds in the cache, checked first; returns how many.
 fn unpack(
     zip_file: File,
-    label: &str,
     wanted: Vec<Wanted>,
     shared: Option<&SharedCache>,
     cache: &BlockCache,
@@ -162,32 +188,37 @@ fn unpack(
             .map_err(io::Error::other)?
             .name()
             .to_string();
-        let Some(w) = path_in_resource(&name, label).and_then(|p| by_path.remove(p)) else {
+        let Some(w) = wanted_path(&name, &by_path).and_then(|p| by_path.remove(p)) else {
             continue;
         };
         let md5 = w.file.md5();
-        // First pass: the bytes must be the catalog's before any of them is cached.
-        let mut entry = archive.by_index(i).map_err(io::Error::other)?;
-        let mut hasher = Md5::new();
-        let size = io::copy(&mut entry, &mut HashWriter(&mut hasher))?;
-        drop(entry);
-        let digest: [u8; 16] = hasher.finalize().into();
-        if md5.is_some_and(|m| m != digest) {
-            tracing::warn!(path = %w.path, "a file in the resource zip differs from the catalog: not cached");
-            continue;
-        }
-        let mut entry = archive.by_index(i).map_err(io::Error::other)?;
         let kept = match shared {
-            Some(shared) => shared.put_with(&w.file.key(), md5, |writer| {
-                io::copy(&mut entry, writer).map(|_| ())
-            })?,
+            // A shared entry is put in place only if its MD5 is the catalog's.
+            Some(shared) => {
+                let mut entry = archive.by_index(i).map_err(io::Error::other)?;
+                shared.put_with(&w.file.key(), md5, |writer| {
+                    io::copy(&mut entry, writer).map(|_| ())
+                })?
+            }
+            // Blocks are cached as they are cut: the bytes are checked in a first pass.
             None => {
-                put_blocks(cache, &w.file, size, &mut entry)?;
-                true
+                let mut entry = archive.by_index(i).map_err(io::Error::other)?;
+                let mut hasher = Md5::new();
+                let size = io::copy(&mut entry, &mut HashWriter(&mut hasher))?;
+                drop(entry);
+                let digest: [u8; 16] = hasher.finalize().into();
+                let right = md5.is_none_or(|m| m == digest);
+                if right {
+                    let mut entry = archive.by_index(i).map_err(io::Error::other)?;
+                    put_blocks(cache, &w.file, size, &mut entry)?;
+                }
+                right
             }
         };
         if kept {
             cached += 1;
+        } else {
+            tracing::warn!(path = %w.path, "a file in the resource zip differs from the catalog: not cached");
         }
     }
     Ok(cached)
@@ -235,15 +266,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn zip_entries_map_to_paths_in_the_resource() {
-        let label = "DICOM";
+    fn zip_entries_map_to_the_wanted_paths_in_the_resource() {
+        let wanted: HashMap<String, Wanted> = ["a/b.dcm", "files/x.txt"]
+            .into_iter()
+            .map(|p| {
+                let file = FileVersion {
+                    uri: format!("/f/{p}"),
+                    size: 1,
+                    version: String::new(),
+                    digest: None,
+                };
+                let w = Wanted {
+                    path: p.to_string(),
+                    file,
+                };
+                (p.to_string(), w)
+            })
+            .collect();
+        let name = |n| wanted_path(n, &wanted);
         assert_eq!(
-            path_in_resource("S1/scans/1-T1w/resources/DICOM/files/a/b.dcm", label),
+            name("S1/scans/1-T1w/resources/DICOM/files/a/b.dcm"),
             Some("a/b.dcm")
         );
+        // Known by its ID or its label alike; a folder named `files` inside is kept.
         assert_eq!(
-            path_in_resource("S1/scans/1-T1w/resources/NIFTI/files/x.nii", label),
-            None
+            name("S1/resources/82/files/files/x.txt"),
+            Some("files/x.txt")
         );
+        assert_eq!(name("S1/resources/NIFTI/files/other.nii"), None);
     }
 }
