@@ -190,19 +190,21 @@ check_run() {
     local name="$1" seconds="$2" shared="$3"
     W="$W" URL="$URL" TASKS=$TASKS NAME="$name" SECONDS_TAKEN="$seconds" SHARED="$shared" \
         BUDGET=$BUDGET python3 - <<'PY'
-import base64, gzip, hashlib, json, os, sys, urllib.request
+import base64, functools, gzip, hashlib, json, os, sys, urllib.request
 url, w, tasks = os.environ["URL"], os.environ["W"], int(os.environ["TASKS"])
 auth = "Basic " + base64.b64encode(b"alice:secret").decode()
 def get(path):
     req = urllib.request.Request(url + path, headers={"Authorization": auth})
     with urllib.request.urlopen(req) as r:
         return r.read()
+@functools.cache
+def experiment_of(subject):
+    rows = json.loads(get(f"/data/projects/SIM01/subjects/{subject}/experiments?format=json"))["ResultSet"]["Result"]
+    return rows[0]["ID"]
 stats = json.loads(get("/__sim/stats"))
 problems = []
 for i in range(1, tasks + 1):
-    subject = "SIM01_S%03d" % i
-    rows = json.loads(get(f"/data/projects/SIM01/subjects/{subject}/experiments?format=json"))["ResultSet"]["Result"]
-    exp = rows[0]["ID"]
+    exp = experiment_of("SIM01_S%03d" % i)
     try:
         result = get(f"/data/experiments/{exp}/resources/RESULTS/files/checksums.txt").decode()
     except Exception as e:
@@ -217,8 +219,7 @@ for i in range(1, tasks + 1):
         digest, path = line.split("  ", 1)
         parts = path.split("/")
         data = get("/data/experiments/%s/scans/%s/resources/%s/files/%s" % (
-            json.loads(get(f"/data/projects/SIM01/subjects/{parts[0]}/experiments?format=json"))["ResultSet"]["Result"][0]["ID"],
-            parts[2].split("-")[0], parts[3], "/".join(parts[4:])))
+            experiment_of(parts[0]), parts[2].split("-")[0], parts[3], "/".join(parts[4:])))
         if path.endswith(".gz"):
             data = gzip.decompress(data)
         if hashlib.md5(data).hexdigest() != digest:
