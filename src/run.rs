@@ -127,7 +127,11 @@ impl HelperFlags {
 /// And block buffers (a block plus slack, recycled by `cache::BlockBuffers`) are put above a
 /// fixed mmap threshold, so one freed beyond the recycler's free list goes back to the system
 /// rather than leaving a hole in the heap; everything smaller (a FUSE write or reply is at most
-/// a block) stays on the heap. Must run before any thread starts.
+/// a block) stays on the heap. A fixed mmap threshold also fixes glibc's trim threshold at
+/// 128 KiB, which hands the heap's top back to the system each time the HTTP client's read
+/// buffers (a few hundred KiB, one after another) are freed and faults it in again for the
+/// next: 6% of a cold read's CPU. Up to 64 MiB of free heap top is kept instead, and the heap
+/// grows 16 MiB at a time. Must run before any thread starts.
 fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters; no other thread exists yet.
@@ -135,6 +139,8 @@ fn tune_malloc() {
         libc::mallopt(libc::M_ARENA_MAX, 2);
         let threshold = crate::fs::cache::DEFAULT_BLOCK_SIZE + 4096;
         libc::mallopt(libc::M_MMAP_THRESHOLD, threshold as libc::c_int);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+        libc::mallopt(libc::M_TOP_PAD, 16 << 20);
     }
 }
 
