@@ -432,13 +432,29 @@ fn a_new_server_version_is_read_after_the_metadata_ttl() {
     );
 }
 
-/// The block files (1 MiB of data each, not the tiny size records) under a cache folder.
-fn block_files(cache: &Path) -> Vec<PathBuf> {
+/// The disk cache's files of file versions (one each, its blocks at fixed slots) under a
+/// cache folder.
+fn version_files(cache: &Path) -> Vec<PathBuf> {
     walk_files(cache)
         .into_iter()
-        .filter(|(p, len)| p.ends_with(".blk") && *len > 1 << 20)
+        .filter(|(p, _)| p.ends_with(".xfv"))
         .map(|(p, _)| cache.join(p))
         .collect()
+}
+
+/// Bytes the filesystem holds for the files under `dir` (a sparse file's holes not counted).
+fn allocated_bytes(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    walk_files(dir)
+        .keys()
+        .map(|p| std::fs::metadata(dir.join(p)).unwrap().blocks() * 512)
+        .sum()
+}
+
+/// Where block `index` of a version's file starts: slot 0 is the size record, slot `k + 1`
+/// block `k`, each a 1 MiB block and its header rounded up to 4 KiB.
+fn slot_offset(index: u64) -> u64 {
+    (index + 1) * ((1 << 20) + 4096)
 }
 
 #[test]
@@ -456,8 +472,13 @@ fn a_file_larger_than_memory_is_re_read_from_disk_alone_and_corrupt_blocks_refet
     let m = Mount::start(&sim.url(), USER, PASS, &[]);
     assert_eq!(md5_file(&m.path().join(&big)).unwrap(), md5);
     let cache = m.into_cache();
-    let blocks = block_files(cache.path());
-    assert_eq!(blocks.len() as u64, SIZE >> 20, "every block is on disk");
+    let files = version_files(cache.path());
+    assert_eq!(files.len(), 1, "one file for the version: {files:?}");
+    let version = files[0].clone();
+    assert!(
+        allocated_bytes(cache.path()) >= SIZE,
+        "every block is on disk"
+    );
 
     sim.server.reset_stats();
     let m = Mount::start_with_cache(&sim.url(), USER, PASS, &[], cache);
@@ -469,14 +490,22 @@ fn a_file_larger_than_memory_is_re_read_from_disk_alone_and_corrupt_blocks_refet
         sim.server.stats().downloads
     );
 
-    // A bit flipped in one block file and another cut short, while unmounted: both fail
-    // their checks, and the bytes come from the server again.
+    // A bit flipped in one block and another's header torn, while unmounted: both fail their
+    // checks, and the bytes come from the server again.
     let cache = m.into_cache();
-    let mut flipped = std::fs::read(&blocks[3]).unwrap();
-    flipped[4096] ^= 0x10;
-    std::fs::write(&blocks[3], flipped).unwrap();
-    let cut = std::fs::read(&blocks[7]).unwrap();
-    std::fs::write(&blocks[7], &cut[..cut.len() - 100]).unwrap();
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&version)
+            .unwrap();
+        let mut byte = [0u8; 1];
+        let at = slot_offset(3) + 4096;
+        f.read_exact_at(&mut byte, at).unwrap();
+        f.write_all_at(&[byte[0] ^ 0x10], at).unwrap();
+        f.write_all_at(&[0u8; 16], slot_offset(7)).unwrap();
+    }
     let m = Mount::start_with_cache(&sim.url(), USER, PASS, &[], cache);
     assert_eq!(md5_file(&m.path().join(&big)).unwrap(), md5, "after damage");
     assert!(sim.downloads() > 0, "the damaged blocks were fetched again");
@@ -529,7 +558,7 @@ fn a_disk_cache_smaller_than_a_file_still_reads_right() {
         "O_DIRECT, from the daemon"
     );
     let cache = m.into_cache();
-    let blocks: u64 = walk_files(&cache.path().join("blocks")).values().sum();
+    let blocks = allocated_bytes(&cache.path().join("blocks"));
     assert!(
         blocks <= 2 << 20,
         "the disk cache holds {blocks} bytes with --cache-size 1M"

@@ -1,4 +1,4 @@
-//! Reading a block file whole, with O_DIRECT where the filesystem allows it.
+//! Reading a block's slot of a cache file, with O_DIRECT where the filesystem allows it.
 //!
 //! A block read back from the disk tier goes to the memory tier and from there, through the
 //! kernel, into the mount's own page cache. A buffered read would add a third copy of it (the
@@ -13,7 +13,7 @@
 use super::buffers::BlockBuffers;
 use bytes::Bytes;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -21,14 +21,16 @@ use std::sync::Arc;
 
 const ALIGN: usize = 4096;
 
-/// The file at `path`, whose size is expected to be `expected` bytes (a longer file is cut
-/// there, rounded up to 4 KiB), and the open file (to touch its mtime). A block file is read
-/// into one of `buffers`.
-pub fn read_whole(
+/// `expected` bytes of the file at `path` from `offset` (a multiple of 4 KiB), fewer where the
+/// file ends first, and the open file (to touch its mtime). A block is read into one of
+/// `buffers`.
+pub fn read_at(
     path: &Path,
+    offset: u64,
     expected: u64,
     buffers: &Arc<BlockBuffers>,
 ) -> io::Result<(Bytes, File)> {
+    debug_assert_eq!(offset % ALIGN as u64, 0);
     let len = (expected as usize).div_ceil(ALIGN).max(1) * ALIGN;
     let file = match OpenOptions::new()
         .read(true)
@@ -36,7 +38,9 @@ pub fn read_whole(
         .open(path)
     {
         Ok(file) => file,
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return read_buffered(path, expected),
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            return read_buffered(path, offset, expected)
+        }
         Err(e) => return Err(e),
     };
     let mut buf = if len + ALIGN <= buffers.capacity() {
@@ -44,21 +48,24 @@ pub fn read_whole(
     } else {
         Vec::with_capacity(len + ALIGN)
     };
-    match read_aligned(&file, len, &mut buf) {
-        Ok(start) => Ok((buffers.freeze(buf).slice(start..), file)),
+    match read_aligned(&file, offset, len, &mut buf) {
+        Ok(start) => {
+            let end = buf.len().min(start + expected as usize);
+            Ok((buffers.freeze(buf).slice(start..end), file))
+        }
         Err(e) => {
             buffers.give_back(buf);
             match e.raw_os_error() {
-                Some(libc::EINVAL) => read_buffered(path, expected),
+                Some(libc::EINVAL) => read_buffered(path, offset, expected),
                 _ => Err(e),
             }
         }
     }
 }
 
-/// Reads up to `len` bytes into `buf` (empty, with room for `len` plus the alignment gap) at
-/// an aligned offset, which it returns; the bytes read are `buf[start..]`.
-fn read_aligned(file: &File, len: usize, buf: &mut Vec<u8>) -> io::Result<usize> {
+/// Reads up to `len` bytes of `file` from `offset` into `buf` (empty, with room for `len` plus
+/// the alignment gap) at an aligned place, which it returns; the bytes read are `buf[start..]`.
+fn read_aligned(file: &File, offset: u64, len: usize, buf: &mut Vec<u8>) -> io::Result<usize> {
     // Not zeroed: zeroing a fresh megabyte costs as much as the CRC check that follows.
     debug_assert!(buf.is_empty() && buf.capacity() >= len + ALIGN);
     let start = buf.as_ptr().align_offset(ALIGN);
@@ -68,7 +75,10 @@ fn read_aligned(file: &File, len: usize, buf: &mut Vec<u8>) -> io::Result<usize>
         // SAFETY: `at` points into `buf`'s spare capacity with `len - got` bytes after it; the
         // kernel writes at most that many, through a raw pointer (no reference to the
         // uninitialized bytes is made).
-        let n = unsafe { libc::pread(file.as_raw_fd(), at.cast(), len - got, got as libc::off_t) };
+        let n = unsafe {
+            let at_offset = (offset + got as u64) as libc::off_t;
+            libc::pread(file.as_raw_fd(), at.cast(), len - got, at_offset)
+        };
         match n {
             0 => break,
             n if n > 0 => got += n as usize,
@@ -88,10 +98,12 @@ fn read_aligned(file: &File, len: usize, buf: &mut Vec<u8>) -> io::Result<usize>
     Ok(start)
 }
 
-fn read_buffered(path: &Path, expected: u64) -> io::Result<(Bytes, File)> {
-    let mut file = File::open(path)?;
+/// `expected` bytes of the file at `path` from `offset`, through the page cache.
+pub fn read_buffered(path: &Path, offset: u64, expected: u64) -> io::Result<(Bytes, File)> {
+    let file = File::open(path)?;
     let mut buf = Vec::with_capacity(expected as usize);
-    file.read_to_end(&mut buf)?;
+    (&file).seek(SeekFrom::Start(offset))?;
+    (&file).take(expected).read_to_end(&mut buf)?;
     Ok((Bytes::from(buf), file))
 }
 
@@ -100,7 +112,21 @@ mod tests {
     use super::*;
 
     fn read_whole(path: &Path, expected: u64) -> io::Result<(Bytes, File)> {
-        super::read_whole(path, expected, &BlockBuffers::new(1 << 20, 2))
+        super::read_at(path, 0, expected, &BlockBuffers::new(1 << 20, 2))
+    }
+
+    #[test]
+    fn reads_a_slot_at_an_offset_and_stops_at_its_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..3 * 8192).map(|i| (i % 251) as u8).collect();
+        let path = dir.path().join("f");
+        std::fs::write(&path, &data).unwrap();
+        let buffers = BlockBuffers::new(1 << 20, 2);
+        let (got, _) = super::read_at(&path, 8192, 5000, &buffers).unwrap();
+        assert_eq!(got, data[8192..8192 + 5000]);
+        // Past the end: what there is.
+        let (got, _) = super::read_at(&path, 16384, 10_000, &buffers).unwrap();
+        assert_eq!(got, data[16384..]);
     }
 
     #[test]

@@ -1,41 +1,56 @@
-//! The disk tier: one file per block under `<dir>/<2 hex>/<2 hex>/<64 hex>.blk`, named by the
-//! SHA-256 of (file key, block index), so 65,536 leaf folders spread even a 100 GiB cache
-//! (~100,000 blocks) to a couple of files per folder.
+//! The disk tier: one sparse file per file version, `<dir>/<2 hex>/<64 hex>.xfv`, named by the
+//! version's key (a SHA-256 of its URI and version token, so names say nothing about the
+//! archive), with each block at a fixed slot: slot 0 holds the size record, slot `k + 1` block
+//! `k`. A slot is `stride` bytes, a 64-byte header (see `format`) and the block, rounded up to
+//! 4 KiB so every slot starts aligned for O_DIRECT. A block not cached is a hole.
 //!
-//! - Private: folders are created 0700 (the root is chmod-ed to 0700), files 0600.
-//! - Atomic: a block is written to `<dir>/tmp/` and renamed into place, so a reader sees a whole
-//!   file or none. There is no fsync: a crash can leave a torn file, which the checksums in the
-//!   header (see `format`) turn into a miss, and the file is then deleted.
-//! - Bounded: the total of file sizes stays under the capacity; the least recently used blocks go
-//!   first. The use order lives in memory (an LRU index); at startup it is rebuilt by scanning
-//!   the folders, oldest mtime first, and a hit touches the file's mtime so the order survives a
-//!   remount.
+//! One file per version, not per block: a 1 GiB file is one inode instead of 1,024, and a
+//! block costs two writes into a file already open instead of a create, a rename and often a
+//! folder or two (those were a third of the daemon's CPU on a cold read).
+//!
+//! - Private: folders are created 0700 (the root is chmod-ed to 0700), files 0600; links are
+//!   never followed.
+//! - Torn writes: a slot is written in place and indexed only once written, so no reader of
+//!   this mount sees half of one. There is no fsync: a crash can leave a torn slot, which the
+//!   header's checksums turn into a miss, and the slot is then punched out.
+//! - Bounded: the total of the slots' bytes stays under the capacity; the least recently used
+//!   blocks go first. An evicted block's slot is punched (`FALLOC_FL_PUNCH_HOLE`), and the file
+//!   goes with its last block (on a filesystem that cannot punch holes, with the first). The use
+//!   order lives in memory (an LRU index); at startup it is rebuilt from the files' data extents
+//!   (`SEEK_DATA`) and slot headers, oldest file mtime least recently used, and a hit touches
+//!   its file's mtime so the order survives a remount.
 //!
 //! Every method here does blocking file I/O: call them from a blocking thread.
 
 use super::buffers::BlockBuffers;
 use super::direct;
 use super::format::{self, HEADER_LEN};
-use super::key::{hex, unhex, BlockKey};
+use super::key::{hex, unhex, BlockKey, FileKey};
+use super::SIZE_RECORD;
 use crate::fs::owned_dir;
 use bytes::Bytes;
 use lru::LruCache;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-type Name = [u8; 32];
+/// Slots start at multiples of this (the O_DIRECT alignment).
+const SLOT_ALIGN: u64 = 4096;
+const SUFFIX: &str = ".xfv";
 
 pub struct DiskCache {
     root: PathBuf,
-    tmp: PathBuf,
     capacity: u64,
+    /// Bytes between slot starts: header and block, rounded up to 4 KiB.
+    stride: u64,
     index: Mutex<Index>,
-    tmp_seq: AtomicU64,
+    /// The file last written to, kept open: blocks of one version come one after another.
+    writing: Mutex<Option<(FileKey, Arc<File>)>>,
     /// Where blocks read back are put.
     buffers: Arc<BlockBuffers>,
     /// Held while the cache is open: an exclusive `flock` on `lock`.
@@ -43,24 +58,36 @@ pub struct DiskCache {
 }
 
 struct Index {
-    /// Block name → file size (header included), in use order.
-    lru: LruCache<Name, u64>,
-    /// Bytes of indexed files plus bytes reserved by writes in progress.
+    /// Block → bytes of its slot in use (header included), in use order.
+    lru: LruCache<BlockKey, u64>,
+    /// Bytes of indexed blocks plus bytes reserved by writes in progress.
     used: u64,
+    /// Blocks indexed or being written, per file version: its file goes with the last.
+    blocks: HashMap<FileKey, usize>,
+}
+
+/// What an eviction leaves to do on disk, outside the index's lock.
+enum Victim {
+    Slot(BlockKey),
+    File(FileKey),
 }
 
 impl DiskCache {
-    /// Opens (creating it if needed) the cache under `root`, holding at most `capacity` bytes.
+    /// Opens (creating it if needed) the cache under `root`, holding at most `capacity` bytes,
+    /// with blocks of the default size.
     #[cfg(test)]
     pub fn open(root: impl Into<PathBuf>, capacity: u64) -> io::Result<Self> {
-        let buffers = BlockBuffers::new(super::DEFAULT_BLOCK_SIZE, super::buffers::DEFAULT_KEEP);
-        Self::open_with(root, capacity, buffers)
+        let block_size = super::DEFAULT_BLOCK_SIZE;
+        let buffers = BlockBuffers::new(block_size, super::buffers::DEFAULT_KEEP);
+        Self::open_with(root, capacity, block_size, buffers)
     }
 
-    /// Opens the cache under `root`; blocks read back go into `buffers`.
+    /// Opens the cache under `root` for blocks of `block_size` bytes; blocks read back go into
+    /// `buffers`.
     pub fn open_with(
         root: impl Into<PathBuf>,
         capacity: u64,
+        block_size: u64,
         buffers: Arc<BlockBuffers>,
     ) -> io::Result<Self> {
         let root = root.into();
@@ -81,13 +108,14 @@ impl DiskCache {
         }
         let cache = DiskCache {
             root,
-            tmp,
             capacity,
+            stride: (HEADER_LEN as u64 + block_size).div_ceil(SLOT_ALIGN) * SLOT_ALIGN,
             index: Mutex::new(Index {
                 lru: LruCache::unbounded(),
                 used: 0,
+                blocks: HashMap::new(),
             }),
-            tmp_seq: AtomicU64::new(0),
+            writing: Mutex::new(None),
             buffers,
             _lock: lock,
         };
@@ -96,65 +124,120 @@ impl DiskCache {
     }
 
     /// Rebuilds the index from the files present, oldest mtime least recently used, then trims
-    /// the cache to its capacity (which may have shrunk since the last mount).
+    /// the cache to its capacity (which may have shrunk since the last mount). A cache folder
+    /// of the older layout (a file per block, one folder level deeper) is emptied.
     fn scan(&self) -> io::Result<()> {
-        let mut found: Vec<(SystemTime, Name, u64)> = Vec::new();
+        let mut found: Vec<(SystemTime, BlockKey, u64)> = Vec::new();
         for l1 in fs::read_dir(&self.root)? {
             let l1 = l1?;
             if !is_hex_dir(&l1) {
                 continue;
             }
-            for l2 in fs::read_dir(l1.path())? {
-                let l2 = l2?;
-                if !is_hex_dir(&l2) {
+            for f in fs::read_dir(l1.path())? {
+                let f = f?;
+                if is_hex_dir(&f) {
+                    let _ = fs::remove_dir_all(f.path());
                     continue;
                 }
-                for f in fs::read_dir(l2.path())? {
-                    let f = f?;
-                    let file_name = f.file_name();
-                    let Some(name) = file_name
-                        .to_str()
-                        .and_then(|n| n.strip_suffix(".blk"))
-                        .and_then(unhex::<32>)
-                    else {
-                        continue;
-                    };
-                    let meta = f.metadata()?;
-                    let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-                    found.push((mtime, name, meta.len()));
+                let file_name = f.file_name();
+                let Some(file) = file_name
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(SUFFIX))
+                    .and_then(unhex::<32>)
+                    .map(FileKey)
+                else {
+                    continue;
+                };
+                if !f.file_type().is_ok_and(|t| t.is_file()) {
+                    continue;
+                }
+                let Ok(opened) = open_nofollow(&f.path(), false) else {
+                    continue;
+                };
+                let meta = opened.metadata()?;
+                let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+                for (index, size) in self.slots_in(file, &opened, meta.len()) {
+                    found.push((mtime, BlockKey::new(file, index), size));
                 }
             }
         }
-        found.sort();
+        found.sort_by_key(|(mtime, key, _)| (*mtime, key.file.0, key.index));
         let victims = {
             let mut index = self.index.lock().unwrap();
-            for (_, name, size) in found {
-                index.lru.put(name, size);
+            for (_, key, size) in found {
+                index.lru.put(key, size);
                 index.used += size;
+                *index.blocks.entry(key.file).or_default() += 1;
             }
             index.evict_for(0, self.capacity)
         };
-        self.delete(&victims);
+        self.drop_victims(victims);
         Ok(())
     }
 
-    /// Whether the block is indexed (its file may still turn out corrupt).
-    pub fn contains(&self, key: &BlockKey) -> bool {
-        self.index.lock().unwrap().lru.contains(&key.disk_name())
+    /// The blocks a version's file holds, with their slots' bytes: every slot with data whose
+    /// header is whole and names it (the data's checksum is checked when it is read). A slot
+    /// that fails is punched out; a file with none is deleted.
+    fn slots_in(&self, file: FileKey, opened: &File, len: u64) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        let mut slot = 0;
+        for (start, end) in data_extents(opened, len) {
+            slot = slot.max(start / self.stride);
+            while slot * self.stride < end {
+                let index = if slot == 0 { SIZE_RECORD } else { slot - 1 };
+                let key = BlockKey::new(file, index);
+                let mut header = [0u8; HEADER_LEN];
+                let whole = opened
+                    .read_exact_at(&mut header, slot * self.stride)
+                    .is_ok();
+                match format::data_len(&key, &header).filter(|_| whole) {
+                    Some(n) if (HEADER_LEN + n) as u64 <= self.stride => {
+                        out.push((index, (HEADER_LEN + n) as u64))
+                    }
+                    _ => {
+                        let _ = punch(opened, slot * self.stride, self.stride);
+                    }
+                }
+                slot += 1;
+            }
+        }
+        if out.is_empty() {
+            let _ = fs::remove_file(self.path(&file));
+        }
+        out
     }
 
-    /// The block's data, if its file is present and every check passes. A file that fails a
-    /// check is deleted.
+    /// Whether the block is indexed (its slot may still turn out corrupt).
+    pub fn contains(&self, key: &BlockKey) -> bool {
+        self.index.lock().unwrap().lru.contains(key)
+    }
+
+    /// The block's data, if its slot is present and every check passes. A slot that fails a
+    /// check is punched out.
     pub fn get(&self, key: &BlockKey) -> Option<Bytes> {
-        let name = key.disk_name();
-        let size = *self.index.lock().unwrap().lru.get(&name)?;
-        let path = self.path(&name);
-        let Ok((buf, file)) = direct::read_whole(&path, size, &self.buffers) else {
-            self.forget(&name);
+        self.read(key, true)
+    }
+
+    /// [`get`](Self::get) through the page cache, where a block just written still is.
+    pub fn get_buffered(&self, key: &BlockKey) -> Option<Bytes> {
+        self.read(key, false)
+    }
+
+    fn read(&self, key: &BlockKey, direct: bool) -> Option<Bytes> {
+        let size = *self.index.lock().unwrap().lru.get(key)?;
+        let offset = self.slot(key.index)?;
+        let path = self.path(&key.file);
+        let read = if direct {
+            direct::read_at(&path, offset, size, &self.buffers)
+        } else {
+            direct::read_buffered(&path, offset, size)
+        };
+        let Ok((buf, file)) = read else {
+            self.forget(key);
             return None;
         };
         if format::validate(key, &buf).is_none() {
-            tracing::warn!(path = %path.display(), "corrupt cache block deleted");
+            tracing::warn!(path = %path.display(), block = key.index, "corrupt cache block deleted");
             self.remove(key);
             return None;
         }
@@ -164,92 +247,175 @@ impl DiskCache {
     }
 
     /// Stores a block. Returns `Ok(false)` when the block cannot fit at all. On error (a full
-    /// disk, say) nothing is indexed and no partial file is left behind.
+    /// disk, say) nothing is indexed and the slot is punched out again.
     pub fn put(&self, key: &BlockKey, data: &[u8]) -> io::Result<bool> {
-        let name = key.disk_name();
         let size = (HEADER_LEN + data.len()) as u64;
-        if size > self.capacity {
+        let Some(offset) = self.slot(key.index) else {
+            return Ok(false);
+        };
+        if size > self.capacity || size > self.stride {
             return Ok(false);
         }
         let victims = {
             let mut index = self.index.lock().unwrap();
-            if index.lru.get(&name).is_some() {
+            if index.lru.get(key).is_some() {
                 return Ok(true);
             }
             let victims = index.evict_for(size, self.capacity);
             index.used += size;
+            *index.blocks.entry(key.file).or_default() += 1;
             victims
         };
-        self.delete(&victims);
-        let written = self.write(&name, key, data);
+        self.drop_victims(victims);
+        let written = self.write(key, offset, data);
         let mut index = self.index.lock().unwrap();
         match written {
             Ok(()) => {
-                if let Some(old) = index.lru.put(name, size) {
+                if let Some(old) = index.lru.put(*key, size) {
                     index.used -= old;
+                    index.release(key.file);
                 }
                 Ok(true)
             }
             Err(e) => {
                 index.used -= size;
+                let last = index.release(key.file);
+                drop(index);
+                self.drop_victims(vec![if last {
+                    Victim::File(key.file)
+                } else {
+                    Victim::Slot(*key)
+                }]);
                 Err(e)
             }
         }
     }
 
-    fn write(&self, name: &Name, key: &BlockKey, data: &[u8]) -> io::Result<()> {
-        let seq = self.tmp_seq.fetch_add(1, Ordering::Relaxed);
-        let tmp = self.tmp.join(format!("{}-{seq}.tmp", std::process::id()));
-        let result = (|| {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(&format::encode_header(key, data))?;
-            f.write_all(data)?;
-            drop(f);
-            let path = self.path(name);
-            let dir = path.parent().expect("block path has a parent");
-            owned_dir::subdir(dir.parent().expect("two levels"))?;
-            owned_dir::subdir(dir)?;
-            fs::rename(&tmp, &path)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
+    fn write(&self, key: &BlockKey, offset: u64, data: &[u8]) -> io::Result<()> {
+        let file = self.file_for_writing(&key.file)?;
+        file.write_all_at(&format::encode_header(key, data), offset)?;
+        file.write_all_at(data, offset + HEADER_LEN as u64)
+    }
+
+    /// The version's file, open for writing: the one kept open, or opened (created) now.
+    fn file_for_writing(&self, file: &FileKey) -> io::Result<Arc<File>> {
+        let mut writing = self.writing.lock().unwrap();
+        if let Some((open, f)) = writing.as_ref() {
+            if open == file {
+                return Ok(f.clone());
+            }
         }
-        result
+        let path = self.path(file);
+        let opened = match open_nofollow(&path, true) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                owned_dir::subdir(path.parent().expect("a file path has a parent"))?;
+                open_nofollow(&path, true)?
+            }
+            other => other?,
+        };
+        let opened = Arc::new(opened);
+        *writing = Some((*file, opened.clone()));
+        Ok(opened)
     }
 
     /// Deletes a block, if present.
     pub fn remove(&self, key: &BlockKey) {
-        let name = key.disk_name();
-        self.forget(&name);
-        let _ = fs::remove_file(self.path(&name));
+        let victim = {
+            let mut index = self.index.lock().unwrap();
+            match index.lru.pop(key) {
+                Some(size) => {
+                    index.used -= size;
+                    if index.release(key.file) {
+                        Victim::File(key.file)
+                    } else {
+                        Victim::Slot(*key)
+                    }
+                }
+                None => Victim::Slot(*key),
+            }
+        };
+        self.drop_victims(vec![victim]);
     }
 
-    fn forget(&self, name: &Name) {
+    fn forget(&self, key: &BlockKey) {
         let mut index = self.index.lock().unwrap();
-        if let Some(size) = index.lru.pop(name) {
+        if let Some(size) = index.lru.pop(key) {
             index.used -= size;
+            index.release(key.file);
         }
     }
 
-    fn delete(&self, names: &[Name]) {
-        for name in names {
-            let _ = fs::remove_file(self.path(name));
+    /// Punches the victims' slots out and deletes the files left without blocks.
+    fn drop_victims(&self, victims: Vec<Victim>) {
+        for victim in victims {
+            match victim {
+                Victim::File(file) => self.delete_file(&file),
+                Victim::Slot(key) => {
+                    let Some(offset) = self.slot(key.index) else {
+                        continue;
+                    };
+                    let punched = open_nofollow(&self.path(&key.file), false)
+                        .and_then(|f| punch(&f, offset, self.stride));
+                    match punched {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        Err(e) => {
+                            tracing::debug!(error = %e, "no hole punched: the whole file goes");
+                            self.drop_file(&key.file);
+                        }
+                    }
+                }
+            }
         }
     }
 
-    fn path(&self, name: &Name) -> PathBuf {
-        let h = hex(name);
-        self.root
-            .join(&h[0..2])
-            .join(&h[2..4])
-            .join(format!("{h}.blk"))
+    /// Forgets every block of a version and deletes its file.
+    fn drop_file(&self, file: &FileKey) {
+        {
+            let mut index = self.index.lock().unwrap();
+            let keys: Vec<BlockKey> = index
+                .lru
+                .iter()
+                .filter(|(k, _)| k.file == *file)
+                .map(|(k, _)| *k)
+                .collect();
+            for key in keys {
+                if let Some(size) = index.lru.pop(&key) {
+                    index.used -= size;
+                    index.release(key.file);
+                }
+            }
+        }
+        self.delete_file(file);
     }
 
-    /// Bytes on disk (headers included) plus bytes of writes in progress.
+    fn delete_file(&self, file: &FileKey) {
+        let mut writing = self.writing.lock().unwrap();
+        if writing.as_ref().is_some_and(|(open, _)| open == file) {
+            *writing = None;
+        }
+        let _ = fs::remove_file(self.path(file));
+    }
+
+    /// Where block `index`'s slot starts in its version's file.
+    fn slot(&self, index: u64) -> Option<u64> {
+        let slot = if index == SIZE_RECORD {
+            0
+        } else {
+            index.checked_add(1)?
+        };
+        slot.checked_mul(self.stride).filter(|end| {
+            end.checked_add(self.stride)
+                .is_some_and(|e| e <= i64::MAX as u64)
+        })
+    }
+
+    fn path(&self, file: &FileKey) -> PathBuf {
+        let h = hex(&file.0);
+        self.root.join(&h[0..2]).join(format!("{h}{SUFFIX}"))
+    }
+
+    /// Bytes of the slots in use (headers included) plus bytes of writes in progress.
     pub fn used_bytes(&self) -> u64 {
         self.index.lock().unwrap().used
     }
@@ -271,10 +437,10 @@ impl DiskCache {
         &self.root
     }
 
-    /// Where block `key`'s file lives.
+    /// Where block `key` lives: its version's file and the slot's offset in it.
     #[cfg(test)]
-    pub(super) fn path_of(&self, key: &BlockKey) -> PathBuf {
-        self.path(&key.disk_name())
+    pub(super) fn slot_of(&self, key: &BlockKey) -> (PathBuf, u64) {
+        (self.path(&key.file), self.slot(key.index).unwrap())
     }
 
     /// Holds the index locked while the guard lives, so every other call here waits: a
@@ -286,21 +452,94 @@ impl DiskCache {
 }
 
 impl Index {
-    /// Pops least recently used blocks until `extra` more bytes fit; returns their names so the
-    /// files can be deleted outside the lock.
-    fn evict_for(&mut self, extra: u64, capacity: u64) -> Vec<Name> {
+    /// Pops least recently used blocks until `extra` more bytes fit; returns what to remove
+    /// from disk outside the lock.
+    fn evict_for(&mut self, extra: u64, capacity: u64) -> Vec<Victim> {
         let mut victims = Vec::new();
         while self.used + extra > capacity {
             match self.lru.pop_lru() {
-                Some((name, size)) => {
+                Some((key, size)) => {
                     self.used -= size;
-                    victims.push(name);
+                    victims.push(if self.release(key.file) {
+                        Victim::File(key.file)
+                    } else {
+                        Victim::Slot(key)
+                    });
                 }
                 None => break,
             }
         }
         victims
     }
+
+    /// One block of `file` fewer; true when it was the last.
+    fn release(&mut self, file: FileKey) -> bool {
+        match self.blocks.get_mut(&file) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                false
+            }
+            Some(_) => {
+                self.blocks.remove(&file);
+                true
+            }
+            None => true,
+        }
+    }
+}
+
+/// Opens a cache file for reading and writing without following a link; `create` makes it
+/// (0600) if missing.
+fn open_nofollow(path: &Path, create: bool) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(create)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// Frees `len` bytes of `file` from `offset`, which then read as zeros; the size stays.
+fn punch(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    // SAFETY: fallocate on an open descriptor; no memory is passed.
+    let rc = unsafe {
+        libc::fallocate(
+            file.as_raw_fd(),
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            offset as libc::off_t,
+            len as libc::off_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The ranges of `file` (of length `len`) that hold data, from `SEEK_DATA`/`SEEK_HOLE`; the
+/// whole file where the filesystem cannot tell.
+fn data_extents(file: &File, len: u64) -> Vec<(u64, u64)> {
+    let fd = file.as_raw_fd();
+    let mut out = Vec::new();
+    let mut pos = 0u64;
+    while pos < len {
+        // SAFETY: lseek on an open descriptor.
+        let start = unsafe { libc::lseek(fd, pos as libc::off_t, libc::SEEK_DATA) };
+        if start < 0 {
+            if io::Error::last_os_error().raw_os_error() != Some(libc::ENXIO) {
+                out.push((pos, len));
+            }
+            break;
+        }
+        // SAFETY: as above.
+        let end = unsafe { libc::lseek(fd, start, libc::SEEK_HOLE) };
+        let end = if end < 0 { len } else { (end as u64).min(len) };
+        out.push((start as u64, end));
+        pos = end.max(start as u64 + 1);
+    }
+    out
 }
 
 fn is_hex_dir(entry: &fs::DirEntry) -> bool {
@@ -358,7 +597,8 @@ mod tests {
         c.put(&key("v", 3), &data(100, 3)).unwrap();
         assert!(c.contains(&key("v", 0)));
         assert!(!c.contains(&key("v", 1)), "block 1 was least recently used");
-        assert!(!c.path(&key("v", 1).disk_name()).exists());
+        assert!(!c.contains(&key("v", 1)));
+        assert_eq!(allocated(&c, &key("v", 1)), 0, "its slot is a hole again");
         // A bigger block pushes out two.
         c.put(&key("v", 4), &data(150, 4)).unwrap();
         assert!(c.used_bytes() <= cap);
@@ -374,22 +614,23 @@ mod tests {
         {
             let c = DiskCache::open(dir.path(), 1 << 20).unwrap();
             for i in 0..3 {
-                c.put(&key("v", i), &data(100, 0)).unwrap();
+                c.put(&key(&format!("v{i}"), 0), &data(100, 0)).unwrap();
             }
             let old = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
             for i in [2u64, 0] {
                 let f = fs::File::options()
                     .write(true)
-                    .open(c.path(&key("v", i).disk_name()))
+                    .open(c.slot_of(&key(&format!("v{i}"), 0)).0)
                     .unwrap();
                 f.set_modified(old + std::time::Duration::from_secs(i))
                     .unwrap();
             }
         }
-        // Order by mtime: 0 (oldest), 2, 1. Room for two: 0 goes.
+        // Order by mtime: v0 (oldest), v2, v1. Room for two: v0 goes, and its file with it.
         let c = DiskCache::open(dir.path(), 2 * (100 + H)).unwrap();
-        assert!(!c.contains(&key("v", 0)));
-        assert!(c.contains(&key("v", 1)) && c.contains(&key("v", 2)));
+        assert!(!c.contains(&key("v0", 0)));
+        assert!(!c.slot_of(&key("v0", 0)).0.exists());
+        assert!(c.contains(&key("v1", 0)) && c.contains(&key("v2", 0)));
     }
 
     #[test]
@@ -399,17 +640,17 @@ mod tests {
         for i in 0..2 {
             c.put(&key("v", i), &data(1000, 9)).unwrap();
         }
-        let flipped = c.path(&key("v", 0).disk_name());
-        let mut bytes = fs::read(&flipped).unwrap();
-        bytes[HEADER_LEN + 500] ^= 0x40;
-        fs::write(&flipped, &bytes).unwrap();
-        let truncated = c.path(&key("v", 1).disk_name());
-        let bytes = fs::read(&truncated).unwrap();
-        fs::write(&truncated, &bytes[..bytes.len() - 10]).unwrap();
+        let (path, at) = c.slot_of(&key("v", 0));
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[at as usize + HEADER_LEN + 500] ^= 0x40;
+        fs::write(&path, &bytes).unwrap();
+        // Block 1 is the last slot: cut its end off.
+        let f = fs::File::options().write(true).open(&path).unwrap();
+        f.set_len(bytes.len() as u64 - 10).unwrap();
 
         assert!(c.get(&key("v", 0)).is_none());
         assert!(c.get(&key("v", 1)).is_none());
-        assert!(!flipped.exists() && !truncated.exists());
+        assert!(!path.exists(), "the file went with its last block");
         assert_eq!((c.len(), c.used_bytes()), (0, 0));
     }
 
@@ -421,11 +662,7 @@ mod tests {
         assert!(c.get(&key("v2", 0)).is_none());
         // Even a v1 file planted under v2's name (a hash clash, a stray copy) is refused.
         c.put(&key("v2", 0), &data(10, 2)).unwrap();
-        fs::copy(
-            c.path(&key("v1", 0).disk_name()),
-            c.path(&key("v2", 0).disk_name()),
-        )
-        .unwrap();
+        fs::copy(c.slot_of(&key("v1", 0)).0, c.slot_of(&key("v2", 0)).0).unwrap();
         assert!(c.get(&key("v2", 0)).is_none());
         assert_eq!(c.get(&key("v1", 0)).unwrap(), data(10, 1));
     }
@@ -439,10 +676,9 @@ mod tests {
         let c = DiskCache::open(&root, 1 << 20).unwrap();
         c.put(&key("v", 0), &data(10, 1)).unwrap();
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        let file = c.path(&key("v", 0).disk_name());
+        let file = c.slot_of(&key("v", 0)).0;
         assert_eq!(mode(&root), 0o700);
         assert_eq!(mode(file.parent().unwrap()), 0o700);
-        assert_eq!(mode(file.parent().unwrap().parent().unwrap()), 0o700);
         assert_eq!(mode(&root.join("tmp")), 0o700);
         assert_eq!(mode(&file), 0o600);
     }
@@ -453,12 +689,21 @@ mod tests {
         let c = DiskCache::open(dir.path(), 1 << 20).unwrap();
         c.put(&key("v", 0), &data(10, 1)).unwrap();
         let before = c.used_bytes();
-        // Make the temp folder unusable (a stand-in for ENOSPC, which a test cannot cause).
-        fs::remove_dir(dir.path().join("tmp")).unwrap();
-        fs::write(dir.path().join("tmp"), b"not a folder").unwrap();
-        assert!(c.put(&key("v", 1), &data(10, 1)).is_err());
-        assert_eq!(c.used_bytes(), before);
-        assert!(!c.contains(&key("v", 1)));
+        // Put a file where another version's folder goes (a stand-in for ENOSPC, which a test
+        // cannot cause).
+        let other = key("w", 1);
+        let (path, _) = c.slot_of(&other);
+        let folder = path.parent().unwrap();
+        if folder.exists() {
+            fs::remove_dir_all(folder).unwrap();
+        }
+        fs::write(folder, b"not a folder").unwrap();
+        assert!(c.put(&other, &data(10, 1)).is_err());
+        assert_eq!(
+            c.used_bytes(),
+            before - if c.contains(&key("v", 0)) { 0 } else { 10 + H }
+        );
+        assert!(!c.contains(&other));
     }
 
     #[test]
@@ -466,11 +711,93 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join("tmp")).unwrap();
         fs::write(dir.path().join("tmp/1-1.tmp"), b"torn").unwrap();
-        fs::create_dir_all(dir.path().join("ab/cd")).unwrap();
-        fs::write(dir.path().join("ab/cd/notes.txt"), b"not ours").unwrap();
+        fs::create_dir_all(dir.path().join("ab")).unwrap();
+        fs::write(dir.path().join("ab/notes.txt"), b"not ours").unwrap();
+        // A block file of the older layout (a file per block, a folder deeper): emptied.
+        fs::create_dir_all(dir.path().join("cd/ef")).unwrap();
+        fs::write(dir.path().join("cd/ef/00.blk"), b"old").unwrap();
+        // A link where a version's file would be is not followed.
+        let outside = tempfile::tempdir().unwrap();
+        let target = outside.path().join("elsewhere");
+        fs::write(&target, vec![1u8; 8192]).unwrap();
+        let k = key("v", 0);
+        let link = {
+            let c = DiskCache::open(dir.path(), 1 << 20).unwrap();
+            c.slot_of(&k).0
+        };
+        fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&target, &link).unwrap();
         let c = DiskCache::open(dir.path(), 1 << 20).unwrap();
         assert!(!dir.path().join("tmp/1-1.tmp").exists());
-        assert!(dir.path().join("ab/cd/notes.txt").exists());
+        assert!(dir.path().join("ab/notes.txt").exists());
+        assert!(!dir.path().join("cd/ef").exists());
         assert_eq!(c.len(), 0);
+        assert!(
+            c.put(&k, &data(10, 1)).is_err(),
+            "a link is not written through"
+        );
+        assert_eq!(fs::read(&target).unwrap(), vec![1u8; 8192]);
+    }
+
+    /// Bytes the filesystem holds for `key`'s slot.
+    fn allocated(c: &DiskCache, key: &BlockKey) -> u64 {
+        let (path, at) = c.slot_of(key);
+        let Ok(f) = fs::File::open(path) else {
+            return 0;
+        };
+        let len = f.metadata().unwrap().len();
+        data_extents(&f, len)
+            .into_iter()
+            .map(|(s, e)| e.min(at + c.stride).saturating_sub(s.max(at)))
+            .sum()
+    }
+
+    #[test]
+    fn one_file_per_version_with_blocks_at_their_slots() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = DiskCache::open(dir.path(), 64 << 20).unwrap();
+        for i in [0u64, 1, 5] {
+            c.put(&key("v", i), &data(1 << 20, i as u8 + 1)).unwrap();
+        }
+        c.put(&key("v", SIZE_RECORD), b"12345678").unwrap();
+        let (path, _) = c.slot_of(&key("v", 0));
+        let files: Vec<_> = fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(files.len(), 1, "one file for the version");
+        assert!(allocated(&c, &key("v", 5)) >= 1 << 20);
+        assert_eq!(
+            allocated(&c, &key("v", 3)),
+            0,
+            "a block never cached is a hole"
+        );
+        drop(c);
+        let c = DiskCache::open(dir.path(), 64 << 20).unwrap();
+        assert_eq!(c.len(), 4);
+        assert_eq!(c.get(&key("v", 5)).unwrap(), data(1 << 20, 6));
+        assert_eq!(c.get(&key("v", SIZE_RECORD)).unwrap(), &b"12345678"[..]);
+        assert!(c.get(&key("v", 3)).is_none());
+        // Evicting one block punches its slot; the others stay.
+        c.remove(&key("v", 1));
+        assert_eq!(allocated(&c, &key("v", 1)), 0);
+        assert_eq!(c.get(&key("v", 0)).unwrap(), data(1 << 20, 1));
+    }
+
+    #[test]
+    fn a_torn_slot_found_at_open_is_punched_and_not_indexed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, at) = {
+            let c = DiskCache::open(dir.path(), 64 << 20).unwrap();
+            c.put(&key("v", 0), &data(5000, 1)).unwrap();
+            c.put(&key("v", 2), &data(5000, 2)).unwrap();
+            c.slot_of(&key("v", 2))
+        };
+        // A crash between the header and the data of block 2 is a checksum miss; a header
+        // torn itself is not even indexed.
+        let f = fs::File::options().write(true).open(&path).unwrap();
+        f.write_all_at(&[0u8; 8], at).unwrap();
+        let c = DiskCache::open(dir.path(), 64 << 20).unwrap();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c.used_bytes(), 5000 + H);
+        assert_eq!(allocated(&c, &key("v", 2)), 0);
+        assert_eq!(c.get(&key("v", 0)).unwrap(), data(5000, 1));
     }
 }

@@ -1,11 +1,11 @@
-//! The disk tier's block file: a 64-byte header, then the block's bytes.
+//! The disk tier's slot: a 64-byte header, then the block's bytes.
 //!
 //! ```text
 //! 0  magic "XNFSBLK\0"   8  format version u32   12 data CRC32 u32
 //! 16 file key [32]       48 block index u64      56 data length u32
 //! 60 header CRC32 u32 (of bytes 0..60)
 //! ```
-//! Everything is little endian. A file whose length, magic, version, key, index or either
+//! Everything is little endian. A slot whose length, magic, version, key, index or either
 //! checksum disagrees is corrupt (a torn write, a bit flip, a truncation) and is a miss.
 //! CRC32 (crc32fast, SIMD) costs well under a millisecond per 1 MiB block.
 
@@ -29,21 +29,28 @@ pub fn encode_header(key: &BlockKey, data: &[u8]) -> [u8; HEADER_LEN] {
     h
 }
 
-/// Checks a whole block file (header + data) against the key it was looked up by. Returns the
-/// data's length when every check passes.
-pub fn validate(key: &BlockKey, file: &[u8]) -> Option<usize> {
-    if file.len() < HEADER_LEN {
-        return None;
-    }
-    let (h, data) = file.split_at(HEADER_LEN);
+/// Checks a slot's header against the key it was looked up by (magic, format, its own
+/// checksum, file key, index). Returns the data length it records.
+pub fn data_len(key: &BlockKey, h: &[u8; HEADER_LEN]) -> Option<usize> {
     let u32_at = |i: usize| u32::from_le_bytes(h[i..i + 4].try_into().unwrap());
     let ok = h[0..8] == MAGIC
         && u32_at(8) == FORMAT_VERSION
         && u32_at(60) == crc32fast::hash(&h[0..60])
         && h[16..48] == key.file.0
-        && u64::from_le_bytes(h[48..56].try_into().unwrap()) == key.index
-        && u32_at(56) as usize == data.len()
-        && u32_at(12) == crc32fast::hash(data);
+        && u64::from_le_bytes(h[48..56].try_into().unwrap()) == key.index;
+    ok.then_some(u32_at(56) as usize)
+}
+
+/// Checks a whole slot (header + data) against the key it was looked up by. Returns the
+/// data's length when every check passes.
+pub fn validate(key: &BlockKey, slot: &[u8]) -> Option<usize> {
+    if slot.len() < HEADER_LEN {
+        return None;
+    }
+    let (h, data) = slot.split_at(HEADER_LEN);
+    let h: &[u8; HEADER_LEN] = h.try_into().unwrap();
+    let ok = data_len(key, h) == Some(data.len())
+        && u32::from_le_bytes(h[12..16].try_into().unwrap()) == crc32fast::hash(data);
     ok.then_some(data.len())
 }
 

@@ -64,6 +64,11 @@ impl MemoryCache {
         self.inner.lock().unwrap().lru.get(key).cloned()
     }
 
+    /// The block, without changing its place in the LRU order.
+    pub fn peek(&self, key: &BlockKey) -> Option<Bytes> {
+        self.inner.lock().unwrap().lru.peek(key).cloned()
+    }
+
     /// Whether the block is here, without changing its place in the LRU order.
     pub fn contains(&self, key: &BlockKey) -> bool {
         self.inner.lock().unwrap().lru.contains(key)

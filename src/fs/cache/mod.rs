@@ -154,7 +154,12 @@ impl BlockCache {
         let buffers = BlockBuffers::new(config.block_size, buffers::DEFAULT_KEEP);
         let disk = match config.disk {
             Some(d) => {
-                let disk = Arc::new(DiskCache::open_with(d.dir, d.capacity, buffers.clone())?);
+                let disk = Arc::new(DiskCache::open_with(
+                    d.dir,
+                    d.capacity,
+                    config.block_size,
+                    buffers.clone(),
+                )?);
                 let writer = DiskWriter::spawn(disk.clone(), d.write_queue_bytes, writer::STALL)?;
                 let readahead = d.readahead_bytes.min(config.memory_bytes / 4);
                 let window = readahead / config.block_size;
@@ -283,6 +288,21 @@ impl BlockCache {
             None => None,
         };
         Some((size, modified))
+    }
+
+    /// The block as the cache holds it, for a check that reads a download again (its MD5):
+    /// from memory without changing the LRU order, else from disk through the page cache
+    /// (where a block just written still is) without promoting it, after the blocks queued for
+    /// disk are written. Blocking.
+    pub fn read_back(&self, key: &BlockKey) -> Option<Bytes> {
+        if let Some(b) = self.memory.peek(key) {
+            return Some(b);
+        }
+        let d = self.disk.as_ref()?;
+        if !d.disk.contains(key) {
+            d.writer.flush();
+        }
+        d.disk.get_buffered(key)
     }
 
     /// Drops blocks `blocks` of a file version from both tiers. Blocking (unlinks files).
@@ -488,12 +508,13 @@ mod tests {
             }
         }
         let bad = BlockKey::new(f, 2);
-        let path = {
-            let d = DiskCache::open(dir.path(), 1 << 20).unwrap();
-            d.path_of(&bad)
+        let (path, at) = {
+            let buffers = BlockBuffers::new(1024, 2);
+            let d = DiskCache::open_with(dir.path(), 1 << 20, 1024, buffers).unwrap();
+            d.slot_of(&bad)
         };
         let mut bytes = std::fs::read(&path).unwrap();
-        bytes[100] ^= 1;
+        bytes[at as usize + 100] ^= 1;
         std::fs::write(&path, bytes).unwrap();
         let cache = BlockCache::new(cfg).unwrap();
         cache.get(&BlockKey::new(f, 0)).await.unwrap();
@@ -501,7 +522,10 @@ mod tests {
         // Block 2 is read ahead, fails its check, and is gone: a miss the network will fill.
         assert!(cache.get(&bad).await.is_none());
         assert!(!cache.contains(&bad));
-        assert!(!path.exists());
+        let opened = std::fs::File::open(&path).unwrap();
+        let mut header = [0u8; 8];
+        std::os::unix::fs::FileExt::read_exact_at(&opened, &mut header, at).unwrap();
+        assert_eq!(header, [0u8; 8], "its slot was punched out");
         assert_eq!(cache.get(&BlockKey::new(f, 3)).await.unwrap()[0], 3);
     }
 }

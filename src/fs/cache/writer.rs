@@ -261,9 +261,9 @@ mod tests {
     fn failed_writes_are_counted_and_free_the_queue() {
         let dir = tempfile::tempdir().unwrap();
         let disk = Arc::new(DiskCache::open(dir.path(), 1 << 20).unwrap());
-        // Make the temp folder unusable (a stand-in for ENOSPC).
-        std::fs::remove_dir(dir.path().join("tmp")).unwrap();
-        std::fs::write(dir.path().join("tmp"), b"not a folder").unwrap();
+        // A file where the version's folder goes (a stand-in for ENOSPC).
+        let (path, _) = disk.slot_of(&key(0));
+        std::fs::write(path.parent().unwrap(), b"not a folder").unwrap();
         let writer = DiskWriter::spawn(disk.clone(), 1024, STALL).unwrap();
         for i in 0..3 {
             writer.submit(key(i), Bytes::from(vec![0u8; 1024]));
