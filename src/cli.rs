@@ -208,6 +208,13 @@ pub struct MountArgs {
     /// server at most, counted through lease files in that folder (default: no such bound).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10000))]
     pub cluster_connections: Option<u32>,
+    /// When the MD5 digest XNAT lists for a file is checked against the bytes downloaded:
+    /// `background` (beside the read, never slowing it; a mismatch fails later reads and drops
+    /// the cached blocks), `strict` (the last block of a file waits for the check, so a
+    /// reader that reads to the end gets EIO on a mismatch; reads go no faster than MD5), or
+    /// `off` (default background).
+    #[arg(long, value_name = "WHEN", value_enum)]
+    pub md5_check: Option<crate::fs::read::DigestCheck>,
     /// mount(8)'s `-s` to its helper: ignore `-o` options not known here.
     #[arg(long, hide = true)]
     pub sloppy: bool,
@@ -219,7 +226,8 @@ token_file=FILE,
 ca_cert=FILE, cache_dir=DIR, cache_size=SIZE, metadata_ttl=SECS, session_type=TYPE,
 spool_dir=DIR, upload_retry_max=SECS, bids_map=FILE, listing_timeout=SECS,
 read_timeout=SECS, upload_timeout=SECS, max_listing_size=SIZE, log_level=LEVEL, log_file=FILE,
-shared_cache=DIR, shared_cache_size=SIZE, max_connections=N, cluster_connections=N, foreground.
+shared_cache=DIR, shared_cache_size=SIZE, max_connections=N, cluster_connections=N, md5_check=WHEN,
+foreground.
 mount(8)'s generic options (defaults, auto, noauto, user, users, _netdev, nofail, exec, noexec,
 suid, nosuid, dev, nodev, atime, noatime, relatime, x-*, comment=) are accepted and ignored.
 
@@ -262,6 +270,8 @@ pub struct MountOptions {
     pub shared_cache_size: u64,
     pub max_connections: usize,
     pub cluster_connections: Option<usize>,
+    /// When a download's MD5 digest is checked (`--md5-check`).
+    pub md5_check: crate::fs::read::DigestCheck,
 }
 
 /// Default xsiType of an experiment made with `mkdir`.
@@ -345,6 +355,7 @@ impl MountArgs {
                 .max_connections
                 .map_or(crate::cluster::DEFAULT_MAX_CONNECTIONS, |n| n as usize),
             cluster_connections: self.cluster_connections.map(|n| n as usize),
+            md5_check: self.md5_check.unwrap_or_default(),
         };
         for option in self.options.iter().flat_map(|o| o.split(',')) {
             match apply_option(&mut opts, option.trim()) {
@@ -410,6 +421,12 @@ fn apply_option(opts: &mut MountOptions, option: &str) -> Result<(), String> {
             opts.shared_cache_size = parse_size(need("a size such as 500G")?)?;
         }
         "max_connections" => opts.max_connections = count(key, need("a number")?, 1024)?,
+        "md5_check" => {
+            let when = need("background, strict or off")?;
+            opts.md5_check = clap::ValueEnum::from_str(when, false).map_err(|_| {
+                format!("option md5_check={when}: choose background, strict or off")
+            })?;
+        }
         "cluster_connections" => {
             opts.cluster_connections = Some(count(key, need("a number")?, 10000)?);
         }

@@ -328,6 +328,7 @@ fn serve(
             read_only: opts.read_only,
             read: ReadConfig {
                 read_deadline: opts.read_timeout,
+                digest_check: opts.md5_check,
                 // Files fetched ahead leave a quarter of the connections to what is read now.
                 series_parallel: opts.max_connections - opts.max_connections / 4,
                 shared,

@@ -438,7 +438,18 @@ impl Task {
 
     /// False only when a completed check found a different digest.
     async fn digest_matches(&self, hasher: Hasher) -> bool {
-        let (Some(expected), Some(actual)) = (self.file.md5, hasher.finish().await) else {
+        let Some(expected) = self.file.md5 else {
+            return true;
+        };
+        // Weak: a catch-up still running when the mount goes away gives the check up rather
+        // than keep the cache (and its folder's lock) alive.
+        let (cache, file) = (Arc::downgrade(&self.ctx.cache), self.file.key);
+        let read = Box::new(move |index| {
+            cache
+                .upgrade()?
+                .read_back(&BlockKey::new(file, index))
+        });
+        let Some(actual) = hasher.finish(read).await else {
             return true;
         };
         if expected != actual {

@@ -172,6 +172,27 @@ async fn a_background_digest_mismatch_poisons_the_version() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_background_mismatch_is_found_however_far_the_hasher_falls_behind() {
+    // 16 MiB in 256 blocks: the download outruns the hasher's queue of 16, and the blocks it
+    // missed are read back from the disk tier to finish the check.
+    let dir = tempfile::tempdir().unwrap();
+    let fake = fake(false);
+    let data = random_bytes(16 << 20, 29);
+    let v = add(&fake, "big", data.clone());
+    fake.corrupt(&v.uri);
+    let e = engine(&fake, Some(dir.path()));
+    let h = e.open(&v);
+    let _ = read_to_end(&h, 0, 1 << 20).await;
+    for _ in 0..1000 {
+        if h.read(0, 10).await.is_err() && no_block_cached(&e, &v) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("a corrupt download was not caught by the background check");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_matching_digest_passes_in_strict_mode() {
     let fake = fake(false);
     let data = random_bytes((1 << 20) + 5, 24);
