@@ -121,6 +121,53 @@ fn a_new_file_is_on_the_server_when_close_returns() {
 }
 
 #[test]
+fn files_written_out_of_order_or_rewritten_upload_the_bytes_they_hold() {
+    // An upload sends the MD5 followed as in-order writes landed; these files are not
+    // written in order, so the digest that reaches the server's check must come from the
+    // bytes sent, and the server must hold exactly the final bytes.
+    use std::os::unix::fs::FileExt;
+    let sim = Sim::start(shape());
+    let mount = Mount::start(&sim.url(), USER, PASS, &[]);
+    let (dir, _) = nifti_resource(&sim);
+    let data = bytes(2 * 1024 * 1024 + 5, 7);
+    let half = data.len() / 2;
+    // The second half first, then the first.
+    let backwards = mount.path().join(&dir).join("backwards.bin");
+    {
+        let f = File::create(&backwards).unwrap();
+        f.write_all_at(&data[half..], half as u64).unwrap();
+        f.write_all_at(&data[..half], 0).unwrap();
+    }
+    // In order, then a patch inside what was already written (and hashed), before the close.
+    let patched = mount.path().join(&dir).join("patched.bin");
+    let mut want = data.clone();
+    want[1000..1010].copy_from_slice(b"0123456789");
+    {
+        let mut f = File::create(&patched).unwrap();
+        f.write_all(&data).unwrap();
+        f.write_all_at(b"0123456789", 1000).unwrap();
+    }
+    // In order and untouched: the digest followed as it was written is the one checked.
+    let straight = mount.path().join(&dir).join("straight.bin");
+    fs::write(&straight, &data).unwrap();
+    for (name, bytes) in [
+        ("backwards.bin", &data),
+        ("patched.bin", &want),
+        ("straight.bin", &data),
+    ] {
+        assert_eq!(
+            on_server(&sim, &format!("{dir}/{name}")).as_deref(),
+            Some(&bytes[..]),
+            "{name}; log:\n{}",
+            mount.log_text()
+        );
+    }
+    let (code, text) = status(&mount);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("uploads    none waiting"), "{text}");
+}
+
+#[test]
 fn cp_r_copies_nested_folders() {
     let sim = Sim::start(shape());
     let mount = Mount::start(&sim.url(), USER, PASS, &[]);

@@ -80,12 +80,14 @@ pub trait Backend: Send + Sync + 'static {
     /// Upload the local file `source` as `file`, replacing a file of that path when `replace`
     /// (XNAT keeps the old one in its history). Without `replace`, an existing file is
     /// [`XnatError::Duplicate`](super::XnatError::Duplicate) and stays as it was. Returns the
-    /// size and MD5 of the bytes the server took.
+    /// size and MD5 of the bytes the server took. `digest` is the source's MD5 (32 hex) when
+    /// the caller knows it already, so the bytes need not be hashed as they are sent.
     fn upload<'a>(
         &'a self,
         file: &'a FileAddr,
         source: &'a Path,
         replace: bool,
+        digest: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Uploaded>>;
     /// Make a subject, experiment, scan or resource.
     fn create<'a>(&'a self, object: &'a NewObject) -> BoxFuture<'a, Result<Created>>;
@@ -244,9 +246,13 @@ impl Backend for XnatClient {
         file: &'a FileAddr,
         source: &'a Path,
         replace: bool,
+        digest: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Uploaded>> {
-        async move { XnatClient::upload(self, &paths::file(file), source, replace, &[]).await }
-            .boxed()
+        async move {
+            let path = paths::file(file);
+            XnatClient::upload_known(self, &path, source, replace, &[], digest).await
+        }
+        .boxed()
     }
 
     fn create<'a>(&'a self, object: &'a NewObject) -> BoxFuture<'a, Result<Created>> {

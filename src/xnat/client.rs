@@ -122,6 +122,8 @@ struct Call<'a> {
     upload: Option<&'a Path>,
     /// Where the MD5 digest (32 hex) of the upload body sent by the last attempt is left.
     sent_md5: Option<Arc<Mutex<Option<String>>>>,
+    /// The upload body's MD5 when known beforehand: the bytes are then not hashed as sent.
+    known_md5: Option<&'a str>,
     /// Where the upload's progress shows.
     progress: Option<Arc<UploadProgress>>,
 }
@@ -138,6 +140,7 @@ impl<'a> Call<'a> {
             range: None,
             upload: None,
             sent_md5: None,
+            known_md5: None,
             progress: None,
         }
     }
@@ -487,6 +490,7 @@ impl XnatClient {
             path,
             self.inner.read_timeout,
             call.sent_md5.as_ref(),
+            call.known_md5,
             call.progress.as_ref(),
         )
         .await
@@ -743,6 +747,20 @@ impl XnatClient {
         overwrite: bool,
         params: &[(&str, &str)],
     ) -> Result<Uploaded> {
+        self.upload_known(path, source, overwrite, params, None)
+            .await
+    }
+
+    /// [`upload`](Self::upload) of a file whose MD5 (32 hex) the caller knows, which is then
+    /// not computed again from the bytes as they are sent.
+    pub async fn upload_known(
+        &self,
+        path: &ApiPath,
+        source: &Path,
+        overwrite: bool,
+        params: &[(&str, &str)],
+        digest: Option<&str>,
+    ) -> Result<Uploaded> {
         let len = tokio::fs::metadata(source)
             .await
             .map_err(|e| XnatError::io(format!("reading {} to upload it", source.display()), e))?
@@ -757,6 +775,7 @@ impl XnatClient {
         call.upload = Some(source);
         let sink = Arc::new(Mutex::new(None));
         call.sent_md5 = Some(sink.clone());
+        call.known_md5 = digest;
         let progress = Arc::new(UploadProgress::new(source));
         call.progress = Some(progress.clone());
         let sent = {

@@ -98,7 +98,7 @@ async fn suite(backend: &dyn Backend, ranges: bool) {
         resource: "NIFTI".into(),
         path: "sub dir/a b#1.nii".into(),
     };
-    let sent = backend.upload(&file, &local, false).await.unwrap();
+    let sent = backend.upload(&file, &local, false, None).await.unwrap();
     assert_eq!(sent.size, data.len() as u64);
     let files = backend.files(&scan, "NIFTI").await.unwrap();
     assert_eq!(files.len(), 1);
@@ -146,12 +146,15 @@ async fn suite(backend: &dyn Backend, ranges: bool) {
 
     // No replace: refused, the server keeps its file. Replace: replaced.
     std::fs::write(&local, b"second").unwrap();
-    let err = backend.upload(&file, &local, false).await.unwrap_err();
+    let err = backend
+        .upload(&file, &local, false, None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, XnatError::Duplicate { .. }), "{err}");
     assert_eq!(err.errno(), libc::EEXIST);
     assert!(!err.retryable());
     assert_eq!(body(backend, &f.uri, None).await.2, data);
-    backend.upload(&file, &local, true).await.unwrap();
+    backend.upload(&file, &local, true, None).await.unwrap();
     let f = backend.files(&scan, "NIFTI").await.unwrap().remove(0);
     assert_eq!(f.size, Some(6));
     assert_eq!(body(backend, &f.uri, None).await.2, b"second");
@@ -161,7 +164,10 @@ async fn suite(backend: &dyn Backend, ranges: bool) {
         path: "empty.txt".into(),
         ..file.clone()
     };
-    let sent = backend.upload(&empty_file, &empty, false).await.unwrap();
+    let sent = backend
+        .upload(&empty_file, &empty, false, None)
+        .await
+        .unwrap();
     assert_eq!(sent.md5, "d41d8cd98f00b204e9800998ecf8427e");
 
     // A resource made by an upload into it.
@@ -172,7 +178,7 @@ async fn suite(backend: &dyn Backend, ranges: bool) {
         resource: "STATS".into(),
         path: "stats.txt".into(),
     };
-    backend.upload(&other, &local, false).await.unwrap();
+    backend.upload(&other, &local, false, None).await.unwrap();
     let labels: Vec<String> = backend
         .resources(&other.owner)
         .await

@@ -169,7 +169,8 @@ impl SendError {
 /// Send an upload request with the file at `path` as its body, re-opened for this attempt:
 /// raw with Content-Length, or as a one-part multipart form when it is empty (XNAT refuses an
 /// empty raw body). The MD5 digest of the bytes sent is left in `sent_md5` when all of them
-/// were taken. The attempt's progress goes to `progress` (for `xnatfs status`) when given, and
+/// were taken: `known_md5` when given (the caller hashed the file already), else computed
+/// from the bytes as they go. The attempt's progress goes to `progress` (for `xnatfs status`) when given, and
 /// an attempt that stops taking bytes for `read_timeout` is cut. The outer error is local (the
 /// file cannot be read) and is not retried; the inner one is the network's.
 pub(crate) async fn send_upload(
@@ -177,6 +178,7 @@ pub(crate) async fn send_upload(
     path: &Path,
     read_timeout: Duration,
     sent_md5: Option<&Arc<Mutex<Option<String>>>>,
+    known_md5: Option<&str>,
     progress: Option<&Arc<UploadProgress>>,
 ) -> Result<Result<Response, SendError>> {
     let context = || format!("reading {} to upload it", path.display());
@@ -210,13 +212,15 @@ pub(crate) async fn send_upload(
     }
     let mark = progress.clone();
     let hasher = Arc::new(Mutex::new(Md5::new()));
-    let hashing = hasher.clone();
+    let hashing = known_md5.is_none().then(|| hasher.clone());
     // XNAT needs Content-Length on a raw body; `take` keeps the body to that length even
     // if the file grew since.
     let body = ReaderStream::with_capacity(file.take(len), UPLOAD_CHUNK).inspect(move |chunk| {
         if let Ok(bytes) = chunk {
             mark.taken(bytes.len() as u64);
-            hashing.lock().expect("md5 lock").update(bytes);
+            if let Some(hashing) = &hashing {
+                hashing.lock().expect("md5 lock").update(bytes);
+            }
         }
     });
     let send = request
@@ -228,7 +232,8 @@ pub(crate) async fn send_upload(
     if let Some(sink) = sent_md5 {
         let sent = progress.sent() == len;
         let digest = std::mem::take(&mut *hasher.lock().expect("md5 lock"));
-        *sink.lock().expect("md5 sink lock") = sent.then(|| hex(&digest.finalize()));
+        let digest = known_md5.map_or_else(|| hex(&digest.finalize()), str::to_string);
+        *sink.lock().expect("md5 sink lock") = sent.then_some(digest);
     }
     Ok(answer)
 }

@@ -444,11 +444,7 @@ impl Task {
         // Weak: a catch-up still running when the mount goes away gives the check up rather
         // than keep the cache (and its folder's lock) alive.
         let (cache, file) = (Arc::downgrade(&self.ctx.cache), self.file.key);
-        let read = Box::new(move |index| {
-            cache
-                .upgrade()?
-                .read_back(&BlockKey::new(file, index))
-        });
+        let read = Box::new(move |index| cache.upgrade()?.read_back(&BlockKey::new(file, index)));
         let Some(actual) = hasher.finish(read).await else {
             return true;
         };

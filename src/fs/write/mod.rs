@@ -18,6 +18,7 @@
 //! Work that waits on the disk (journal saves, syncs, hashing a stage) runs on the blocking
 //! pool, never on the async threads or the FUSE session's.
 
+mod digest;
 mod moves;
 mod objects;
 mod place;

@@ -15,9 +15,10 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
 
+use super::digest::StageDigest;
 use super::spool::{Record, UploadState};
 use crate::fs::inode::Ino;
 
@@ -26,6 +27,8 @@ pub struct Staged {
     pub ino: Ino,
     pub path: PathBuf,
     file: File,
+    /// The MD5 of what was written, followed as in-order writes land.
+    digest: Arc<StageDigest>,
     size: AtomicU64,
     begun: AtomicU64,
     done: AtomicU64,
@@ -61,11 +64,13 @@ impl Staged {
         on_server: bool,
     ) -> io::Result<Staged> {
         let size = file.metadata()?.len();
+        let digest = StageDigest::new(Arc::new(file.try_clone()?), size);
         Ok(Staged {
             id: record.id,
             ino,
             path,
             file,
+            digest,
             size: AtomicU64::new(size),
             begun: AtomicU64::new(u64::from(dirty)),
             done: AtomicU64::new(u64::from(dirty)),
@@ -119,15 +124,20 @@ impl Staged {
             // Some of the bytes may be in, some not: the stage no longer holds what the
             // program wrote, and must never reach the server.
             self.poison();
+            self.digest.changed();
         } else {
             self.size
                 .fetch_max(offset + data.len() as u64, Ordering::AcqRel);
+            self.digest.wrote(offset, data.len() as u64);
         }
         self.done.fetch_add(1, Ordering::AcqRel);
         written
     }
 
     pub fn set_len(&self, size: u64) -> io::Result<()> {
+        if size != self.size() {
+            self.digest.changed();
+        }
         let cut = self.file.set_len(size);
         if cut.is_ok() {
             self.size.store(size, Ordering::Release);
@@ -202,10 +212,17 @@ impl Staged {
 
     /// Copy the server's bytes in (not a change: the server has them).
     pub fn fill_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.digest.changed();
         self.file.write_all_at(data, offset)?;
         self.size
             .fetch_max(offset + data.len() as u64, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// The MD5 (32 hex) of the stage's `size` bytes if they were written in order and hashed
+    /// as they landed (waiting for the hasher to catch up); `None` otherwise. Blocking.
+    pub fn digest_of(&self, size: u64) -> Option<String> {
+        self.digest.digest_of(size)
     }
 
     pub fn opened(&self) {

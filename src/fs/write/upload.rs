@@ -235,7 +235,7 @@ impl Uploader {
     /// retry may cure it.
     pub(super) async fn send(
         &self,
-        staged: &Staged,
+        staged: &Arc<Staged>,
         record: &Record,
     ) -> Result<CatalogFile, (FsError, bool)> {
         let file = FileAddr {
@@ -247,9 +247,20 @@ impl Uploader {
             let again = err.retryable();
             (FsError::from(err), again)
         };
+        // The MD5 followed as the stage was written, when it was written in order: then the
+        // upload need not hash the bytes it sends.
+        let known = {
+            let staged = staged.clone();
+            blocking("hashing the stage", move || {
+                let size = std::fs::metadata(&staged.path).map_or(u64::MAX, |m| m.len());
+                Ok(staged.digest_of(size))
+            })
+            .await
+            .unwrap_or(None)
+        };
         let sent = match self
             .backend
-            .upload(&file, &staged.path, record.replace)
+            .upload(&file, &staged.path, record.replace, known.as_deref())
             .await
         {
             Ok(sent) => {

@@ -343,6 +343,7 @@ impl Backend for FakeXnat {
         file: &'a FileAddr,
         source: &'a Path,
         replace: bool,
+        _digest: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Uploaded>> {
         async move {
             let target = paths::file(file);
