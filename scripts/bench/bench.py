@@ -10,6 +10,9 @@ docstring says what it measures) with `scenario(work, opts)` returning a JSON-ab
   read    B0, B1, B2, B7: a large file cold through the mount, Range off and on, and warm from
           the disk cache, against curl, xnatpy, rclone over nginx and local disk; the FUSE
           ceiling; the sim against nginx.
+  many    B8: 8 readers at once through one mount, 8 different files and then one same file,
+          cold, Range off, against 8 `curl`s at once: time, CPU per GiB, downloads of the
+          shared file; every reader's bytes checked by MD5 in the warm-up round.
   series  B3: a DICOM series (200 files x 512 KiB, 20 ms latency) read file by file, cold,
           against a curl loop, xnatpy's `download_dir` (one zip) and a pyxnat loop.
   walk    B4: `find` over a project against a pyxnat walk, 20 ms latency: requests and time.
@@ -34,6 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import many  # noqa: E402
 import read  # noqa: E402
 import series  # noqa: E402
 import upload  # noqa: E402
@@ -41,7 +45,7 @@ import walk  # noqa: E402
 from common import REPO, machine  # noqa: E402
 
 # In the order they run and are reported.
-SCENARIOS = {"read": read, "series": series, "walk": walk, "upload": upload}
+SCENARIOS = {"read": read, "many": many, "series": series, "walk": walk, "upload": upload}
 # What each scenario's result records about the run that made it, so results of separate runs
 # (`--only`) can stand side by side.
 PROVENANCE = ("machine", "date", "command", "quick")
