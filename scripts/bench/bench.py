@@ -15,6 +15,9 @@ docstring says what it measures) with `scenario(work, opts)` returning a JSON-ab
           shared file; every reader's bytes checked by MD5 in the warm-up round.
   series  B3: a DICOM series (200 files x 512 KiB, 20 ms latency) read file by file, cold,
           against a curl loop, xnatpy's `download_dir` (one zip) and a pyxnat loop.
+  ttfb    B9: `head -c 352` of 100 files of 8 MiB one after the other, cold, 20 ms latency, the
+          sim with and without Range, against a keep-alive loop asking for the same bytes: time,
+          requests and bytes the sim sent.
   walk    B4: `find` over a project against a pyxnat walk, 20 ms latency: requests and time.
   upload  B5: `cp` into the mount against `curl -T` and local `cp`.
 
@@ -40,12 +43,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import many  # noqa: E402
 import read  # noqa: E402
 import series  # noqa: E402
+import ttfb  # noqa: E402
 import upload  # noqa: E402
 import walk  # noqa: E402
 from common import REPO, machine  # noqa: E402
 
 # In the order they run and are reported.
-SCENARIOS = {"read": read, "many": many, "series": series, "walk": walk, "upload": upload}
+SCENARIOS = {"read": read, "many": many, "series": series, "ttfb": ttfb, "walk": walk, "upload": upload}
 # What each scenario's result records about the run that made it, so results of separate runs
 # (`--only`) can stand side by side.
 PROVENANCE = ("machine", "date", "command", "quick")
