@@ -206,7 +206,7 @@ def notes(r):
         return []
     return [textwrap.fill(
         f"B8: a sim with Range off holding {r.get('readers', READERS)} different files of "
-        f"{r['size_bytes'] >> 20} MiB in one scan resource; {r['runs']} runs after a verification "
+        f"{r['size_bytes'] >> 20} MiB in one scan resource; {r['runs']} run(s) after a verification "
         "round (the first, not counted) in which every reader is an `md5sum` and every sum must "
         "equal the sim's listed MD5, for the mount and the curls alike. In the measured rounds the "
         "readers are `cat > /dev/null` and `curl -o /dev/null`, all started at once; the time is "
