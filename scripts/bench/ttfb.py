@@ -206,7 +206,7 @@ def notes(r):
     c = r.get("sim_counters", {}).get("keepalive_range_off", {})
     return [textwrap.fill(
         f"B9: {r['files']} files of {r['file_size_bytes'] >> 20} MiB in one scan resource of a sim with "
-        f"{r['latency_ms']} ms latency per request, once with `--range` and once without; {r['runs']} runs "
+        f"{r['latency_ms']} ms latency per request, once with `--range` and once without; {r['runs']} run(s) "
         "after a warm-up. xnatfs: a new mount with an empty cache; the folder listed (`ls`) before "
         f"the clock; then one shell runs `head -c {r['header_bytes']}` of each file in name order. The "
         "baseline is a Python `http.client` loop (not curl) over one kept-alive connection sending "
