@@ -26,6 +26,11 @@ docstring says what it measures) with `scenario(work, opts)` returning a JSON-ab
           100 subjects' folders, requests per session.
   upload  B5: `cp` into the mount against `curl -T` and local `cp`.
 
+Beside its time every scenario reports the CPU seconds (user + system) of each contender, the
+reading process and the mount's daemon apart, per GiB where there are bytes. The big scenarios
+run fewer times than `--runs`: many at most 3, fio at most 2 (quick 1), walk's big project 2
+(quick 1), so the whole run stays within about 40 minutes (quick: about 5).
+
 Writes docs/BENCHMARKS.md and docs/benchmarks.json. `--only upload` (or any comma-separated list)
 runs some scenarios and keeps the others' results from the JSON already there, each scenario
 with the command and date that made it. Stdlib only; the Python baselines run in the venv that
