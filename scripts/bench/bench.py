@@ -165,7 +165,9 @@ def main():
             if name not in only:
                 continue
             print(f"bench: {name}", flush=True)
+            start = time.perf_counter()
             results[name] = {**SCENARIOS[name].scenario(work, opts), **provenance}
+            print(f"bench: {name} took {time.perf_counter() - start:.0f} s", flush=True)
         out.mkdir(parents=True, exist_ok=True)
         report(results, out / "BENCHMARKS.md", out / "benchmarks.json")
     finally:
