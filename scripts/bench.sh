@@ -6,9 +6,10 @@
 # and the venv that scripts/test.sh makes (for the pyxnat baseline).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-# The peers of the read scenario (nginx, rclone) and the tools the scenarios run.
+# The peers of the read scenario (nginx, rclone) and the tools the scenarios run (fio: the fio
+# scenario).
 missing=()
-for tool in nginx:nginx-light rclone:rclone curl:curl fusermount3:fuse3; do
+for tool in nginx:nginx-light rclone:rclone curl:curl fusermount3:fuse3 fio:fio; do
     command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
 done
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -10,10 +10,26 @@ docstring says what it measures) with `scenario(work, opts)` returning a JSON-ab
   read    B0, B1, B2, B7: a large file cold through the mount, Range off and on, and warm from
           the disk cache, against curl, xnatpy, rclone over nginx and local disk; the FUSE
           ceiling; the sim against nginx.
+  many    B8: 8 readers at once through one mount, 8 different files and then one same file,
+          cold, Range off, against 8 `curl`s at once: time, CPU per GiB, downloads of the
+          shared file; every reader's bytes checked by MD5 in the warm-up round.
+  fio     the read jobs mountpoint-s3 and hf-mount publish (sequential, 4 files at once, random
+          1 MiB and 4 KiB; each with a time limit) with fio, against xnatfs with Range on and off
+          and local disk, cold: MiB/s, IOPS, bytes the sim sent, CPU per GiB.
   series  B3: a DICOM series (200 files x 512 KiB, 20 ms latency) read file by file, cold,
           against a curl loop, xnatpy's `download_dir` (one zip) and a pyxnat loop.
-  walk    B4: `find` over a project against a pyxnat walk, 20 ms latency: requests and time.
+  ttfb    B9: `head -c 352` of 100 files of 8 MiB one after the other, cold, 20 ms latency, the
+          sim with and without Range, against a keep-alive loop asking for the same bytes: time,
+          requests and bytes the sim sent.
+  walk    B4: `find` over a project against a pyxnat walk, 20 ms latency: requests and time; and
+          at scale (1,000 subjects, xnatfs only): the first `ls` of the project and a `find` of
+          100 subjects' folders, requests per session.
   upload  B5: `cp` into the mount against `curl -T` and local `cp`.
+
+Beside its time every scenario reports the CPU seconds (user + system) of each contender, the
+reading process and the mount's daemon apart, per GiB where there are bytes. The big scenarios
+run fewer times than `--runs`: many at most 3, fio at most 2 (quick 1), walk's big project 2
+(quick 1), so the whole run stays within about 40 minutes (quick: about 5).
 
 Writes docs/BENCHMARKS.md and docs/benchmarks.json. `--only upload` (or any comma-separated list)
 runs some scenarios and keeps the others' results from the JSON already there, each scenario
@@ -34,14 +50,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import fio  # noqa: E402
+import many  # noqa: E402
 import read  # noqa: E402
 import series  # noqa: E402
+import ttfb  # noqa: E402
 import upload  # noqa: E402
 import walk  # noqa: E402
 from common import REPO, machine  # noqa: E402
 
 # In the order they run and are reported.
-SCENARIOS = {"read": read, "series": series, "walk": walk, "upload": upload}
+SCENARIOS = {"read": read, "many": many, "fio": fio, "series": series, "ttfb": ttfb, "walk": walk, "upload": upload}
 # What each scenario's result records about the run that made it, so results of separate runs
 # (`--only`) can stand side by side.
 PROVENANCE = ("machine", "date", "command", "quick")
@@ -113,6 +132,8 @@ def main():
     ap.add_argument("--size", type=int, help="bytes of the big file read and uploaded (default 1 GiB, quick 256 MiB)")
     ap.add_argument("--runs", type=int, help="measured runs after the warm-up (default 5, quick 2)")
     ap.add_argument("--walk-subjects", type=int, help="subjects in the walk project (default 100, quick 10)")
+    ap.add_argument("--walk-scale-subjects", type=int,
+                    help="subjects in the walk's big project, walked by xnatfs only (default 1000, quick 100)")
     ap.add_argument("--report", action="store_true",
                     help="run nothing: rewrite BENCHMARKS.md from the benchmarks.json in --out")
     args = ap.parse_args()
@@ -132,6 +153,7 @@ def main():
         size=args.size or ((256 << 20) if args.quick else (1 << 30)),
         runs=args.runs or (2 if args.quick else 5),
         walk_subjects=args.walk_subjects or (10 if args.quick else 100),
+        walk_scale_subjects=args.walk_scale_subjects or (100 if args.quick else 1000),
     )
     command = " ".join(["scripts/bench.sh"] + [a for a in sys.argv[1:] if not a.startswith("--venv-python") and a != args.venv_python])
     provenance = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "command": command, "quick": args.quick}
@@ -143,7 +165,9 @@ def main():
             if name not in only:
                 continue
             print(f"bench: {name}", flush=True)
+            start = time.perf_counter()
             results[name] = {**SCENARIOS[name].scenario(work, opts), **provenance}
+            print(f"bench: {name} took {time.perf_counter() - start:.0f} s", flush=True)
         out.mkdir(parents=True, exist_ok=True)
         report(results, out / "BENCHMARKS.md", out / "benchmarks.json")
     finally:
