@@ -22,7 +22,7 @@ use super::model::{
     SessionScan, Subject, PROJECT_SCAN_COLUMNS,
 };
 use super::paths::{self, ApiPath};
-use super::transfer::{Download, Uploaded};
+use super::transfer::{Download, HashedPrefix, Uploaded};
 
 /// Columns asked of a project's experiment listing, so subjects come in the same call.
 const PROJECT_EXPERIMENT_COLUMNS: &str =
@@ -80,14 +80,14 @@ pub trait Backend: Send + Sync + 'static {
     /// Upload the local file `source` as `file`, replacing a file of that path when `replace`
     /// (XNAT keeps the old one in its history). Without `replace`, an existing file is
     /// [`XnatError::Duplicate`](super::XnatError::Duplicate) and stays as it was. Returns the
-    /// size and MD5 of the bytes the server took. `digest` is the source's MD5 (32 hex) when
-    /// the caller knows it already, so the bytes need not be hashed as they are sent.
+    /// size and MD5 of the bytes the server took. `prefix` is the MD5 state of the source's
+    /// first bytes when the caller computed it already: only the rest is hashed as it is sent.
     fn upload<'a>(
         &'a self,
         file: &'a FileAddr,
         source: &'a Path,
         replace: bool,
-        digest: Option<&'a str>,
+        prefix: Option<HashedPrefix>,
     ) -> BoxFuture<'a, Result<Uploaded>>;
     /// Make a subject, experiment, scan or resource.
     fn create<'a>(&'a self, object: &'a NewObject) -> BoxFuture<'a, Result<Created>>;
@@ -246,11 +246,11 @@ impl Backend for XnatClient {
         file: &'a FileAddr,
         source: &'a Path,
         replace: bool,
-        digest: Option<&'a str>,
+        prefix: Option<HashedPrefix>,
     ) -> BoxFuture<'a, Result<Uploaded>> {
         async move {
             let path = paths::file(file);
-            XnatClient::upload_known(self, &path, source, replace, &[], digest).await
+            XnatClient::upload_known(self, &path, source, replace, &[], prefix).await
         }
         .boxed()
     }

@@ -30,8 +30,8 @@ use super::session::Session;
 use super::setup::{build_http, normalise_base, ClientConfig, OfflineStart};
 use super::token::Login;
 use super::transfer::{
-    parse_content_range, parse_duplicates, send_upload, Download, FileHead, SendError,
-    UploadProgress, Uploaded,
+    parse_content_range, parse_duplicates, send_upload, Download, FileHead, HashedPrefix,
+    SendError, UploadProgress, Uploaded,
 };
 
 /// Whether the server honours `Range` on file downloads, as seen so far.
@@ -122,8 +122,8 @@ struct Call<'a> {
     upload: Option<&'a Path>,
     /// Where the MD5 digest (32 hex) of the upload body sent by the last attempt is left.
     sent_md5: Option<Arc<Mutex<Option<String>>>>,
-    /// The upload body's MD5 when known beforehand: the bytes are then not hashed as sent.
-    known_md5: Option<&'a str>,
+    /// The MD5 of the upload body's first bytes, computed beforehand.
+    prefix: Option<HashedPrefix>,
     /// Where the upload's progress shows.
     progress: Option<Arc<UploadProgress>>,
 }
@@ -140,7 +140,7 @@ impl<'a> Call<'a> {
             range: None,
             upload: None,
             sent_md5: None,
-            known_md5: None,
+            prefix: None,
             progress: None,
         }
     }
@@ -490,7 +490,7 @@ impl XnatClient {
             path,
             self.inner.read_timeout,
             call.sent_md5.as_ref(),
-            call.known_md5,
+            call.prefix.clone(),
             call.progress.as_ref(),
         )
         .await
@@ -751,15 +751,15 @@ impl XnatClient {
             .await
     }
 
-    /// [`upload`](Self::upload) of a file whose MD5 (32 hex) the caller knows, which is then
-    /// not computed again from the bytes as they are sent.
+    /// [`upload`](Self::upload) of a file whose first bytes' MD5 the caller computed already:
+    /// only the rest is hashed as it is sent.
     pub async fn upload_known(
         &self,
         path: &ApiPath,
         source: &Path,
         overwrite: bool,
         params: &[(&str, &str)],
-        digest: Option<&str>,
+        prefix: Option<HashedPrefix>,
     ) -> Result<Uploaded> {
         let len = tokio::fs::metadata(source)
             .await
@@ -775,7 +775,7 @@ impl XnatClient {
         call.upload = Some(source);
         let sink = Arc::new(Mutex::new(None));
         call.sent_md5 = Some(sink.clone());
-        call.known_md5 = digest;
+        call.prefix = prefix;
         let progress = Arc::new(UploadProgress::new(source));
         call.progress = Some(progress.clone());
         let sent = {

@@ -40,7 +40,7 @@ pub use model::{
 pub use paths::ApiPath;
 pub use retry::RetryPolicy;
 pub use setup::{ClientConfig, OfflineStart, DEFAULT_LISTING_DEADLINE, DEFAULT_LISTING_MAX_BYTES};
-pub use transfer::{BodyStream, Download, FileHead, UploadProgress, Uploaded};
+pub use transfer::{BodyStream, Download, FileHead, HashedPrefix, UploadProgress, Uploaded};
 
 #[cfg(test)]
 mod conformance;

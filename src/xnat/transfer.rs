@@ -166,11 +166,19 @@ impl SendError {
     }
 }
 
+/// The MD5 state of an upload body's first `len` bytes, computed beforehand (as the file was
+/// written): the upload hashes only the rest as it sends it.
+#[derive(Clone)]
+pub struct HashedPrefix {
+    pub md5: Md5,
+    pub len: u64,
+}
+
 /// Send an upload request with the file at `path` as its body, re-opened for this attempt:
 /// raw with Content-Length, or as a one-part multipart form when it is empty (XNAT refuses an
 /// empty raw body). The MD5 digest of the bytes sent is left in `sent_md5` when all of them
-/// were taken: `known_md5` when given (the caller hashed the file already), else computed
-/// from the bytes as they go. The attempt's progress goes to `progress` (for `xnatfs status`) when given, and
+/// were taken: from `prefix` (the hash of the file's first bytes, computed beforehand) and the
+/// bytes after it, hashed as they go. The attempt's progress goes to `progress` (for `xnatfs status`) when given, and
 /// an attempt that stops taking bytes for `read_timeout` is cut. The outer error is local (the
 /// file cannot be read) and is not retried; the inner one is the network's.
 pub(crate) async fn send_upload(
@@ -178,7 +186,7 @@ pub(crate) async fn send_upload(
     path: &Path,
     read_timeout: Duration,
     sent_md5: Option<&Arc<Mutex<Option<String>>>>,
-    known_md5: Option<&str>,
+    prefix: Option<HashedPrefix>,
     progress: Option<&Arc<UploadProgress>>,
 ) -> Result<Result<Response, SendError>> {
     let context = || format!("reading {} to upload it", path.display());
@@ -211,16 +219,24 @@ pub(crate) async fn send_upload(
         return Ok(watch(send, &progress, len, read_timeout).await);
     }
     let mark = progress.clone();
-    let hasher = Arc::new(Mutex::new(Md5::new()));
-    let hashing = known_md5.is_none().then(|| hasher.clone());
+    let (start, md5) = match prefix {
+        Some(p) if p.len <= len => (p.len, p.md5),
+        _ => (0, Md5::new()),
+    };
+    let hasher = Arc::new(Mutex::new(md5));
+    let hashing = hasher.clone();
+    let mut at = 0u64;
     // XNAT needs Content-Length on a raw body; `take` keeps the body to that length even
     // if the file grew since.
     let body = ReaderStream::with_capacity(file.take(len), UPLOAD_CHUNK).inspect(move |chunk| {
         if let Ok(bytes) = chunk {
             mark.taken(bytes.len() as u64);
-            if let Some(hashing) = &hashing {
-                hashing.lock().expect("md5 lock").update(bytes);
+            let n = bytes.len() as u64;
+            let hashed = start.saturating_sub(at).min(n) as usize;
+            if hashed < bytes.len() {
+                hashing.lock().expect("md5 lock").update(&bytes[hashed..]);
             }
+            at += n;
         }
     });
     let send = request
@@ -232,8 +248,7 @@ pub(crate) async fn send_upload(
     if let Some(sink) = sent_md5 {
         let sent = progress.sent() == len;
         let digest = std::mem::take(&mut *hasher.lock().expect("md5 lock"));
-        let digest = known_md5.map_or_else(|| hex(&digest.finalize()), str::to_string);
-        *sink.lock().expect("md5 sink lock") = sent.then_some(digest);
+        *sink.lock().expect("md5 sink lock") = sent.then(|| hex(&digest.finalize()));
     }
     Ok(answer)
 }

@@ -219,10 +219,11 @@ impl Staged {
         Ok(())
     }
 
-    /// The MD5 (32 hex) of the stage's `size` bytes if they were written in order and hashed
-    /// as they landed (waiting for the hasher to catch up); `None` otherwise. Blocking.
-    pub fn digest_of(&self, size: u64) -> Option<String> {
-        self.digest.digest_of(size)
+    /// The MD5 state of the stage's first bytes, hashed as in-order writes landed, if its
+    /// `size` bytes are what was written in order; the upload hashes the rest (see
+    /// `digest`). Blocking (briefly).
+    pub fn take_prefix(&self, size: u64) -> Option<crate::xnat::HashedPrefix> {
+        self.digest.take_prefix(size)
     }
 
     pub fn opened(&self) {

@@ -247,20 +247,20 @@ impl Uploader {
             let again = err.retryable();
             (FsError::from(err), again)
         };
-        // The MD5 followed as the stage was written, when it was written in order: then the
-        // upload need not hash the bytes it sends.
-        let known = {
+        // The MD5 followed as the stage was written, when it was written in order: the
+        // upload hashes only what the hasher had not reached.
+        let prefix = {
             let staged = staged.clone();
             blocking("hashing the stage", move || {
                 let size = std::fs::metadata(&staged.path).map_or(u64::MAX, |m| m.len());
-                Ok(staged.digest_of(size))
+                Ok(staged.take_prefix(size))
             })
             .await
             .unwrap_or(None)
         };
         let sent = match self
             .backend
-            .upload(&file, &staged.path, record.replace, known.as_deref())
+            .upload(&file, &staged.path, record.replace, prefix)
             .await
         {
             Ok(sent) => {

@@ -343,7 +343,7 @@ impl Backend for FakeXnat {
         file: &'a FileAddr,
         source: &'a Path,
         replace: bool,
-        _digest: Option<&'a str>,
+        _prefix: Option<crate::xnat::HashedPrefix>,
     ) -> BoxFuture<'a, Result<Uploaded>> {
         async move {
             let target = paths::file(file);
