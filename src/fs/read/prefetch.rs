@@ -112,9 +112,21 @@ impl Prefetcher {
         });
         entry.used = used;
         entry.fetches.retain(|f| !f.is_finished());
-        let (state, plan) = series::plan_files(&self.cfg, entry.state, opened, files, |i| {
-            version(i).map_or(0, |v| v.size)
-        });
+        // The last file opened here is whole in the cache: read to its end, not only its
+        // header (or fetched ahead, in a run already going).
+        let last_read_whole = entry
+            .state
+            .last
+            .and_then(&version)
+            .is_some_and(|v| v.size > 0 && self.engine.cache().holds_whole(v.key(), v.size));
+        let (state, plan) = series::plan_files(
+            &self.cfg,
+            entry.state,
+            opened,
+            files,
+            last_read_whole,
+            |i| version(i).map_or(0, |v| v.size),
+        );
         entry.state = state;
         if plan.broke {
             entry.abort();

@@ -4,8 +4,10 @@
 //! name order) to (which files to start downloading now). No I/O; `prefetch` carries it out.
 //!
 //! - A file opened **in order** is one after the previous one opened in the folder, at most
-//!   `max_skip` files on (a tool may pass over a file it does not want). Opening the same file
-//!   again (a header read, then the data) changes nothing.
+//!   `max_skip` files on (a tool may pass over a file it does not want), when that previous
+//!   one was read whole. Opening the same file again (a header read, then the data) changes
+//!   nothing. A reader of headers (nibabel, pybids, bids-validator reading the first 352 bytes
+//!   of each NIfTI file) so never has whole files fetched ahead of it.
 //! - After `min_streak` opens in order (default 1: the second file of a run), the files after
 //!   the one opened are fetched ahead: as many as fit in `max_files` and `max_bytes` counted
 //!   from the reader's position, so what was fetched and not yet read stays bounded and the
@@ -60,12 +62,14 @@ pub struct SeriesPlan {
 }
 
 /// Plans after the file at index `opened` of the folder's `files` (in name order; `size(i)`
-/// gives the size of the file at index `i`) was opened.
+/// gives the size of the file at index `i`) was opened; `last_read_whole` says whether the
+/// file opened before it was read (or fetched) whole.
 pub fn plan_files(
     cfg: &SeriesConfig,
     state: SeriesState,
     opened: usize,
     files: usize,
+    last_read_whole: bool,
     size: impl Fn(usize) -> u64,
 ) -> (SeriesState, SeriesPlan) {
     let nothing = |broke| SeriesPlan {
@@ -75,9 +79,10 @@ pub fn plan_files(
     if state.last == Some(opened) {
         return (state, nothing(false));
     }
-    let in_order = state
-        .last
-        .is_some_and(|last| opened > last && opened <= last + 1 + cfg.max_skip);
+    let in_order = last_read_whole
+        && state
+            .last
+            .is_some_and(|last| opened > last && opened <= last + 1 + cfg.max_skip);
     let mut next = SeriesState {
         last: Some(opened),
         streak: if in_order { state.streak + 1 } else { 0 },
@@ -124,7 +129,7 @@ mod tests {
         let mut state = SeriesState::default();
         let mut plans = Vec::new();
         for &i in order {
-            let (s, p) = plan_files(cfg, state, i, sizes.len(), |i| sizes[i]);
+            let (s, p) = plan_files(cfg, state, i, sizes.len(), true, |i| sizes[i]);
             state = s;
             plans.push(p);
         }
@@ -137,6 +142,29 @@ mod tests {
             max_bytes,
             ..SeriesConfig::default()
         }
+    }
+
+    #[test]
+    fn a_reader_of_headers_has_nothing_fetched_ahead() {
+        // Each file opened after one not read whole: no run ever starts.
+        let sizes = [8 << 20; 10];
+        let mut state = SeriesState::default();
+        for i in 0..10 {
+            let (s, p) = plan_files(&cfg(64, 32 << 20), state, i, 10, false, |i| sizes[i]);
+            assert!(p.fetch.is_empty(), "file {i}: {p:?}");
+            state = s;
+        }
+        // The same folder read whole file after file: the second open fetches ahead.
+        let (state, _) = plan_files(
+            &cfg(64, 32 << 20),
+            SeriesState::default(),
+            0,
+            10,
+            true,
+            |i| sizes[i],
+        );
+        let (_, p) = plan_files(&cfg(64, 32 << 20), state, 1, 10, true, |i| sizes[i]);
+        assert_eq!(p.fetch, 2..6);
     }
 
     #[test]

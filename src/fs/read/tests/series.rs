@@ -103,13 +103,36 @@ async fn a_corrupt_file_fetched_ahead_still_fails_its_reader() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn reading_only_headers_fetches_no_file_ahead() {
+    // Files of several blocks on a server that honours ranges: a header read fetches the
+    // first block, and the folder's other files must not be fetched whole ahead of it.
+    let fake = fake(true);
+    let files: Vec<_> = (0..10)
+        .map(|i| {
+            let data = random_bytes(8 * BS as usize, i);
+            (add(&fake, &format!("h/{i:04}.nii"), data.clone()), data)
+        })
+        .collect();
+    let engine = Arc::new(engine(&fake, None));
+    let p = prefetcher(&engine, 4);
+    for i in 0..files.len() {
+        let h = open(&engine, &p, &files, i);
+        assert_eq!(h.read(0, 352).await.unwrap(), &files[i].1[..352]);
+    }
+    assert_eq!(p.files_started(), 0, "a header reader had files fetched ahead");
+}
+
+#[tokio::test(start_paused = true)]
 async fn dropping_the_prefetcher_stops_its_fetches() {
     let fake = fake(false);
     fake.set_latency(Duration::from_millis(300));
     let files = series(&fake);
     let engine = Arc::new(engine(&fake, None));
     let p = prefetcher(&engine, 4);
-    drop(open(&engine, &p, &files, 0));
+    // The first file read whole, then the second opened: the run starts.
+    let first = open(&engine, &p, &files, 0);
+    assert_eq!(read_to_end(&first, 0, 16 << 10).await, files[0].1);
+    drop(first);
     drop(open(&engine, &p, &files, 1));
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(engine.open_files() > 0, "fetches ahead are running");
