@@ -53,13 +53,28 @@ def children_cpu():
     return r.ru_utime + r.ru_stime
 
 
+def settled_cpu(pid, quiet=0.3, limit=30.0):
+    """The CPU seconds the live process `pid` has used once it has gone quiet (used under 1%
+    of a core for `quiet` seconds, or after `limit` seconds): work a read leaves behind (the
+    mount's MD5 check catching up after `cat` returned) is counted with the read."""
+    deadline = time.monotonic() + limit
+    last = cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        now = cpu_seconds(pid)
+        if now - last < 0.01 * quiet:
+            return now
+        last = now
+    return last
+
+
 def timed_cpu(cmd, server=None, **kw):
     """Run `cmd`: its seconds, the CPU seconds it used (the reader: `cat`, `curl`), and those the
-    live process `server` (a mount's daemon) used meanwhile, apart."""
+    live process `server` (a mount's daemon) used meanwhile and until it went quiet, apart."""
     c0 = children_cpu()
     s0 = cpu_seconds(server) if server else 0.0
     seconds = timed(cmd, **kw)
-    return seconds, children_cpu() - c0, (cpu_seconds(server) - s0) if server else 0.0
+    return seconds, children_cpu() - c0, (settled_cpu(server) - s0) if server else 0.0
 
 
 class Sim(xnat_sim.Sim):

@@ -22,7 +22,7 @@ import sys
 import textwrap
 import time
 
-from common import AUTH, Mount, Sim, children_cpu, cpu_seconds, drop_caches, median, populate, run
+from common import AUTH, Mount, Sim, children_cpu, cpu_seconds, drop_caches, median, populate, run, settled_cpu
 
 PROJECT, SUBJECT, SESSION, RESOURCE = "SIM01", "SIM01_S001", "SIM01_S001_MR1", "RAW"
 READERS = 8
@@ -54,7 +54,7 @@ def cold(stored):
 
 def together(commands, verify, daemon=None):
     """Starts every command at once and waits for all: wall seconds, the readers' CPU seconds,
-    the daemon's CPU seconds meanwhile, and each command's standard output when `verify` (the
+    the daemon's CPU seconds meanwhile (until it went quiet), and each command's standard output when `verify` (the
     `md5sum`s; else it goes to /dev/null)."""
     out = subprocess.PIPE if verify else subprocess.DEVNULL
     c0, d0 = children_cpu(), cpu_seconds(daemon) if daemon else 0.0
@@ -65,7 +65,7 @@ def together(commands, verify, daemon=None):
     failed = [(c, p.returncode) for c, p in zip(commands, procs) if p.returncode != 0]
     if failed:
         sys.exit(f"bench: many: readers failed: {failed}")
-    return seconds, children_cpu() - c0, (cpu_seconds(daemon) - d0) if daemon else 0.0, outs
+    return seconds, children_cpu() - c0, (settled_cpu(daemon) - d0) if daemon else 0.0, outs
 
 
 def readers(paths, verify):
