@@ -119,7 +119,11 @@ async fn reading_only_headers_fetches_no_file_ahead() {
         let h = open(&engine, &p, &files, i);
         assert_eq!(h.read(0, 352).await.unwrap(), &files[i].1[..352]);
     }
-    assert_eq!(p.files_started(), 0, "a header reader had files fetched ahead");
+    assert_eq!(
+        p.files_started(),
+        0,
+        "a header reader had files fetched ahead"
+    );
 }
 
 #[tokio::test(start_paused = true)]
