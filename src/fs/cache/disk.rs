@@ -272,20 +272,14 @@ impl DiskCache {
         match written {
             Ok(()) => {
                 if let Some(old) = index.lru.put(*key, size) {
-                    index.used -= old;
-                    index.release(key.file);
+                    index.let_go(*key, old);
                 }
                 Ok(true)
             }
             Err(e) => {
-                index.used -= size;
-                let last = index.release(key.file);
+                let victim = index.let_go(*key, size);
                 drop(index);
-                self.drop_victims(vec![if last {
-                    Victim::File(key.file)
-                } else {
-                    Victim::Slot(*key)
-                }]);
+                self.drop_victims(vec![victim]);
                 Err(e)
             }
         }
@@ -323,14 +317,7 @@ impl DiskCache {
         let victim = {
             let mut index = self.index.lock().unwrap();
             match index.lru.pop(key) {
-                Some(size) => {
-                    index.used -= size;
-                    if index.release(key.file) {
-                        Victim::File(key.file)
-                    } else {
-                        Victim::Slot(*key)
-                    }
-                }
+                Some(size) => index.let_go(*key, size),
                 None => Victim::Slot(*key),
             }
         };
@@ -340,8 +327,7 @@ impl DiskCache {
     fn forget(&self, key: &BlockKey) {
         let mut index = self.index.lock().unwrap();
         if let Some(size) = index.lru.pop(key) {
-            index.used -= size;
-            index.release(key.file);
+            index.let_go(*key, size);
         }
     }
 
@@ -381,8 +367,7 @@ impl DiskCache {
                 .collect();
             for key in keys {
                 if let Some(size) = index.lru.pop(&key) {
-                    index.used -= size;
-                    index.release(key.file);
+                    index.let_go(key, size);
                 }
             }
         }
@@ -458,32 +443,28 @@ impl Index {
         let mut victims = Vec::new();
         while self.used + extra > capacity {
             match self.lru.pop_lru() {
-                Some((key, size)) => {
-                    self.used -= size;
-                    victims.push(if self.release(key.file) {
-                        Victim::File(key.file)
-                    } else {
-                        Victim::Slot(key)
-                    });
-                }
+                Some((key, size)) => victims.push(self.let_go(key, size)),
                 None => break,
             }
         }
         victims
     }
 
-    /// One block of `file` fewer; true when it was the last.
-    fn release(&mut self, file: FileKey) -> bool {
-        match self.blocks.get_mut(&file) {
+    /// Accounts for block `key` (of `size` bytes, already out of the LRU or never in it) no
+    /// longer being held: what its going leaves to do on disk, its slot punched or, when it was
+    /// its version's last block, the file deleted.
+    fn let_go(&mut self, key: BlockKey, size: u64) -> Victim {
+        self.used -= size;
+        match self.blocks.get_mut(&key.file) {
             Some(n) if *n > 1 => {
                 *n -= 1;
-                false
+                Victim::Slot(key)
             }
             Some(_) => {
-                self.blocks.remove(&file);
-                true
+                self.blocks.remove(&key.file);
+                Victim::File(key.file)
             }
-            None => true,
+            None => Victim::File(key.file),
         }
     }
 }
