@@ -108,23 +108,19 @@ impl StageDigest {
         loop {
             let (from, n, mut md5) = {
                 let mut state = self.state.lock().unwrap();
-                if state.given_up || state.hashed == state.written {
-                    state.running = false;
-                    self.moved.notify_all();
-                    return;
-                }
-                if state.written - state.hashed > MAX_LAG {
+                let behind = state.written - state.hashed;
+                let md5 = if state.given_up || behind == 0 {
+                    None
+                } else if behind > MAX_LAG {
                     state.outrun = true;
-                    state.running = false;
-                    self.moved.notify_all();
-                    return;
-                }
-                let n = (state.written - state.hashed).min(CHUNK as u64) as usize;
-                let Some(md5) = state.md5.take() else {
-                    state.running = false;
-                    return;
+                    None
+                } else {
+                    state.md5.take()
                 };
-                (state.hashed, n, md5)
+                let Some(md5) = md5 else {
+                    return self.stop(&mut state);
+                };
+                (state.hashed, behind.min(CHUNK as u64) as usize, md5)
             };
             // Outside the lock: a write only ever waits for the few lines that move the
             // frontier, never for the hashing.
@@ -135,18 +131,20 @@ impl StageDigest {
             let mut state = self.state.lock().unwrap();
             if read.is_err() {
                 self.give_up(&mut state);
-                state.running = false;
-                return;
             }
             if state.given_up {
-                state.running = false;
-                self.moved.notify_all();
-                return;
+                return self.stop(&mut state);
             }
             state.md5 = Some(md5);
             state.hashed = from + n as u64;
             self.moved.notify_all();
         }
+    }
+
+    /// The hasher thread ends.
+    fn stop(&self, state: &mut State) {
+        state.running = false;
+        self.moved.notify_all();
     }
 
     /// The MD5 state of the stage's first bytes, as far as the hasher got, if the stage's
