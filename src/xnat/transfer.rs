@@ -178,9 +178,10 @@ pub struct HashedPrefix {
 /// raw with Content-Length, or as a one-part multipart form when it is empty (XNAT refuses an
 /// empty raw body). The MD5 digest of the bytes sent is left in `sent_md5` when all of them
 /// were taken: from `prefix` (the hash of the file's first bytes, computed beforehand) and the
-/// bytes after it, hashed as they go. The attempt's progress goes to `progress` (for `xnatfs status`) when given, and
-/// an attempt that stops taking bytes for `read_timeout` is cut. The outer error is local (the
-/// file cannot be read) and is not retried; the inner one is the network's.
+/// bytes after it, hashed as they go. The attempt's progress goes to `progress` (for `xnatfs
+/// status`) when given, and an attempt that stops taking bytes for `read_timeout` is cut. The
+/// outer error is local (the file cannot be read) and is not retried; the inner one is the
+/// network's.
 pub(crate) async fn send_upload(
     request: RequestBuilder,
     path: &Path,

@@ -252,8 +252,7 @@ impl Uploader {
         let prefix = {
             let staged = staged.clone();
             blocking("hashing the stage", move || {
-                let size = std::fs::metadata(&staged.path).map_or(u64::MAX, |m| m.len());
-                Ok(staged.take_prefix(size))
+                Ok(staged.take_prefix(staged.size()))
             })
             .await
             .unwrap_or(None)
