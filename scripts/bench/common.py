@@ -35,6 +35,15 @@ def drop_caches():
         sys.exit(f"bench: cannot drop the page cache ({e}); run as root")
 
 
+def cold(*server_files):
+    """The page cache dropped, then the servers' files (the sim's stored files, nginx's) read
+    back in: "cold" is about the client side; every server answers from memory, as a busy one
+    would."""
+    drop_caches()
+    for f in server_files:
+        run(["cat", str(f)], stdout=subprocess.DEVNULL)
+
+
 def timed(cmd, **kw):
     start = time.perf_counter()
     run(cmd, **kw)

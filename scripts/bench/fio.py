@@ -17,11 +17,10 @@ through the mount for which the sim sent nothing stops the bench (it would have 
 
 import json
 import shutil
-import subprocess
 import sys
 import textwrap
 
-from common import AUTH, Mount, Sim, children_cpu, cpu_seconds, drop_caches, median, populate, run
+from common import AUTH, Mount, Sim, children_cpu, cpu_seconds, cold, median, populate, run
 
 PROJECT, SUBJECT, SESSION, RESOURCE = "SIM01", "SIM01_S001", "SIM01_S001_MR1", "RAW"
 FILES = 4
@@ -58,11 +57,6 @@ def fio(paths, options, runtime, daemon=None):
             "reader_cpu": used[0], "daemon_cpu": used[1]}
 
 
-def cold(stored):
-    drop_caches()
-    for f in stored:
-        run(["cat", str(f)], stdout=subprocess.DEVNULL)
-
 
 def through_mount(sim, work, mnt, names, options, runtime, stored):
     """A job through a new mount on `sim`, cold; the sim's bytes sent are added to the summary."""
@@ -74,7 +68,7 @@ def through_mount(sim, work, mnt, names, options, runtime, stored):
         paths = [folder / n for n in names]
         for p in paths:
             p.stat()
-        cold(stored)
+        cold(*stored)
         sim.reset()
         result = fio(paths, options, runtime, m.proc.pid)
         result["sim_bytes_sent"] = sim.stats()["bytes_served"]
@@ -115,7 +109,7 @@ def scenario(work, opts):
                 sample = {}
                 for target in TARGETS:
                     if target == "local_disk":
-                        cold([])
+                        cold()
                         sample[target] = fio([local / n for n in names[:count]], options, runtime)
                     else:
                         sample[target] = through_mount(sims[target], work, mnt, names[:count], options, runtime, stored)

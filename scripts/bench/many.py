@@ -22,7 +22,7 @@ import sys
 import textwrap
 import time
 
-from common import AUTH, Mount, Sim, children_cpu, cpu_seconds, drop_caches, median, populate, run, settled_cpu
+from common import AUTH, Mount, Sim, children_cpu, cpu_seconds, cold, median, populate, settled_cpu
 
 PROJECT, SUBJECT, SESSION, RESOURCE = "SIM01", "SIM01_S001", "SIM01_S001_MR1", "RAW"
 READERS = 8
@@ -43,13 +43,6 @@ def listed_files(sim):
         sys.exit(f"bench: many: expected {READERS} files in the sim's listing, found {len(files)}")
     return files
 
-
-def cold(stored):
-    """The page cache dropped, then the sim's stored files read back in: the sim answers from
-    memory, the client side is cold."""
-    drop_caches()
-    for f in stored:
-        run(["cat", str(f)], stdout=subprocess.DEVNULL)
 
 
 def together(commands, verify, daemon=None):
@@ -98,7 +91,7 @@ def through_mount(sim, work, mnt, names, stored, verify, rss):
         folder = next(mnt.glob(f"{PROJECT}/{SUBJECT}/{SESSION}/1-*/{RESOURCE}"))
         for name in set(names):  # looked up before the clock, as the other scenarios do
             (folder / name).stat()
-        cold(stored)
+        cold(*stored)
         sim.reset()
         seconds, reader, daemon, outs = together(readers([folder / n for n in names], verify), verify, m.proc.pid)
         rss.append(m.peak_rss_mib())
@@ -109,7 +102,7 @@ def through_mount(sim, work, mnt, names, stored, verify, rss):
 
 
 def by_curl(sim, urls, stored, verify):
-    cold(stored)
+    cold(*stored)
     sim.reset()
     seconds, reader, _, outs = together(curls(urls, verify), verify)
     return seconds, reader, 0.0, outs, sim.stats()

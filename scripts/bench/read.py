@@ -14,7 +14,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from common import AUTH, PASSWORD, USER, Mount, Sim, drop_caches, median, populate, run, timed, timed_cpu
+from common import AUTH, PASSWORD, USER, Mount, Sim, cold, median, populate, run, timed, timed_cpu
 from peers import CeilingMount, Nginx, RcloneMount, xnatpy_download
 
 
@@ -42,13 +42,6 @@ def scenario(work, opts):
     # CPU seconds of each contender's reader and of its daemon (xnatfs, rclone), apart.
     cpu = {k: [] for k in keys}
     rss = []
-
-    def cold(*server_files):
-        """The page cache dropped, then the servers' files read back in: "cold" is about the
-        client side; every server answers from memory, as a busy one would."""
-        drop_caches()
-        for f in server_files:
-            run(["cat", str(f)], stdout=subprocess.DEVNULL)
 
     try:
         for i in range(runs + 1):

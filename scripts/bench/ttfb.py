@@ -20,7 +20,7 @@ import sys
 import textwrap
 import time
 
-from common import AUTH, Mount, Sim, children_cpu, cpu_seconds, drop_caches, median, populate, run
+from common import AUTH, Mount, Sim, children_cpu, cpu_seconds, cold, median, populate
 
 PROJECT, SUBJECT, SESSION, RESOURCE = "SIM01", "SIM01_S001", "SIM01_S001_MR1", "RAW"
 HEADER = 352  # bytes of a NIfTI-1 header
@@ -61,12 +61,6 @@ def listed_uris(sim):
     return [r["URI"] for r in sorted(rows["ResultSet"]["Result"], key=lambda r: r["Name"])]
 
 
-def cold(stored):
-    """The page cache dropped, the sim's stored files read back in (it answers from memory)."""
-    drop_caches()
-    for f in stored:
-        run(["cat", str(f)], stdout=subprocess.DEVNULL)
-
 
 def counters(sim):
     s = sim.stats()
@@ -85,7 +79,7 @@ def heads_through_mount(sim, work, mnt, stored, count):
         files = sorted(p for p in folder.iterdir())  # the listing, before the clock
         if len(files) != count:
             sys.exit(f"bench: ttfb: the mount lists {len(files)} files, not {count}")
-        cold(stored)
+        cold(*stored)
         sim.reset()
         c0, d0 = children_cpu(), cpu_seconds(m.proc.pid)
         start = time.perf_counter()
@@ -105,7 +99,7 @@ def heads_through_mount(sim, work, mnt, stored, count):
 def heads_by_keepalive(sim, work, uris, stored):
     script = work / "ttfb_keepalive.py"
     script.write_text(KEEPALIVE_LOOP)
-    cold(stored)
+    cold(*stored)
     sim.reset()
     c0 = children_cpu()
     out = subprocess.run([sys.executable, str(script), sim.url, AUTH, *uris], check=True,
